@@ -1,0 +1,31 @@
+// The reachability matrix over every pod of a snapshot: rows = from, columns = to.
+
+import type { Protocol } from '../model/k8s-types.js';
+import { podKey, type ClusterPod } from '../model/cluster.js';
+import { podEndpoint } from './endpoints.js';
+import type { Evaluator } from './evaluator.js';
+
+export interface ReachMatrix {
+  pods: string[];
+  allowed: boolean[][];
+}
+
+/** A port name resolves on each destination pod; a pod without it cannot be reached on it. */
+export function resolvePort(pod: ClusterPod, port: number | string, protocol: Protocol): number | undefined {
+  if (typeof port === 'number') return port;
+  if (/^\d+$/.test(port)) return Number(port);
+  return pod.ports.find((p) => p.name === port && p.protocol === protocol)?.port;
+}
+
+export function computeReach(evaluator: Evaluator, port: number | string, protocol: Protocol, pods: readonly ClusterPod[] = evaluator.cluster.pods): ReachMatrix {
+  const cluster = evaluator.cluster;
+  const endpoints = pods.map((p) => podEndpoint(cluster, p));
+  const allowed = endpoints.map((source) =>
+    endpoints.map((destination, j) => {
+      const resolved = resolvePort(pods[j], port, protocol);
+      if (resolved === undefined) return false;
+      return evaluator.evaluate({ source, destination, protocol, port: resolved }).allowed;
+    }),
+  );
+  return { pods: pods.map(podKey), allowed };
+}

@@ -1,0 +1,89 @@
+// NetworkPolicy (networking.k8s.io/v1) -> IR. Assumes the object passed validation.
+
+import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from '../model/k8s-types.js';
+import { fieldSpan, type Sourced } from '../model/inputs.js';
+import { normalizeCidr } from '../ir/cidr.js';
+import { EVERYTHING, fromLabelSelector } from '../ir/selector.js';
+import type { Direction, Peer, Policy, PolicyRef, Rule } from '../ir/types.js';
+import type { PathSegment } from '../syntax/documents.js';
+import type { GroupTable } from './groups.js';
+import { lowerNetworkPolicyPort } from './ports.js';
+
+/** policyTypes after the API server's defaulting: Ingress always, Egress when egress rules exist. */
+export function effectivePolicyTypes(np: NetworkPolicy): Direction[] {
+  const explicit = np.spec.policyTypes;
+  if (explicit && explicit.length > 0) {
+    const out: Direction[] = [];
+    if (explicit.includes('Ingress')) out.push('ingress');
+    if (explicit.includes('Egress')) out.push('egress');
+    return out;
+  }
+  return np.spec.egress && np.spec.egress.length > 0 ? ['ingress', 'egress'] : ['ingress'];
+}
+
+export function lowerNetworkPolicy(src: Sourced<NetworkPolicy>, groups: GroupTable): { policy: Policy; rules: Rule[] } {
+  const np = src.object;
+  const namespace = np.metadata.namespace ?? 'default';
+  const ref: PolicyRef = { kind: 'NetworkPolicy', namespace, name: np.metadata.name ?? '' };
+  const subject = groups.intern({ kind: 'name', name: namespace }, fromLabelSelector(np.spec.podSelector));
+  const isolates = effectivePolicyTypes(np);
+  const rules: Rule[] = [];
+  for (const direction of isolates) {
+    const list = direction === 'ingress' ? np.spec.ingress : np.spec.egress;
+    (list ?? []).forEach((rule, index) => {
+      const rulePath: PathSegment[] = ['spec', direction, index];
+      const peerKey = direction === 'ingress' ? 'from' : 'to';
+      const rawPeers = (rule as { from?: NetworkPolicyPeer[]; to?: NetworkPolicyPeer[] })[peerKey];
+      const peers: Peer[] =
+        rawPeers && rawPeers.length > 0
+          ? rawPeers.map((p, i) => lowerPeer(src, p, [...rulePath, peerKey, i], namespace, groups))
+          : [{ kind: 'any' }];
+      const ports = rule.ports && rule.ports.length > 0
+        ? rule.ports.map((p: NetworkPolicyPort, i: number) => lowerNetworkPolicyPort(p, fieldSpan(src, [...rulePath, 'ports', i])))
+        : undefined;
+      rules.push({
+        id: `np/${namespace}/${ref.name}/${direction}/${index}`,
+        cookie: 0,
+        policy: ref,
+        tier: 'networkpolicy',
+        priority: 0,
+        index,
+        direction,
+        action: 'allow',
+        subject,
+        peers,
+        ports,
+        origins: [fieldSpan(src, rulePath)],
+      });
+    });
+  }
+  const policy: Policy = {
+    ref,
+    tier: 'networkpolicy',
+    priority: 0,
+    subject,
+    isolates,
+    span: fieldSpan(src, []),
+    subjectSpan: fieldSpan(src, ['spec', 'podSelector']),
+    policyTypesSpan: np.spec.policyTypes ? fieldSpan(src, ['spec', 'policyTypes']) : fieldSpan(src, ['spec'], true),
+    ruleIds: rules.map((r) => r.id),
+  };
+  return { policy, rules };
+}
+
+function lowerPeer(src: Sourced, p: NetworkPolicyPeer, path: PathSegment[], namespace: string, groups: GroupTable): Peer {
+  const span = fieldSpan(src, path);
+  if (p.ipBlock) {
+    return {
+      kind: 'cidr',
+      cidr: normalizeCidr(p.ipBlock.cidr) ?? p.ipBlock.cidr,
+      except: (p.ipBlock.except ?? []).map((e) => normalizeCidr(e) ?? e),
+      span,
+    };
+  }
+  const pods = p.podSelector ? fromLabelSelector(p.podSelector) : EVERYTHING;
+  const namespaces = p.namespaceSelector
+    ? ({ kind: 'selector', selector: fromLabelSelector(p.namespaceSelector) } as const)
+    : ({ kind: 'name', name: namespace } as const);
+  return { kind: 'pods', group: groups.intern(namespaces, pods), span };
+}
