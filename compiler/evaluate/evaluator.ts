@@ -61,8 +61,8 @@ export class Evaluator {
   }
 
   evaluate(flow: Flow): Verdict {
-    const egress = this.evaluateSide('egress', flow.source, flow.destination, flow);
-    const ingress = this.evaluateSide('ingress', flow.destination, flow.source, flow);
+    const egress = this.evaluateDirection('egress', flow);
+    const ingress = this.evaluateDirection('ingress', flow);
     return { allowed: egress.allowed && ingress.allowed, flow, egress, ingress };
   }
 
@@ -83,7 +83,10 @@ export class Evaluator {
     return this.policyById.get(policyKey(rule.policy));
   }
 
-  private evaluateSide(direction: Direction, subject: Endpoint, peer: Endpoint, flow: Flow): DirectionResult {
+  /** One side of a flow: egress protects the source, ingress the destination. */
+  evaluateDirection(direction: Direction, flow: Flow): DirectionResult {
+    const subject = direction === 'egress' ? flow.source : flow.destination;
+    const peer = direction === 'egress' ? flow.destination : flow.source;
     const base = { direction, subject, passedBy: [] as Rule[], isolating: [] as Policy[], checks: [] as RuleCheck[] };
     if (subject.kind !== 'pod') return { ...base, allowed: true, decision: { kind: 'not-a-pod' } };
     const check = (rule: Rule): RuleCheck => {
