@@ -73,6 +73,8 @@ function sniffKind(segment: string): string | undefined {
   return m?.[1];
 }
 
+const POLICY_KIND_RE = /["\s]kind"?:\s*["']?(NetworkPolicy|AdminNetworkPolicy|BaselineAdminNetworkPolicy)\b/;
+
 function hasAnchors(segment: string): boolean {
   return /(^|[\s[{,:-])&[^\s]/m.test(segment);
 }
@@ -89,7 +91,8 @@ export function parseFile(file: SourceFile): ParseResult {
   segments.forEach(([start, end], index) => {
     const segment = file.text.slice(start, end);
     const kind = sniffKind(segment);
-    const fast = kind !== undefined && CLUSTER_KINDS.has(kind) && !hasAnchors(segment);
+    // A List of policies (`kubectl get networkpolicies -o yaml`) needs positions like any policy.
+    const fast = kind !== undefined && CLUSTER_KINDS.has(kind) && !hasAnchors(segment) && !POLICY_KIND_RE.test(segment);
     const parsed = fast ? parseFast(file, segment, start) : parseWithPositions(file, segment, start);
     if ('diagnostic' in parsed) {
       diagnostics.push(parsed.diagnostic);
