@@ -1,7 +1,9 @@
 import type { Command } from '../command.js';
+import { command as cniInstall } from './cni-install.js';
 import { command as compile } from './compile.js';
+import { command as daemon } from './daemon.js';
 import { command as explain } from './explain.js';
 import { command as reach } from './reach.js';
 import { command as test } from './test.js';
 
-export const commands: readonly Command[] = [compile, explain, reach, test];
+export const commands: readonly Command[] = [compile, explain, reach, test, daemon, cniInstall];
