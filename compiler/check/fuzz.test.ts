@@ -53,7 +53,9 @@ const structural = fc.record({
   flowLevel: fc.constantFrom(-1, 1, 2, 3),
 });
 
-function mutate(m: fc.RecordValue<typeof structural extends fc.Arbitrary<infer T> ? T : never>): string {
+type Mutation = typeof structural extends fc.Arbitrary<infer T> ? T : never;
+
+function mutate(m: Mutation): string {
   const docs = jsYaml.loadAll(seeds[m.seed % seeds.length]) as unknown[];
   const index = m.doc % docs.length;
   const paths = pathsOf(docs[index]);

@@ -4,8 +4,14 @@
 
 import { diagnostic, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { Sourced } from '../model/inputs.js';
-import { fieldSpan } from '../model/inputs.js';
+import { fieldSpan as rawFieldSpan } from '../model/inputs.js';
+import type { PathSegment } from '../syntax/documents.js';
+import { clampSpan } from './reporter.js';
 import { isObj } from './values.js';
+
+function fieldSpan(src: Sourced, path: readonly PathSegment[]) {
+  return clampSpan(rawFieldSpan(src, path), src.doc.file.text.length);
+}
 
 const CLUSTER_SCOPED = new Set(['AdminNetworkPolicy', 'BaselineAdminNetworkPolicy']);
 

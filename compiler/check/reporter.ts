@@ -29,7 +29,7 @@ export class Reporter {
   span(path: Path, keyOnly = false): Span {
     const last = path[path.length - 1];
     const useKey = keyOnly || (typeof last === 'string' && valueAt(this.src.object, path) == null);
-    return fieldSpan(this.src, path, useKey);
+    return clampSpan(fieldSpan(this.src, path, useKey), this.src.doc.file.text.length);
   }
 
   report(code: DiagnosticCode, path: Path, message: string, options: ReportOptions = {}): void {
@@ -43,6 +43,15 @@ export class Reporter {
   related(path: Path, message: string, keyOnly = false): RelatedInformation {
     return { span: this.span(path, keyOnly), message };
   }
+}
+
+/**
+ * A span cut to the file: js-yaml reads a text without a final newline as if it had one, so
+ * a node at the very end can reach one character past the end of the file.
+ */
+export function clampSpan(span: Span, length: number): Span {
+  const start = Math.min(Math.max(span.start, 0), length);
+  return { file: span.file, start, end: Math.min(Math.max(span.end, start), length) };
 }
 
 /** The value at `path` under `root`, or undefined when the path leaves the tree. */

@@ -69,3 +69,22 @@ describe('documents', () => {
     );
   });
 });
+
+describe('spans of scalars', () => {
+  it('keep a leading colon or dash that belongs to the value', () => {
+    const text = 'kind: AdminNetworkPolicy\nspec:\n  networks:\n  - ::/0\n  - -1\n  a: :x';
+    const doc = parseFile({ name: 'f.yaml', text }).documents[0];
+    const at = (path: (string | number)[]) => {
+      const s = spanAt(doc, doc.value, path);
+      return text.slice(s.start, s.end);
+    };
+    expect(at(['spec', 'networks', 0])).toBe('::/0');
+    expect(at(['spec', 'networks', 1])).toBe('-1');
+  });
+  it('never end past the end of a file without a final newline', () => {
+    const text = 'kind: NetworkPolicy\nmetadata: {name: a}';
+    const doc = parseFile({ name: 'f.yaml', text }).documents[0];
+    const s = spanAt(doc, doc.value, ['metadata']);
+    expect(s.end).toBeLessThanOrEqual(text.length);
+  });
+});

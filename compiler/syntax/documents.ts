@@ -152,10 +152,19 @@ function parseWithPositions(file: SourceFile, segment: string, base: number): Se
   const stack: Frame[] = [];
   let expanded = 0;
   const trimStart = (p: number) => {
-    while (p < segment.length && /[\s,:?-]/.test(segment[p]) && !/^-[^\s]/.test(segment.slice(p, p + 2))) p++;
-    return p;
+    // Skip white space and the indicators before a node (`:` `-` `?` followed by a space, `,`),
+    // but never a character of the node itself (`::/0`, `-1`).
+    for (;;) {
+      const c = segment[p];
+      if (c === undefined) return p;
+      const next = segment[p + 1];
+      const indicator = (c === ':' || c === '-' || c === '?') && (next === undefined || /\s/.test(next));
+      if (/\s/.test(c) || c === ',' || indicator) p++;
+      else return p;
+    }
   };
   const trimEnd = (s: number, p: number) => {
+    p = Math.min(p, segment.length);
     while (p > s && /\s/.test(segment[p - 1])) p--;
     return p;
   };
@@ -205,14 +214,20 @@ function parseWithPositions(file: SourceFile, segment: string, base: number): Se
   }
 }
 
+const locatedDocuments = new WeakMap<ParsedDocument, ParsedDocument>();
+
 /** Positions of a document parsed on the fast path, computed on demand (and cached). */
 export function positionsFor(doc: ParsedDocument): ParsedDocument {
   if (doc.positions) return doc;
+  const cached = locatedDocuments.get(doc);
+  if (cached) return cached;
   const segment = doc.file.text.slice(doc.start, doc.end);
   const parsed = parseWithPositions(doc.file, segment, doc.start);
   if ('diagnostic' in parsed) return doc;
   // The re-parse builds new objects; swap them in so positions line up with the value.
-  return { ...doc, value: parsed.value, positions: parsed.positions };
+  const located = { ...doc, value: parsed.value, positions: parsed.positions };
+  locatedDocuments.set(doc, located);
+  return located;
 }
 
 export type PathSegment = string | number;
