@@ -153,7 +153,6 @@ egress:
   - nodes:
       matchExpressions: [{key: node-role.kubernetes.io/control-plane, operator: Exists}]
   - networks: [10.244.1.10/4, "2001:db8::/32", 0.0.0.0/0, "::/0", "::1.2.3.4/128"]
-  - domainNames: ["*.example.com", kubernetes.io]
   ports:
   - portRange: {start: 1, end: 65535}
 - action: Deny

@@ -18,6 +18,7 @@ import { normalize } from './normalize.js';
 import { checkDuplicates, checkPriorityClashes } from './policyset.js';
 import { Reporter, valueAt } from './reporter.js';
 import { checkSchema, type PolicyKindName } from './schema.js';
+import { checkUnsupported } from './unsupported.js';
 import { isObj } from './values.js';
 
 const KINDS: ReadonlySet<string> = new Set<PolicyKindName>(['NetworkPolicy', 'AdminNetworkPolicy', 'BaselineAdminNetworkPolicy']);
@@ -55,6 +56,7 @@ export function checkPolicy(original: Sourced): Diagnostic[] {
   } else {
     checkAdminNetworkPolicy(r, object, policyKind === 'BaselineAdminNetworkPolicy');
     lintAdminNetworkPolicy(r, object);
+    checkUnsupported(r, object);
   }
   return sortDiagnostics(r.diagnostics);
 }

@@ -67,6 +67,7 @@ export const catalogue = {
   // ---- dataplane limits
   PC4001: { severity: 'error', title: 'set or map too large' },
   PC4002: { severity: 'error', title: 'too many identities' },
+  PC4003: { severity: 'error', title: 'not supported by policyc yet' },
   // ---- flows and tests
   PC5001: { severity: 'error', title: 'flow syntax error' },
   PC5002: { severity: 'error', title: 'unknown endpoint' },
