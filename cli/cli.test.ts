@@ -137,3 +137,29 @@ describe('policyc test', () => {
     expect(r.stdout).toMatch(/0 passed, 2 failed/);
   });
 });
+
+describe('the nftables artifact', () => {
+  const skeleton = (dir: string) => {
+    const doc = JSON.parse(readFileSync(join(dir, 'nftables.json'), 'utf8')) as { nftables: Array<Record<string, Record<string, unknown>>> };
+    return doc.nftables.filter((c) => !('add' in c && 'element' in c.add));
+  };
+  it('keeps its rules when only pods change, and without a snapshot', async () => {
+    const relabelled = join(tmp, 'relabelled.yaml');
+    writeFileSync(relabelled, readFileSync(join(ROOT, 'testdata/demo/cluster.yaml'), 'utf8').replace('app: worker', 'app: api'));
+    const a = join(tmp, 'nft-a');
+    const b = join(tmp, 'nft-b');
+    const c = join(tmp, 'nft-c');
+    expect((await run(['compile', '-f', 'testdata/demo/policies', '-f', 'testdata/demo/cluster.yaml', '-o', a])).code).toBe(0);
+    expect((await run(['compile', '-f', 'testdata/demo/policies', '-f', relabelled, '-o', b])).code).toBe(0);
+    expect((await run(['compile', '-f', 'testdata/demo/policies', '-o', c])).code).toBe(0);
+    expect(skeleton(b)).toEqual(skeleton(a));
+    expect(skeleton(c)).toEqual(skeleton(a));
+    const ma = JSON.parse(readFileSync(join(a, 'manifest.json'), 'utf8'));
+    const mc = JSON.parse(readFileSync(join(c, 'manifest.json'), 'utf8'));
+    expect(ma.withSnapshot).toBe(true);
+    expect(mc.withSnapshot).toBe(false);
+    expect(ma.counts.setElements).toBeGreaterThan(0);
+    expect(mc.counts.setElements).toBe(0);
+    expect(mc.counts.nftRules).toBe(ma.counts.nftRules);
+  });
+});

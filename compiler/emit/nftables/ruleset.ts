@@ -1,0 +1,347 @@
+// IR -> one nftables `inet` table (libnftables JSON), with O(1) work per packet.
+//
+// Per new flow the forward chain does a constant number of lookups, whatever the number of
+// policies, pods or peers:
+//
+//   forward (hook forward, priority 0, policy accept)
+//     ct state established,related accept          judged on the first packet only
+//     ct state invalid drop
+//     ICMPv6 neighbour discovery accept
+//     meta priority set 0 ct mark set 0             clear the two scratch registers
+//     meta priority set ip saddr map @src_identity_v4    (and ip6)   source identity
+//     ct mark set ip daddr map @dst_identity_v4          (and ip6)   destination identity
+//     jump egress     meta priority . ct mark . meta l4proto . th dport vmap @egress_decisions
+//                     meta priority @isolated_egress goto drop_isolated_egress
+//     jump ingress    ct mark . meta priority . meta l4proto . th dport vmap @ingress_decisions
+//                     ct mark @isolated_ingress goto drop_isolated_ingress
+//     meta priority set 0 ct mark set 0 accept
+//
+// Decision values are `goto allow_<cookie>` (counter; return: the direction is settled, the
+// other one is judged next) or `goto drop_<cookie>` (rate-limited NFLOG sample with the rule's
+// cookie and id, counter, drop). Rule comments carry rule ids. The number of rules grows with
+// the number of IR rules (one allow_/drop_ chain each), never with pods or peers.
+//
+// Why `meta priority` and `ct mark`: nft 1.0.6 cannot put a map lookup inside a concatenation
+// ("Expression type map not allowed"), so the two identities must sit in registers that can be
+// set from a map and read in a concatenation. The packet mark is left alone on purpose:
+// kube-proxy's masquerade bit (0x4000) is set in nat prerouting and read in postrouting, and a
+// forward chain that overwrote it would break SNAT of service traffic. skb->priority only picks
+// a qdisc band and is cleared again before accept; the conntrack mark of a new forwarded flow
+// is cleared too. The identity maps come in two copies per family because priority is typed
+// `classid` and ct mark `mark` (nft refuses a cast between them). The decision maps are shared
+// by IPv4 and IPv6 (identities are family-independent numbers).
+//
+// Established flows: policy is judged on the first packet of a flow (conntrack NEW); packets of
+// established or related flows are accepted without a lookup, also after a policy change (a
+// reload does not flush conntrack; the daemon may `conntrack -D` flows a change denies). Flows
+// that conntrack does not track (notrack) cannot carry the ct mark register and skip the
+// ingress side: do not notrack pod-to-pod traffic.
+//
+// Elements are disjoint (identities carve pod addresses out of world ranges; decisions are split
+// at every port boundary and merged where results agree), sorted, and deterministic. A full
+// replace is `add table` + `delete table` + everything again, in one batch: it works whether or
+// not the table exists, and drops stale elements (`flush table` would keep them).
+
+import type { Cluster } from '../../model/cluster.js';
+import type { Direction, Program, Rule } from '../../ir/types.js';
+import { formatIp, rangeToCidrs, type Family } from '../../ir/cidr.js';
+import type { IdentityElement } from '../identities.js';
+import type { DecisionElement } from '../decisions.js';
+import { computeMembership, type Membership, type MembershipDiff } from '../membership.js';
+import type {
+  NftChain,
+  NftCommand,
+  NftDocument,
+  NftElement,
+  NftElementKey,
+  NftExpression,
+  NftMap,
+  NftRule,
+  NftSet,
+  NftStatement,
+} from './schema.js';
+
+export interface NftOptions {
+  /** Table name (family inet). Default `policyc`. */
+  readonly table?: string;
+  /** Base chain priority. Default 0 (filter). */
+  readonly priority?: number;
+  /** NFLOG group for drop samples. Default 1. */
+  readonly logGroup?: number;
+  /** Drop samples per second per rule. Default 10 (burst 5). */
+  readonly logRate?: number;
+}
+
+export interface NftCounts {
+  readonly groups: number;
+  readonly identities: number;
+  /** ip -> identity elements (each is loaded twice: source and destination map). */
+  readonly identityElements: number;
+  readonly decisionElements: number;
+  readonly isolatedElements: number;
+  /** Every element loaded into the kernel. */
+  readonly setElements: number;
+  readonly maps: number;
+  readonly chains: number;
+  readonly rules: number;
+  /** Rules a new packet traverses at most (constant). */
+  readonly perPacketRules: number;
+}
+
+export interface NftEmission {
+  readonly document: NftDocument;
+  readonly counts: NftCounts;
+  /** Absent without a snapshot: the maps are empty and the node daemon fills them. */
+  readonly membership?: Membership;
+  readonly warnings: readonly string[];
+}
+
+export const DEFAULT_TABLE = 'policyc';
+export const MAP = {
+  srcIdentity: (f: Family) => `src_identity_v${f}`,
+  dstIdentity: (f: Family) => `dst_identity_v${f}`,
+  decisions: (d: Direction) => `${d}_decisions`,
+  isolated: (d: Direction) => `isolated_${d}`,
+} as const;
+
+export function cookieHex(cookie: number): string {
+  return (cookie >>> 0).toString(16).padStart(8, '0');
+}
+
+export function ruleChain(rule: Rule): string {
+  return `${rule.action === 'allow' ? 'allow' : 'drop'}_${cookieHex(rule.cookie)}`;
+}
+
+/** nft keeps at most 128 bytes of a comment; ids are ASCII. */
+export function commentText(text: string): string {
+  return text.length <= 128 ? text : `${text.slice(0, 125)}...`;
+}
+
+function logPrefix(text: string): string {
+  const t = text.replace(/"/g, "'");
+  return `${t.length <= 100 ? t : t.slice(0, 100)} `;
+}
+
+const PRIORITY = { meta: { key: 'priority' } } as const;
+const CTMARK = { ct: { key: 'mark' } } as const;
+const L4PROTO = { meta: { key: 'l4proto' } } as const;
+const DPORT = { payload: { protocol: 'th', field: 'dport' } } as const;
+
+/** The decision key of a direction: (subject identity, peer identity, l4proto, dport). */
+function decisionKey(d: Direction): NftExpression {
+  return { concat: d === 'egress' ? [PRIORITY, CTMARK, L4PROTO, DPORT] : [CTMARK, PRIORITY, L4PROTO, DPORT] };
+}
+
+function subjectRegister(d: Direction) {
+  return d === 'egress' ? PRIORITY : CTMARK;
+}
+
+/** Rules that decide something (allow or deny), by cookie: one chain each. */
+export function decidingRules(program: Program): Rule[] {
+  return program.rules.filter((r) => r.action !== 'pass').sort((a, b) => a.cookie - b.cookie);
+}
+
+/** Everything but elements: table, chains, maps, rules. Depends on the Program only. */
+export function skeletonCommands(program: Program, options: NftOptions = {}): NftCommand[] {
+  const table = options.table ?? DEFAULT_TABLE;
+  const logGroup = options.logGroup ?? 1;
+  const rate = options.logRate ?? 10;
+  const family = 'inet' as const;
+  const chain = (name: string, extra: Partial<NftChain> = {}): NftCommand => ({ add: { chain: { family, table, name, ...extra } } });
+  const rule = (chainName: string, expr: NftStatement[], comment?: string): NftCommand => {
+    const r: NftRule = comment ? { family, table, chain: chainName, comment: commentText(comment), expr } : { family, table, chain: chainName, expr };
+    return { add: { rule: r } };
+  };
+  const map = (m: Omit<NftMap, 'family' | 'table'>): NftCommand => ({ add: { map: { family, table, ...m } } });
+  const set = (s: Omit<NftSet, 'family' | 'table'>): NftCommand => ({ add: { set: { family, table, ...s } } });
+  const clear: NftStatement[] = [
+    { mangle: { key: PRIORITY, value: 0 } },
+    { mangle: { key: CTMARK, value: 0 } },
+  ];
+  const deciding = decidingRules(program);
+
+  const cmds: NftCommand[] = [
+    { metainfo: { json_schema_version: 1 } },
+    { add: { table: { family, name: table } } },
+    { delete: { table: { family, name: table } } },
+    { add: { table: { family, name: table } } },
+    chain('forward', { type: 'filter', hook: 'forward', prio: options.priority ?? 0, policy: 'accept' }),
+    chain('egress'),
+    chain('ingress'),
+    chain('drop_isolated_egress'),
+    chain('drop_isolated_ingress'),
+    ...deciding.map((r) => chain(ruleChain(r))),
+  ];
+  for (const f of [4, 6] as const) {
+    const addr = f === 4 ? 'ipv4_addr' : 'ipv6_addr';
+    cmds.push(map({ name: MAP.srcIdentity(f), type: addr, map: 'classid', flags: ['interval'], comment: 'source address -> identity' }));
+    cmds.push(map({ name: MAP.dstIdentity(f), type: addr, map: 'mark', flags: ['interval'], comment: 'destination address -> identity' }));
+  }
+  cmds.push(map({ name: MAP.decisions('egress'), type: ['classid', 'mark', 'inet_proto', 'inet_service'], map: 'verdict', flags: ['interval'], comment: 'egress: source identity . destination identity . l4proto . dport' }));
+  cmds.push(map({ name: MAP.decisions('ingress'), type: ['mark', 'classid', 'inet_proto', 'inet_service'], map: 'verdict', flags: ['interval'], comment: 'ingress: destination identity . source identity . l4proto . dport' }));
+  cmds.push(set({ name: MAP.isolated('egress'), type: 'classid', comment: 'sources isolated for egress by NetworkPolicy' }));
+  cmds.push(set({ name: MAP.isolated('ingress'), type: 'mark', comment: 'destinations isolated for ingress by NetworkPolicy' }));
+
+  cmds.push(
+    rule('forward', [{ match: { op: 'in', left: { ct: { key: 'state' } }, right: ['established', 'related'] } }, { accept: null }], 'policyc: established and related flows'),
+    rule('forward', [{ match: { op: 'in', left: { ct: { key: 'state' } }, right: 'invalid' } }, { drop: null }], 'policyc: invalid'),
+    rule(
+      'forward',
+      [
+        { match: { op: '==', left: L4PROTO, right: 'ipv6-icmp' } },
+        { match: { op: '==', left: { payload: { protocol: 'icmpv6', field: 'type' } }, right: { set: ['nd-router-solicit', 'nd-router-advert', 'nd-neighbor-solicit', 'nd-neighbor-advert', 'nd-redirect'] } } },
+        { accept: null },
+      ],
+      'policyc: ICMPv6 neighbour discovery',
+    ),
+    rule('forward', clear, 'policyc: clear scratch registers'),
+  );
+  for (const f of [4, 6] as const) {
+    const proto = f === 4 ? 'ip' : 'ip6';
+    cmds.push(rule('forward', [{ mangle: { key: PRIORITY, value: { map: { key: { payload: { protocol: proto, field: 'saddr' } }, data: `@${MAP.srcIdentity(f)}` } } } }], `policyc: source identity v${f}`));
+  }
+  for (const f of [4, 6] as const) {
+    const proto = f === 4 ? 'ip' : 'ip6';
+    cmds.push(rule('forward', [{ mangle: { key: CTMARK, value: { map: { key: { payload: { protocol: proto, field: 'daddr' } }, data: `@${MAP.dstIdentity(f)}` } } } }], `policyc: destination identity v${f}`));
+  }
+  cmds.push(
+    rule('forward', [{ jump: { target: 'egress' } }], 'policyc: egress of the source'),
+    rule('forward', [{ jump: { target: 'ingress' } }], 'policyc: ingress of the destination'),
+    rule('forward', [...clear, { accept: null }], 'policyc: allowed'),
+  );
+  for (const d of ['egress', 'ingress'] as const) {
+    cmds.push(rule(d, [{ vmap: { key: decisionKey(d), data: `@${MAP.decisions(d)}` } }], `policyc: ${d} decisions`));
+    cmds.push(
+      rule(d, [{ match: { op: '==', left: subjectRegister(d), right: `@${MAP.isolated(d)}` } }, { goto: { target: `drop_isolated_${d}` } }], `policyc: ${d} isolated by NetworkPolicy`),
+    );
+    const chainName = `drop_isolated_${d}`;
+    cmds.push(
+      rule(chainName, [{ limit: { rate, per: 'second', burst: 5 } }, { log: { prefix: logPrefix(`policyc drop isolated ${d}`), group: logGroup } }]),
+      rule(chainName, [{ counter: { packets: 0, bytes: 0 } }, { drop: null }], `isolated by NetworkPolicy (${d})`),
+    );
+  }
+  for (const r of deciding) {
+    const name = ruleChain(r);
+    if (r.action === 'allow') {
+      cmds.push(rule(name, [{ counter: { packets: 0, bytes: 0 } }, { return: null }], r.id));
+    } else {
+      cmds.push(
+        rule(name, [{ limit: { rate, per: 'second', burst: 5 } }, { log: { prefix: logPrefix(`policyc drop ${cookieHex(r.cookie)} ${r.id}`), group: logGroup } }]),
+        rule(name, [{ counter: { packets: 0, bytes: 0 } }, { drop: null }], r.id),
+      );
+    }
+  }
+  return cmds;
+}
+
+// ---- elements
+
+function addressKey(e: IdentityElement): NftElementKey {
+  const first = formatIp({ family: e.family, value: e.first });
+  if (e.first === e.last) return first;
+  const cidrs = rangeToCidrs({ family: e.family, first: e.first, last: e.last });
+  if (cidrs.length === 1) return { prefix: { addr: first, len: cidrs[0].prefix } };
+  return { range: [first, formatIp({ family: e.family, value: e.last })] };
+}
+
+function rangeOrValue(from: number, to: number): NftElementKey {
+  return from === to ? from : { range: [from, to] };
+}
+
+export function decisionElement(e: DecisionElement): NftElement {
+  return [{ concat: [e.subject, e.peer, rangeOrValue(e.protoFrom, e.protoTo), rangeOrValue(e.portFrom, e.portTo)] }, { goto: { target: ruleChain(e.rule) } }];
+}
+
+/** Element payloads per map/set name, sorted. */
+export function elementsByName(
+  identityElements: readonly IdentityElement[],
+  decisionElements: readonly DecisionElement[],
+  isolated: Readonly<Record<Direction, readonly number[]>>,
+): Map<string, NftElement[]> {
+  const out = new Map<string, NftElement[]>();
+  const push = (name: string, e: NftElement) => {
+    let list = out.get(name);
+    if (!list) out.set(name, (list = []));
+    list.push(e);
+  };
+  for (const e of identityElements) {
+    const key = addressKey(e);
+    push(MAP.srcIdentity(e.family), [key, e.identity]);
+    push(MAP.dstIdentity(e.family), [key, e.identity]);
+  }
+  for (const e of decisionElements) push(MAP.decisions(e.direction), decisionElement(e));
+  for (const d of ['egress', 'ingress'] as const) for (const id of isolated[d]) push(MAP.isolated(d), id);
+  return out;
+}
+
+function elementCommands(kind: 'add' | 'delete', byName: Map<string, NftElement[]>, table: string): NftCommand[] {
+  const cmds: NftCommand[] = [];
+  for (const name of [...byName.keys()].sort()) {
+    const elem = byName.get(name)!;
+    if (elem.length === 0) continue;
+    const element = { family: 'inet' as const, table, name, elem };
+    cmds.push(kind === 'add' ? { add: { element } } : { delete: { element } });
+  }
+  return cmds;
+}
+
+/** `add element` commands that fill the maps of a freshly created table. */
+export function membershipCommands(m: Membership, options: NftOptions = {}): NftCommand[] {
+  return elementCommands('add', elementsByName(m.identityElements, m.decisionElements, m.isolated), options.table ?? DEFAULT_TABLE);
+}
+
+/** One batch: deletes first, then adds (the kernel rejects overlapping interval elements). */
+export function renderElementDiff(diff: MembershipDiff, options: NftOptions = {}): NftDocument {
+  const table = options.table ?? DEFAULT_TABLE;
+  const del = elementsByName(diff.identity.delete, diff.decisions.delete, { egress: diff.isolated.egress.delete, ingress: diff.isolated.ingress.delete });
+  const add = elementsByName(diff.identity.add, diff.decisions.add, { egress: diff.isolated.egress.add, ingress: diff.isolated.ingress.add });
+  return { nftables: [{ metainfo: { json_schema_version: 1 } }, ...elementCommands('delete', del, table), ...elementCommands('add', add, table)] };
+}
+
+export function countCommands(cmds: readonly NftCommand[]): { rules: number; chains: number; maps: number; elements: number } {
+  let rules = 0;
+  let chains = 0;
+  let maps = 0;
+  let elements = 0;
+  for (const c of cmds) {
+    if (!('add' in c)) continue;
+    const o = c.add;
+    if ('rule' in o) rules++;
+    else if ('chain' in o) chains++;
+    else if ('map' in o || 'set' in o) maps++;
+    else if ('element' in o) elements += o.element.elem.length;
+  }
+  return { rules, chains, maps, elements };
+}
+
+/**
+ * The whole table. With a snapshot (`cluster` given and `hasSnapshot` not false) the maps are
+ * filled; without one the skeleton is emitted with empty maps for the node daemon to fill.
+ */
+export function emitNftables(program: Program, cluster?: Cluster, options: NftOptions & { previous?: Membership } = {}): NftEmission {
+  const skeleton = skeletonCommands(program, options);
+  const membership = cluster ? computeMembership(program, cluster, options.previous) : undefined;
+  const elements = membership ? membershipCommands(membership, options) : [];
+  const cmds = [...skeleton, ...elements];
+  const c = countCommands(cmds);
+  const isolatedElements = membership ? membership.isolated.egress.length + membership.isolated.ingress.length : 0;
+  const counts: NftCounts = {
+    groups: program.groups.length,
+    identities: membership?.identities.identities.length ?? 0,
+    identityElements: membership?.identityElements.length ?? 0,
+    decisionElements: membership?.decisionElements.length ?? 0,
+    isolatedElements,
+    setElements: c.elements,
+    maps: c.maps,
+    chains: c.chains,
+    rules: c.rules,
+    // forward: 11 rules at most, egress 2, ingress 2, then allow_ chains (1 each) or a drop chain (2).
+    perPacketRules: 11 + 2 + 2 + 2,
+  };
+  return { document: { nftables: cmds }, counts, membership, warnings: membership?.identities.warnings ?? [] };
+}
+
+/** Stable JSON text (2-space indent, trailing newline) for files and goldens. */
+export function formatNftJson(doc: NftDocument): string {
+  return `${JSON.stringify(doc, null, 2)}\n`;
+}
