@@ -1,10 +1,10 @@
 // `policyc cni install`: put the plugin binary where runtimes look (CNI_PATH) and a
 // conflist where they read networks. cniVersion 1.0.0 because podman 4.3 rejects 1.1.0
 // results; the `ips` capability lets a runtime (or the lab) ask for a specific pod IP.
-import { copyFile, chmod, rename, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { copyFile, chmod, rename } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ensureDir, writeFileAtomic } from '../dataplane/daemon/atomic-file.js';
+import { locateCniBinary } from './binaries.js';
 
 export const PLUGIN_TYPE = 'policyc-cni';
 
@@ -37,15 +37,9 @@ export function buildConflist(o: InstallOptions): object {
   };
 }
 
-/** The built C binary (cni/bin/policyc-cni), found from this module in source or dist/. */
+/** The built C binary (cni/bin/policyc-cni). */
 export async function locatePluginBinary(): Promise<string | undefined> {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const candidate = join(dir, 'cni', 'bin', PLUGIN_TYPE);
-    if (await stat(candidate).then((s) => s.isFile(), () => false)) return candidate;
-    dir = dirname(dir);
-  }
-  return undefined;
+  return locateCniBinary(PLUGIN_TYPE);
 }
 
 /** Returns the paths written. */

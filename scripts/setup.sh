@@ -8,7 +8,7 @@ packages=(
   clang llvm libbpf-dev bpftool   # tc-eBPF programs
   containernetworking-plugins     # Debian's reference CNI plugins (chaining, comparison)
   podman runc busybox-static      # podman as a real CNI runtime, with a busybox rootfs
-  jq gcc libc6-dev                # the CNI benchmark; our thin C CNI client
+  jq gcc libc6-dev iptables util-linux  # the CNI benchmark; our C CNI client and netlink helper; portmap needs iptables; nsenter
 )
 
 missing=()

@@ -62,8 +62,7 @@ class NetworkIpam {
       if (!ip) throw new CniError(CniCode.ipamFailed, `no free address in ${formatCidr(cidr)}`);
       picked.push({ ip, family: cidr.family, address: `${ip}/${bits(cidr.family)}`, gateway: gatewayFor(cidr) });
     }
-    // reserve in memory first so concurrent callers on other networks never see a gap,
-    // then persist; undo everything if any write fails
+    // mark in memory, then persist; a failed write undoes both (no half reservation)
     for (const a of picked) this.reservations.set(a.ip, owner);
     try {
       await Promise.all(picked.map((a) => this.store.reserve(a.ip, owner)));

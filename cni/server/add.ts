@@ -3,12 +3,13 @@
 import { access } from 'node:fs/promises';
 import type { Endpoint } from '../../dataplane/daemon/endpoints.js';
 import { CniCode, CniError } from '../errors.js';
-import { delegatedAdd, delegatedDel } from '../ipam/delegated.js';
+import { delegatedAdd } from '../ipam/delegated.js';
 import type { Allocation } from '../ipam/pod-ipam.js';
 import { appendToResult, type CniResult, formatResult } from '../result.js';
 import { hostVethName, vethMacs } from '../wiring/names.js';
 import { wirePod } from '../wiring/veth.js';
 import type { CniCall, CniContext } from './context.js';
+import { releaseAddresses } from './del.js';
 
 export function cmdAdd(ctx: CniContext, call: CniCall): Promise<CniResult> {
   const { env } = call;
@@ -34,11 +35,10 @@ export function cmdAdd(ctx: CniContext, call: CniCall): Promise<CniResult> {
       ips: allocations.map((a) => a.address),
       hostVeth,
       phase: 'creating',
-      delegatedIpam: call.conf.ipamType,
     };
     try {
       await ctx.endpoints.put(ep);
-      await wirePod({ host: ctx.host, podNetns: env.netns, ifname: env.ifname, hostVeth, hostMac: macs.host, podMac: macs.pod, mtu: call.conf.mtu, allocations });
+      await wirePod(ctx.wirer, { host: ctx.host, podNetns: env.netns, ifname: env.ifname, hostVeth, hostMac: macs.host, podMac: macs.pod, mtu: call.conf.mtu, allocations });
       await ctx.endpoints.put({ ...ep, phase: 'ready' });
     } catch (err) {
       await undo(ctx, call).catch((e: Error) => ctx.log(`ADD ${env.containerId}: undo failed: ${e.message}`));
@@ -61,8 +61,7 @@ function allocate(ctx: CniContext, { env, conf, stdin }: CniCall): Promise<Alloc
   return ctx.ipam.allocate(conf.name, { containerId: env.containerId, ifname: env.ifname }, conf.podCidrs, conf.requestedIps);
 }
 
-async function undo(ctx: CniContext, { env, conf, stdin }: CniCall): Promise<void> {
-  if (conf.ipamType) await delegatedDel(conf.ipamType, env.path, env.raw, stdin);
-  else await ctx.ipam.release(conf.name, { containerId: env.containerId, ifname: env.ifname });
-  await ctx.endpoints.delete(env.containerId, env.ifname);
+async function undo(ctx: CniContext, call: CniCall): Promise<void> {
+  await releaseAddresses(ctx, call, call.env.raw);
+  await ctx.endpoints.delete(call.env.containerId, call.env.ifname);
 }

@@ -6,6 +6,7 @@ import type { PodIpam } from '../ipam/pod-ipam.js';
 import type { KeyedLock } from '../keyed-lock.js';
 import type { NetnsTarget } from '../wiring/netns.js';
 import type { TeardownQueue } from '../wiring/teardown.js';
+import type { Wirer } from '../wiring/veth.js';
 
 export interface CniContext {
   endpoints: EndpointRegistry;
@@ -13,6 +14,8 @@ export interface CniContext {
   /** The node's namespace: where host veth ends and host routes live. */
   host: NetnsTarget;
   teardown: TeardownQueue;
+  /** how pods are wired: the netlink helper, or `ip -batch` */
+  wirer: Wirer;
   /** Serializes all commands for one attachment (container id + ifname). */
   attachments: KeyedLock;
   /** The dataplane readiness the policy side reports; STATUS answers 50 when false. */

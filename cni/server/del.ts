@@ -9,14 +9,22 @@ import { hostVethName } from '../wiring/names.js';
 import type { CniCall, CniContext } from './context.js';
 
 export function cmdDel(ctx: CniContext, call: CniCall): Promise<undefined> {
-  const { env, conf, stdin } = call;
+  const { env } = call;
   return ctx.attachments.run(`${env.containerId}/${env.ifname}`, async () => {
-    if (conf.ipamType) await delegatedDel(conf.ipamType, env.path, env.raw, stdin);
-    else await ctx.ipam.release(conf.name, { containerId: env.containerId, ifname: env.ifname });
+    await releaseAddresses(ctx, call, env.raw);
     // the 'deleting' mark is on disk before we reply; the kernel work is not awaited
     await queueTeardown(ctx, { containerId: env.containerId, ifname: env.ifname }, ctx.endpoints.get(env.containerId, env.ifname));
     return undefined;
   });
+}
+
+/**
+ * Releases the attachment's addresses: ours by owner, or the delegated IPAM plugin's DEL
+ * with `env` (the request's own, or one GC makes up for a stale attachment).
+ */
+export async function releaseAddresses(ctx: CniContext, { conf, stdin, env }: CniCall, delEnv: Record<string, string>): Promise<void> {
+  if (conf.ipamType) await delegatedDel(conf.ipamType, env.path, delEnv, stdin);
+  else await ctx.ipam.release(conf.name, { containerId: delEnv.CNI_CONTAINERID ?? '', ifname: delEnv.CNI_IFNAME ?? '' });
 }
 
 /**

@@ -3,14 +3,13 @@
 // by an ADD that crashed half-way. An empty list releases all.
 import type { Attachment } from '../config.js';
 import { CniCode, CniError } from '../errors.js';
-import { delegatedDel } from '../ipam/delegated.js';
 import type { CniCall, CniContext } from './context.js';
-import { queueTeardown } from './del.js';
+import { queueTeardown, releaseAddresses } from './del.js';
 
 const keyOf = (a: Attachment) => `${a.containerId}/${a.ifname}`;
 
 export async function cmdGc(ctx: CniContext, call: CniCall): Promise<undefined> {
-  const { conf, env, stdin } = call;
+  const { conf, env } = call;
   if (!conf.validAttachments) {
     // refusing is safer than reading a missing list as "release everything"
     throw new CniError(CniCode.invalidConfig, 'GC needs "cni.dev/valid-attachments"', 'an empty list releases all attachments');
@@ -23,12 +22,8 @@ export async function cmdGc(ctx: CniContext, call: CniCall): Promise<undefined> 
   const gone: Promise<void>[] = [];
   for (const a of stale.values()) {
     await ctx.attachments.run(keyOf(a), async () => {
-      if (conf.ipamType) {
-        const delEnv = { ...env.raw, CNI_COMMAND: 'DEL', CNI_CONTAINERID: a.containerId, CNI_IFNAME: a.ifname, CNI_NETNS: '' };
-        await delegatedDel(conf.ipamType, env.path, delEnv, stdin).catch((e: Error) => ctx.log(`GC: IPAM DEL ${keyOf(a)}: ${e.message}`));
-      } else {
-        await ctx.ipam.release(conf.name, a);
-      }
+      const delEnv = { ...env.raw, CNI_COMMAND: 'DEL', CNI_CONTAINERID: a.containerId, CNI_IFNAME: a.ifname, CNI_NETNS: '' };
+      await releaseAddresses(ctx, call, delEnv).catch((e: Error) => ctx.log(`GC: releasing ${keyOf(a)}: ${e.message}`));
       gone.push((await queueTeardown(ctx, a, ctx.endpoints.get(a.containerId, a.ifname))).gone);
     });
   }

@@ -1,7 +1,7 @@
 // The daemon's 'cni' request type: decode env and config, route by CNI_COMMAND, and turn
 // every outcome into {exitCode, result} for the C plugin to print verbatim.
 import { type CniEnv, parseEnv } from '../env.js';
-import { CniCode, CniError } from '../errors.js';
+import { CniError } from '../errors.js';
 import { parseNetConf, peekVersion } from '../config.js';
 import { LATEST_VERSION } from '../versions.js';
 import { cmdAdd } from './add.js';

@@ -8,6 +8,7 @@ import { ipBatch, type NetnsTarget, runIp } from './netns.js';
 
 /** A link group no one else uses: everything in it is about to be deleted. */
 export const TEARDOWN_LINK_GROUP = 28865;
+const BATCH_DELAY_MS = 100;
 
 interface Pending {
   hostVeth: string;
@@ -47,8 +48,11 @@ export class TeardownQueue {
   }
 
   private async drain(): Promise<void> {
-    // let DELs arriving in the same tick join the batch
-    await new Promise((r) => setImmediate(r));
+    // Wait a moment: DELs arriving meanwhile join one batch. A deletion holds the kernel's
+    // rtnl lock for its RCU waits, stalling every ADD on the node; one group delete per
+    // window instead of one per DEL keeps that stall rare under churn. (An ADD for the same
+    // attachment waits for this via settled(); other pods' IPs are free already.)
+    await new Promise((r) => setTimeout(r, BATCH_DELAY_MS));
     while (this.queued.length) {
       const batch = this.queued;
       this.queued = [];

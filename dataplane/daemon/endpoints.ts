@@ -29,8 +29,6 @@ export interface Endpoint {
   ips: string[];
   hostVeth: string;
   phase: EndpointPhase;
-  /** Set when IPAM was delegated: the plugin type, to call its DEL on teardown. */
-  delegatedIpam?: string;
 }
 
 export function endpointKey(containerId: string, ifname: string): string {

@@ -8,10 +8,11 @@ const FLAGS: Record<string, keyof DaemonOptions> = {
   '--artifacts': 'artifactsDir',
   '--spool-dir': 'spoolDir',
   '--host-netns': 'hostNetns',
+  '--wiring': 'wiring',
 };
 
 export const DAEMON_USAGE =
-  'policyc daemon [--state-dir DIR (default /var/lib/policyc)] [--socket PATH (default /run/policyc/policyc.sock)] [--artifacts DIR] [--spool-dir DIR] [--host-netns NAME]';
+  'policyc daemon [--state-dir DIR (default /var/lib/policyc)] [--socket PATH (default /run/policyc/policyc.sock)] [--artifacts DIR] [--spool-dir DIR] [--host-netns NAME] [--wiring netlink|ip]';
 
 export function parseDaemonArgs(args: string[]): { options: DaemonOptions } | { error: string } {
   const options: Record<string, string> = {};
@@ -22,6 +23,7 @@ export function parseDaemonArgs(args: string[]): { options: DaemonOptions } | { 
     if (!key) return { error: `unknown option ${arg}` };
     const value = inline ?? args[++i];
     if (!value) return { error: `${flag} needs a value` };
+    if (key === 'wiring' && value !== 'netlink' && value !== 'ip') return { error: '--wiring takes netlink or ip' };
     options[key] = value;
   }
   return { options: options as DaemonOptions };

@@ -21,6 +21,8 @@ export interface DaemonOptions {
   spoolDir?: string;
   /** the node's network namespace (name or path); unset = the daemon's own. Tests and the lab set it. */
   hostNetns?: string;
+  /** how pods are wired: 'netlink' (the policyc-wire helper; default when built) or 'ip' */
+  wiring?: 'netlink' | 'ip';
   /** diagnostics; default: stderr */
   log?: (msg: string) => void;
 }
@@ -55,6 +57,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     stateDir,
     spoolDir: options.spoolDir ?? join(stateDir, 'cni-spool'),
     hostNetns: options.hostNetns,
+    wiring: options.wiring,
     endpoints,
     isReady: () => ready,
     log,
@@ -77,7 +80,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     close: async () => {
       clearInterval(rescan);
       await server.close();
-      await cni.idle();
+      await cni.close();
     },
   };
 }
