@@ -13,18 +13,24 @@ export function renderReachSvg(m: ReachMatrix, title: string): string {
   const n = m.pods.length;
   const top = label + 40;
   const left = label + 20;
-  const width = left + n * cell + 20;
+  const titleText = `reachability ${title}: rows = from, columns = to`;
+  // Rotated column labels lean right by about half their length.
+  const width = Math.max(left + n * cell + Math.ceil(label * 0.55) + 20, titleText.length * 8 + 16);
   const height = top + n * cell + 40;
   const namespaces = m.pods.map((p) => p.split('/')[0]);
   const bands: string[] = [];
+  const separators: string[] = [];
+  let bandIndex = 0;
   let start = 0;
   for (let i = 1; i <= n; i++) {
     if (i === n || namespaces[i] !== namespaces[start]) {
-      const shade = bands.length % 2 === 0 ? '#eef2f7' : '#f8fafc';
+      const shade = bandIndex++ % 2 === 0 ? '#dbe4ef' : '#f8fafc';
       bands.push(`<rect x="0" y="${top + start * cell}" width="${left}" height="${(i - start) * cell}" fill="${shade}"/>`);
       bands.push(`<rect x="${left + start * cell}" y="20" width="${(i - start) * cell}" height="${top - 20}" fill="${shade}"/>`);
-      bands.push(`<line x1="${left + start * cell}" y1="${top}" x2="${left + start * cell}" y2="${top + n * cell}" stroke="#334155" stroke-width="1.5"/>`);
-      bands.push(`<line x1="${left}" y1="${top + start * cell}" x2="${left + n * cell}" y2="${top + start * cell}" stroke="#334155" stroke-width="1.5"/>`);
+      if (start > 0) {
+        separators.push(`<line x1="${left + start * cell - 0.5}" y1="${top}" x2="${left + start * cell - 0.5}" y2="${top + n * cell}" stroke="#0f172a" stroke-width="2"/>`);
+        separators.push(`<line x1="${left}" y1="${top + start * cell - 0.5}" x2="${left + n * cell}" y2="${top + start * cell - 0.5}" stroke="#0f172a" stroke-width="2"/>`);
+      }
       start = i;
     }
   }
@@ -40,9 +46,11 @@ export function renderReachSvg(m: ReachMatrix, title: string): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="monospace" font-size="11">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     ...bands,
-    `<text x="8" y="14" font-size="13" font-weight="bold">${esc(`reachability ${title}: rows = from, columns = to (${allowed}/${n * n} allowed)`)}</text>`,
+    `<text x="8" y="14" font-size="13" font-weight="bold">${esc(titleText)}</text>`,
+    `<text x="8" y="30">${allowed} of ${n * n} pairs allowed</text>`,
     ...labels,
     ...cells,
+    ...separators,
     `<g transform="translate(${left},${top + n * cell + 14})"><rect width="12" height="12" fill="#22c55e"/><text x="16" y="10">allowed</text><rect x="80" width="12" height="12" fill="#ef4444"/><text x="96" y="10">blocked</text></g>`,
     `</svg>`,
     '',
