@@ -11,35 +11,41 @@ import { lowerNetworkPolicyPort } from './ports.js';
 
 /** policyTypes after the API server's defaulting: Ingress always, Egress when egress rules exist. */
 export function effectivePolicyTypes(np: NetworkPolicy): Direction[] {
-  const explicit = np.spec.policyTypes;
+  const spec = np.spec ?? {};
+  const explicit = spec.policyTypes;
   if (explicit && explicit.length > 0) {
     const out: Direction[] = [];
     if (explicit.includes('Ingress')) out.push('ingress');
     if (explicit.includes('Egress')) out.push('egress');
     return out;
   }
-  return np.spec.egress && np.spec.egress.length > 0 ? ['ingress', 'egress'] : ['ingress'];
+  return spec.egress && spec.egress.length > 0 ? ['ingress', 'egress'] : ['ingress'];
 }
 
 export function lowerNetworkPolicy(src: Sourced<NetworkPolicy>, groups: GroupTable): { policy: Policy; rules: Rule[] } {
   const np = src.object;
+  // The API server decodes a missing spec, and null list items, as empty structs: a
+  // NetworkPolicy without spec selects every pod of its namespace and denies their ingress;
+  // `ingress: [null]` is `ingress: [{}]`.
+  const spec = np.spec ?? ({ podSelector: {} } as NetworkPolicy['spec']);
   const namespace = np.metadata.namespace ?? 'default';
   const ref: PolicyRef = { kind: 'NetworkPolicy', namespace, name: np.metadata.name ?? '' };
-  const subject = groups.intern({ kind: 'name', name: namespace }, fromLabelSelector(np.spec.podSelector));
+  const subject = groups.intern({ kind: 'name', name: namespace }, fromLabelSelector(spec.podSelector));
   const isolates = effectivePolicyTypes(np);
   const rules: Rule[] = [];
   for (const direction of isolates) {
-    const list = direction === 'ingress' ? np.spec.ingress : np.spec.egress;
-    (list ?? []).forEach((rule, index) => {
+    const list = direction === 'ingress' ? spec.ingress : spec.egress;
+    (list ?? []).forEach((ruleOrNull, index) => {
+      const rule = ruleOrNull ?? {};
       const rulePath: PathSegment[] = ['spec', direction, index];
       const peerKey = direction === 'ingress' ? 'from' : 'to';
       const rawPeers = (rule as { from?: NetworkPolicyPeer[]; to?: NetworkPolicyPeer[] })[peerKey];
       const peers: Peer[] =
         rawPeers && rawPeers.length > 0
-          ? rawPeers.map((p, i) => lowerPeer(src, p, [...rulePath, peerKey, i], namespace, groups))
+          ? rawPeers.map((p, i) => lowerPeer(src, p ?? {}, [...rulePath, peerKey, i], namespace, groups))
           : [{ kind: 'any' }];
       const ports = rule.ports && rule.ports.length > 0
-        ? rule.ports.map((p: NetworkPolicyPort, i: number) => lowerNetworkPolicyPort(p, fieldSpan(src, [...rulePath, 'ports', i])))
+        ? rule.ports.map((p: NetworkPolicyPort | null, i: number) => lowerNetworkPolicyPort(p ?? {}, fieldSpan(src, [...rulePath, 'ports', i])))
         : undefined;
       rules.push({
         id: `np/${namespace}/${ref.name}/${direction}/${index}`,
@@ -65,7 +71,7 @@ export function lowerNetworkPolicy(src: Sourced<NetworkPolicy>, groups: GroupTab
     isolates,
     span: fieldSpan(src, []),
     subjectSpan: fieldSpan(src, ['spec', 'podSelector']),
-    policyTypesSpan: np.spec.policyTypes ? fieldSpan(src, ['spec', 'policyTypes']) : fieldSpan(src, ['spec'], true),
+    policyTypesSpan: spec.policyTypes ? fieldSpan(src, ['spec', 'policyTypes']) : fieldSpan(src, ['spec'], true),
     ruleIds: rules.map((r) => r.id),
   };
   return { policy, rules };
