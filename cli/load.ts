@@ -1,7 +1,8 @@
 // Shared by commands that read policies: read files, compile, print diagnostics to stderr.
 
 import { compileSources, type Compilation } from '../compiler/compile.js';
-import { hasErrors } from '../compiler/diagnostics/diagnostic.js';
+import { hasErrors, sortDiagnostics } from '../compiler/diagnostics/diagnostic.js';
+import { lintWorkspace } from '../compiler/lint/index.js';
 import type { Io } from './command.js';
 import { readInputs } from './read-inputs.js';
 import { renderDiagnostics, type DiagnosticFormat } from './render-diagnostics.js';
@@ -18,6 +19,12 @@ export function loadAndCompile(paths: readonly string[], io: Io, options: LoadOp
   const read = readInputs(paths, io.cwd);
   const compilation = compileSources(read.files, { lowerDespiteErrors: options.lowerDespiteErrors });
   compilation.diagnostics.unshift(...read.diagnostics);
+  // Workspace lints (DNS blocked, named ports, selectors matching nothing, redundant rules,
+  // ipBlocks over pods) need the whole compiled set; they are warnings and hints.
+  if (compilation.program && options.showWarnings !== false) {
+    compilation.diagnostics.push(...lintWorkspace(compilation));
+    sortDiagnostics(compilation.diagnostics);
+  }
   const shown = compilation.diagnostics.filter((d) => options.showWarnings !== false || d.severity === 'error');
   const format = options.format ?? 'text';
   if (format !== 'text') {
