@@ -21,7 +21,9 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     return exitCodes.usage;
   }
   const rest = argv.slice(command.name.split(' ').length);
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // `--help` after `--` belongs to a command being run (`policyc lab exec x/a -- nc --help`).
+  const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (own.includes('--help') || own.includes('-h')) {
     io.stdout.write(`usage: ${command.usage}\n${command.summary}\n`);
     return exitCodes.ok;
   }

@@ -8,11 +8,13 @@ import { ensureDir } from './atomic-file.js';
 import { EndpointRegistry } from './endpoints.js';
 import { HandlerRegistry, type RequestHandler } from './handlers.js';
 import { listenUnix } from './server.js';
+import { attachPolicy, type PolicyDaemonOptions } from '../policy/hook.js'; // policy engine hook
 
 export const DEFAULT_STATE_DIR = '/var/lib/policyc';
 export const DEFAULT_SOCKET = '/run/policyc/policyc.sock';
 
-export interface DaemonOptions {
+// PolicyDaemonOptions (dataplane/policy/hook.ts): `policy`, `requirePolicy`
+export interface DaemonOptions extends PolicyDaemonOptions {
   stateDir?: string;
   socketPath?: string;
   /** compiled policy artifacts to load (used by the policy side's handler) */
@@ -62,6 +64,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     isReady: () => ready,
     log,
   });
+  // policy engine hook (dataplane/policy/): when artifactsDir or `policy` is set it registers
+  // 'artifacts', 'cluster-state', 'status', 'metrics' and holds readiness false until a policy
+  // is loaded (requirePolicy, default true); started before the socket so no ADD slips in first
+  const policy = await attachPolicy(options, { stateDir, hostNetns: options.hostNetns, artifactsDir: options.artifactsDir, endpoints, log, register: (t, h) => handlers.register(t, h), setReady: (r) => (ready = r) });
   const server = await listenUnix(socketPath, handlers, log);
   const rescan = setInterval(() => void cni.replaySpool().catch((e: Error) => log(`spool: ${e.message}`)), SPOOL_RESCAN_MS);
   rescan.unref();
@@ -80,6 +86,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     close: async () => {
       clearInterval(rescan);
       await server.close();
+      await policy?.close(); // policy engine hook
       await cni.close();
     },
   };

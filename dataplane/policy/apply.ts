@@ -1,0 +1,64 @@
+// Building the two kinds of batch the engine sends, each one `nft -j -f` transaction:
+//   full replace: add table + delete table + skeleton + elements (also deleting a previous table
+//                 of another name), so the kernel holds the old table or the new one, never
+//                 an empty or half-built one;
+//   element diff: deletes then adds of the elements that changed; the rules are not touched.
+import type { Membership, MembershipDiff } from '../../compiler/emit/membership.js';
+import { membershipCommands, renderElementDiff } from '../../compiler/emit/nftables/ruleset.js';
+import type { NftCommand, NftDocument } from '../../compiler/emit/nftables/schema.js';
+import type { LoadedArtifact } from './artifact.js';
+
+const META: NftCommand = { metainfo: { json_schema_version: 1 } };
+
+function tableCmd(verb: 'add' | 'delete', name: string): NftCommand {
+  return { [verb]: { table: { family: 'inet', name } } } as NftCommand;
+}
+
+/** Elements for a full load: the membership's, or the artifact's snapshot when there is none. */
+export function elementCommands(artifact: LoadedArtifact, membership: Membership | undefined): NftCommand[] {
+  return membership ? membershipCommands(membership, { table: artifact.table }) : artifact.snapshotElements;
+}
+
+export function fullReplaceDocument(artifact: LoadedArtifact, membership: Membership | undefined, previousTable?: string): NftDocument {
+  const cmds: NftCommand[] = [META, tableCmd('add', artifact.table), tableCmd('delete', artifact.table)];
+  if (previousTable && previousTable !== artifact.table) cmds.push(tableCmd('add', previousTable), tableCmd('delete', previousTable));
+  cmds.push(...artifact.skeleton, ...elementCommands(artifact, membership));
+  return { nftables: cmds };
+}
+
+/**
+ * nft 1.0.6 cannot delete an element of a concatenated interval map whose key parts are single
+ * values ("No such file or directory" although the element is listed), while the same element
+ * written with every part as a range [v, v] deletes fine. Adds work either way. So deletes of
+ * concatenations are rewritten with explicit ranges. (renderElementDiff in compiler/emit should
+ * do this itself; until then it is done here.)
+ */
+export function fixConcatDeletes(doc: NftDocument): NftDocument {
+  const asRange = (part: unknown) => (typeof part === 'number' || typeof part === 'string' ? { range: [part, part] } : part);
+  return {
+    nftables: doc.nftables.map((c) => {
+      const el = (c as Record<string, any>).delete?.element;
+      if (!el) return c;
+      const elem = (el.elem as unknown[]).map((e) => {
+        if (!Array.isArray(e)) return e;
+        const [key, value] = e as [Record<string, any>, unknown];
+        return key && typeof key === 'object' && Array.isArray(key.concat) ? [{ concat: key.concat.map(asRange) }, value] : e;
+      });
+      return { delete: { element: { ...el, elem } } } as NftCommand;
+    }),
+  };
+}
+
+export function diffDocument(diff: MembershipDiff, table: string): NftDocument {
+  return fixConcatDeletes(renderElementDiff(diff, { table }));
+}
+
+/** Element count of a batch (adds + deletes). */
+export function batchElements(doc: NftDocument): number {
+  let n = 0;
+  for (const c of doc.nftables as unknown as Array<Record<string, any>>) {
+    const el = c.add?.element ?? c.delete?.element;
+    if (el) n += el.elem.length;
+  }
+  return n;
+}

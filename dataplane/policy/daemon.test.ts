@@ -1,0 +1,80 @@
+// The engine inside startDaemon: the hook registers its request types, CNI STATUS follows
+// readiness (fail closed until the first policy, unless requirePolicy is off), and the socket
+// serves artifacts, cluster-state, status and metrics. Kernel part inside a throwaway netns.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseDaemonArgs } from '../daemon/options.js';
+import { type Daemon, startDaemon } from '../daemon/start.js';
+import { addNetns, deleteNetns } from '../nft/loader.js';
+import { daemonRequest } from './client.js';
+import { clusterState, POLICIES_A, relabel } from './fixtures.js';
+import { parseMetrics } from './metrics.js';
+import { compileArtifact, kernelTable, policyKernel } from './testing.js';
+
+const kernel = await policyKernel();
+if (!kernel.ok && process.env.CI === 'true') {
+  describe('policy daemon', () => {
+    it('needs root, ip, nft and nsenter (CI=true)', () => {
+      throw new Error(`kernel tests cannot run in CI: ${kernel.reason}`);
+    });
+  });
+}
+
+const CONF = JSON.stringify({ cniVersion: '1.1.0', name: 'n', type: 'policyc-cni', podCIDR: '10.0.0.0/24' });
+const cniStatus = (sock: string) => daemonRequest(sock, { type: 'cni', env: { CNI_COMMAND: 'STATUS' }, stdin: CONF });
+
+it('parses the policy flags', () => {
+  expect(parseDaemonArgs(['--policy', 'on', '--require-policy=false', '--host-netns', 'n1'])).toEqual({ options: { policy: true, requirePolicy: false, hostNetns: 'n1' } });
+  expect(parseDaemonArgs(['--policy', 'maybe'])).toHaveProperty('error');
+});
+
+describe.skipIf(!kernel.ok)(`the daemon with its policy engine${kernel.ok ? '' : ` (skipped: ${kernel.reason})`}`, () => {
+  let dir: string;
+  let node: string;
+  let daemon: Daemon | undefined;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pcpol-daemon-'));
+    node = `pcpol-${process.pid.toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+    await addNetns(node);
+  });
+  afterEach(async () => {
+    await daemon?.close();
+    daemon = undefined;
+    await deleteNetns(node);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const options = (extra = {}) => ({ stateDir: join(dir, 'state'), socketPath: join(dir, 'd.sock'), hostNetns: node, wiring: 'ip' as const, policy: true, log: () => {}, ...extra });
+
+  it('is not ready until a policy is loaded, then serves status and metrics', async () => {
+    daemon = await startDaemon(options());
+    const sock = daemon.socketPath;
+    expect(daemon.isReady()).toBe(false);
+    expect(await cniStatus(sock)).toMatchObject({ exitCode: 50 });
+    expect(await daemonRequest(sock, { type: 'status' })).toMatchObject({ ready: false, artifact: null });
+    expect(await daemonRequest(sock, { type: 'cluster-state', ...clusterState() })).toMatchObject({ ok: true, kind: 'none' });
+    expect(await daemonRequest(sock, { type: 'artifacts', files: { 'manifest.json': '{' } })).toMatchObject({ error: expect.stringMatching(/manifest.json is not JSON.*no policy is loaded/) });
+    expect(await daemonRequest(sock, { type: 'artifacts', files: compileArtifact(POLICIES_A) })).toMatchObject({ ok: true, kind: 'full' });
+    expect(daemon.isReady()).toBe(true);
+    expect(await cniStatus(sock)).toMatchObject({ exitCode: 0 });
+    expect(await daemonRequest(sock, { type: 'cluster-state', ...relabel('api2', { role: 'web' }) })).toMatchObject({ ok: true, kind: 'diff', elements: 4 });
+    const status = await daemonRequest(sock, { type: 'status' });
+    expect(status).toMatchObject({ ready: true, counts: { policies: 2 }, elementsFrom: 'cluster-state', applies: { full: 1, diff: 1 }, lastError: { reason: 'invalid-artifact' } });
+    const metrics = await daemonRequest(sock, { type: 'metrics' });
+    expect(metrics.contentType).toMatch(/^text\/plain/);
+    const names = new Set(parseMetrics(metrics.text).map((s) => s.name));
+    for (const n of ['policyc_policies', 'policyc_groups', 'policyc_set_elements', 'policyc_apply_duration_seconds_bucket', 'policyc_apply_errors_total', 'policyc_drops_total', 'policyc_allows_total', 'policyc_last_error_info']) {
+      expect(names.has(n), n).toBe(true);
+    }
+    expect(await kernelTable(node)).not.toBe('');
+  });
+
+  it('with requirePolicy off, pods may start before any policy', async () => {
+    daemon = await startDaemon(options({ requirePolicy: false }));
+    expect(daemon.isReady()).toBe(true);
+    expect(await cniStatus(daemon.socketPath)).toMatchObject({ exitCode: 0 });
+    expect(await kernelTable(node)).toBe('');
+  });
+});

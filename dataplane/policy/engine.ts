@@ -1,0 +1,542 @@
+// The node's policy engine: turns the current artifact + cluster state + local endpoints into
+// one nftables table in the node netns, and keeps it there.
+//
+//   artifact in (socket push or artifacts dir) -> verify + parse -> compute membership ->
+//     full replace (one batch); refused (bad hash/JSON, a batch the kernel rejects) = the old
+//     table stays, a log line and lastError say why; accepted = persisted as the last good.
+//   cluster-state / endpoint change -> one-pod path (incremental.ts) or computeMembership +
+//     membershipDiff -> one element batch; if the kernel refuses it (the model drifted), a full
+//     replace. A quiet-period reconcile re-derives the membership from scratch and corrects any
+//     difference the one-pod path could have introduced.
+//   restart -> the persisted last good vs what the kernel lists: adopt it when equal (counters
+//     survive), full replace when not.
+//
+// Every kernel change is serialized through one queue, so the model always equals the kernel
+// as far as our own batches go. Readiness (CNI STATUS/ADD) stays false until a policy is loaded
+// when requirePolicy is on (the default: fail closed).
+import { computeMembership, diffSize, membershipDiff, type Membership, type MembershipDiff } from '../../compiler/emit/membership.js';
+import type { NftDocument } from '../../compiler/emit/nftables/schema.js';
+import type { Cluster } from '../../compiler/model/cluster.js';
+import { batchElements, diffDocument, elementCommands, fullReplaceDocument } from './apply.js';
+import { parseArtifact, type LoadedArtifact } from './artifact.js';
+import { ArtifactDirSource } from './artifact-source.js';
+import { ClusterState, type ClusterChange, type EndpointLike } from './cluster-state.js';
+import { relabelPod } from './incremental.js';
+import { elementsOfCommands, elementsOfListing, mapTypes, rulesFingerprint, sameElements, type KernelModel } from './kernel-model.js';
+import { Histogram, renderMetrics, ruleCounters } from './metrics.js';
+import type { DropSample, DropSampleSource } from './nflog.js';
+import { describeNetns, netnsTarget, NftRunner } from './nft-exec.js';
+import { PolicyStore, type LastGood } from './persist.js';
+
+export interface EndpointSource {
+  live(): EndpointLike[];
+  on(event: 'add' | 'remove', listener: (ep: EndpointLike) => void): unknown;
+  off(event: 'add' | 'remove', listener: (ep: EndpointLike) => void): unknown;
+}
+
+export interface EngineOptions {
+  stateDir: string;
+  /** the node netns (name or path) the table lives in; unset = the daemon's own */
+  netns?: string;
+  artifactsDir?: string;
+  /** Not ready (CNI STATUS 50, ADD 11) until a policy is loaded. Default true. */
+  requirePolicy?: boolean;
+  setReady(ready: boolean): void;
+  endpoints?: EndpointSource;
+  log(msg: string): void;
+  /** quiet period before the reconcile pass after one-pod changes; 0 = never. Default 1000 ms. */
+  reconcileDelayMs?: number;
+  /** how long incremental cluster changes wait before being persisted. Default 200 ms. */
+  persistDelayMs?: number;
+  dirPollMs?: number;
+  /** optional NFLOG reader (see nflog.ts) */
+  dropSamples?: DropSampleSource;
+}
+
+export interface ApplyReport {
+  kind: 'full' | 'diff' | 'none';
+  /** elements in the batch sent */
+  elements: number;
+  durationMs: number;
+  artifactHash?: string;
+  /** why the one-pod or diff path was not taken */
+  fallback?: string;
+}
+
+export class PolicyRefused extends Error {}
+
+interface ErrorRecord {
+  reason: string;
+  message: string;
+  at: Date;
+}
+
+function short(hash: string | undefined): string {
+  return hash ? hash.slice(0, 12) : 'none';
+}
+
+function stderrLine(s: string): string {
+  return s.trim().split('\n').filter(Boolean).slice(0, 3).join(' | ');
+}
+
+export class PolicyEngine {
+  private readonly nft: NftRunner;
+  private state: ClusterState;
+  private artifact?: LoadedArtifact;
+  private model?: KernelModel;
+  /** the model's membership may not match the kernel (a batch failed): next change is a full replace */
+  private stale = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private ready: boolean;
+  private lastError?: ErrorRecord;
+  private lastApply?: ApplyReport & { at: Date };
+  private lastGoodMeta?: { source: string; dirHash?: string };
+  private dirSource?: ArtifactDirSource;
+  private reconcileTimer?: NodeJS.Timeout;
+  private persistTimer?: NodeJS.Timeout;
+  private closed = false;
+  private readonly durations = new Map<'full' | 'diff', Histogram>([
+    ['full', new Histogram()],
+    ['diff', new Histogram()],
+  ]);
+  private readonly applies = new Map<'full' | 'diff', number>([
+    ['full', 0],
+    ['diff', 0],
+  ]);
+  private readonly errors = new Map<string, number>();
+  private readonly sampleListeners = new Set<(s: DropSample) => void>();
+  private stopSamples?: () => Promise<void>;
+  private readonly onAdd = (ep: EndpointLike) => this.endpointChanged('add', ep);
+  private readonly onRemove = (ep: EndpointLike) => this.endpointChanged('remove', ep);
+
+  private constructor(
+    private readonly o: EngineOptions,
+    private readonly store: PolicyStore,
+  ) {
+    this.nft = new NftRunner(netnsTarget(o.netns), `${store.dir}/tmp`);
+    this.state = new ClusterState();
+    this.ready = !(o.requirePolicy ?? true);
+    o.setReady(this.ready);
+  }
+
+  /** Opens the state, resyncs the kernel with the persisted last good, starts the sources. */
+  static async start(o: EngineOptions): Promise<PolicyEngine> {
+    const store = await PolicyStore.open(o.stateDir);
+    const engine = new PolicyEngine(o, store);
+    await engine.restore();
+    if (o.endpoints) {
+      o.endpoints.on('add', engine.onAdd);
+      o.endpoints.on('remove', engine.onRemove);
+    }
+    if (o.artifactsDir) {
+      engine.dirSource = new ArtifactDirSource({
+        dir: o.artifactsDir,
+        lastSeen: engine.lastGoodMeta?.dirHash,
+        pollMs: o.dirPollMs,
+        log: o.log,
+        onArtifact: async (files, hash) => {
+          try {
+            await engine.loadArtifact(files, `dir ${o.artifactsDir}`, hash);
+          } catch {
+            // refused: already logged and recorded
+          }
+        },
+      });
+      await engine.dirSource.start();
+    }
+    if (o.dropSamples) {
+      const handle = await o.dropSamples.start((s) => {
+        for (const l of engine.sampleListeners) l(s);
+      });
+      engine.stopSamples = () => handle.stop();
+    }
+    return engine;
+  }
+
+  private enqueue<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(op, op);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private log(msg: string): void {
+    this.o.log(`policy: ${msg}`);
+  }
+
+  private setReady(r: boolean): void {
+    if (this.ready === r) return;
+    this.ready = r;
+    this.o.setReady(r);
+  }
+
+  private recordError(reason: string, message: string): void {
+    this.lastError = { reason, message, at: new Date() };
+    this.errors.set(reason, (this.errors.get(reason) ?? 0) + 1);
+  }
+
+  private observe(kind: 'full' | 'diff', ms: number): void {
+    this.durations.get(kind)!.observe(ms / 1000);
+    this.applies.set(kind, this.applies.get(kind)! + 1);
+  }
+
+  // ---- restart
+
+  private async restore(): Promise<void> {
+    const cl = this.store.readCluster();
+    if (cl.error) this.log(`ignoring persisted cluster state: ${cl.error}`);
+    let assignment: Map<string, number> | undefined;
+    if (cl.value) {
+      this.state = ClusterState.restore(cl.value.state);
+      assignment = new Map(cl.value.assignment);
+    }
+    if (this.o.endpoints) this.state.setEndpoints(this.o.endpoints.live());
+    const lg = this.store.readLastGood();
+    if (lg.error) this.log(`ignoring persisted last good: ${lg.error}`);
+    if (!lg.value) return;
+    const parsed = parseArtifact(lg.value.files);
+    if (!parsed.ok) {
+      this.log(`ignoring persisted last good ${short(lg.value.artifactHash)}: ${parsed.reason}`);
+      return;
+    }
+    this.lastGoodMeta = { source: lg.value.source, dirHash: lg.value.dirHash };
+    const artifact = parsed.artifact;
+    const membership = this.membershipFor(artifact, assignment);
+    const why = await this.differsFromKernel(artifact, membership, lg.value);
+    if (!why) {
+      this.artifact = artifact;
+      this.model = { table: artifact.table, artifactHash: artifact.hash, membership, generation: this.state.generation, loadedAt: new Date(lg.value.appliedAt), rulesFingerprint: lg.value.rulesFingerprint };
+      this.log(`resync: ${describeNetns(this.nft.target)} already holds the last good artifact ${short(artifact.hash)}; kept as is`);
+      this.setReady(true);
+      return;
+    }
+    this.log(`resync: ${why}; reloading the last good artifact ${short(artifact.hash)}`);
+    try {
+      await this.fullReplace(artifact, membership, lg.value.source, 'resync');
+    } catch (err) {
+      this.log(`resync failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** Why the kernel does not hold exactly this artifact + membership; undefined when it does. */
+  private async differsFromKernel(artifact: LoadedArtifact, membership: Membership | undefined, lg: LastGood): Promise<string | undefined> {
+    const terse = await this.nft.listTable(artifact.table, true);
+    if (!terse) return `table inet ${artifact.table} is not loaded`;
+    if (!lg.rulesFingerprint || rulesFingerprint(terse) !== lg.rulesFingerprint) return 'the loaded rules differ from the last good';
+    const full = await this.nft.listTable(artifact.table, false);
+    if (!full) return `table inet ${artifact.table} vanished`;
+    const expected = elementsOfCommands(mapTypes(artifact.skeleton as unknown as Array<Record<string, any>>), elementCommands(artifact, membership));
+    const cmp = sameElements(elementsOfListing(full), expected);
+    return cmp.same ? undefined : `the loaded elements differ (${cmp.detail})`;
+  }
+
+  /** Membership from the cluster state; undefined = use the artifact's snapshot elements. */
+  private membershipFor(artifact: LoadedArtifact, previous?: Membership | ReadonlyMap<string, number>): Membership | undefined {
+    if (!this.state.pushed && artifact.withSnapshot) return undefined;
+    return computeMembership(artifact.program, this.state.cluster(), previous);
+  }
+
+  // ---- artifacts
+
+  /** Verifies, applies (full replace) and persists an artifact; throws PolicyRefused when refused. */
+  loadArtifact(files: ReadonlyMap<string, string> | Record<string, string>, source: string, dirHash?: string): Promise<ApplyReport> {
+    return this.enqueue(async () => {
+      const parsed = parseArtifact(files);
+      if (!parsed.ok) return this.refuse('invalid-artifact', `refused artifact from ${source}: ${parsed.reason}`);
+      const artifact = parsed.artifact;
+      if (dirHash !== undefined) this.lastGoodMeta = { source: this.lastGoodMeta?.source ?? source, dirHash };
+      if (this.artifact?.hash === artifact.hash && this.model && !this.stale) {
+        if (dirHash !== undefined) await this.persistLastGood(this.artifact, this.lastGoodMeta!.source);
+        return { kind: 'none' as const, elements: 0, durationMs: 0, artifactHash: artifact.hash };
+      }
+      const t0 = performance.now();
+      const membership = this.membershipFor(artifact, this.model?.membership);
+      return this.fullReplace(artifact, membership, source, 'artifact', t0);
+    });
+  }
+
+  private refuse(reason: string, message: string): never {
+    const keeping = this.artifact ? `the last good artifact ${short(this.artifact.hash)} stays loaded` : 'no policy is loaded';
+    this.recordError(reason, message);
+    this.log(`${message}; ${keeping}`);
+    throw new PolicyRefused(`${message}; ${keeping}`);
+  }
+
+  private async fullReplace(artifact: LoadedArtifact, membership: Membership | undefined, source: string, why: string, t0 = performance.now(), fallback?: string): Promise<ApplyReport> {
+    const doc = fullReplaceDocument(artifact, membership, this.model?.table);
+    const r = await this.nft.apply(JSON.stringify(doc));
+    if (!r.ok) {
+      // nft refused the whole batch: the kernel still holds what it held
+      if (why !== 'artifact') this.stale = true;
+      return this.refuse(why === 'artifact' ? 'kernel-refused' : 'full-replace-failed', `${why === 'artifact' ? `refused artifact ${short(artifact.hash)} from ${source}` : `full replace (${why}) failed`}: nft rejected the batch: ${stderrLine(r.stderr)}`);
+    }
+    const durationMs = performance.now() - t0;
+    let fingerprint: string | undefined;
+    try {
+      const terse = await this.nft.listTable(artifact.table, true);
+      fingerprint = terse ? rulesFingerprint(terse) : undefined;
+    } catch (err) {
+      this.log(`cannot fingerprint the loaded rules: ${(err as Error).message}`);
+    }
+    const changedArtifact = this.artifact?.hash !== artifact.hash;
+    this.artifact = artifact;
+    this.model = { table: artifact.table, artifactHash: artifact.hash, membership, generation: this.state.generation, loadedAt: new Date(), rulesFingerprint: fingerprint };
+    this.stale = false;
+    this.observe('full', durationMs);
+    const report: ApplyReport = { kind: 'full', elements: batchElements(doc), durationMs, artifactHash: artifact.hash, ...(fallback ? { fallback } : {}) };
+    this.lastApply = { ...report, at: new Date() };
+    if (changedArtifact || why === 'resync') this.log(`loaded artifact ${short(artifact.hash)} from ${source} (${why}): ${artifact.program.policies.length} policies, ${report.elements} elements, ${durationMs.toFixed(1)} ms`);
+    await this.persistLastGood(artifact, source);
+    if (membership) this.persistClusterNow();
+    this.setReady(true);
+    return report;
+  }
+
+  private async persistLastGood(artifact: LoadedArtifact, source: string): Promise<void> {
+    this.lastGoodMeta = { source, dirHash: this.lastGoodMeta?.dirHash };
+    await this.store.writeLastGood({
+      formatVersion: 1,
+      artifactHash: artifact.hash,
+      files: artifact.files,
+      appliedAt: (this.model?.loadedAt ?? new Date()).toISOString(),
+      source,
+      rulesFingerprint: this.model?.rulesFingerprint,
+      dirHash: this.lastGoodMeta.dirHash,
+    });
+  }
+
+  // ---- cluster state and endpoints
+
+  /** Applies a 'cluster-state' body (whole or upsert/delete) and syncs the kernel. */
+  pushClusterState(body: unknown): Promise<ApplyReport> {
+    return this.enqueue(async () => {
+      let change: ClusterChange;
+      try {
+        change = this.state.apply(body);
+      } catch (err) {
+        this.recordError('bad-cluster-state', (err as Error).message);
+        throw err;
+      }
+      const report = await this.sync(change);
+      if (change.full) this.persistClusterNow();
+      else this.persistClusterSoon();
+      return report;
+    });
+  }
+
+  private endpointChanged(kind: 'add' | 'remove', ep: EndpointLike): void {
+    if (this.closed) return;
+    void this.enqueue(async () => {
+      const pod = kind === 'add' ? this.state.addEndpoint(ep) : this.state.removeEndpoint(ep);
+      await this.sync({ full: false, pods: pod ? [pod] : [], namespaces: [], nodes: [] });
+    }).catch((err: Error) => this.log(`endpoint ${kind} ${ep.namespace}/${ep.podName}: ${err.message}`));
+  }
+
+  /** Brings the kernel to the current cluster state (called inside the queue). */
+  private async sync(change: ClusterChange, reconcile = false): Promise<ApplyReport> {
+    const artifact = this.artifact;
+    const model = this.model;
+    if (!artifact || !model) return { kind: 'none', elements: 0, durationMs: 0 };
+    const t0 = performance.now();
+    const program = artifact.program;
+    if (this.stale || !model.membership) {
+      return this.fullReplace(artifact, this.membershipFor(artifact, model.membership), 'cluster state', this.stale ? 'after a failed batch' : 'first cluster state', t0);
+    }
+    let fallback: string | undefined;
+    // the one-pod path: only labels/ports of pods that keep their addresses changed
+    if (change.relabeled && model.generation === this.state.generation - 1) {
+      let m: Membership = model.membership;
+      const diffs: MembershipDiff[] = [];
+      const cluster = this.state.cluster();
+      for (const { after } of change.relabeled) {
+        const r = relabelPod(program, cluster, m, after);
+        if ('fallback' in r) {
+          fallback = r.fallback;
+          break;
+        }
+        m = r.membership;
+        diffs.push(r.diff);
+      }
+      if (!fallback) {
+        const report = await this.applyDiff(artifact, m, mergeDiffs(diffs), t0);
+        this.scheduleReconcile();
+        return report;
+      }
+    } else if (change.relabeled) {
+      fallback = 'the model is behind the cluster state';
+    }
+    const next = computeMembership(program, this.state.cluster(), model.membership);
+    const diff = membershipDiff(model.membership, next);
+    if (reconcile && diffSize(diff) > 0) this.log(`reconcile: ${diffSize(diff)} elements differed from a full computation; correcting`);
+    const report = await this.applyDiff(artifact, next, diff, t0);
+    return fallback ? { ...report, fallback } : report;
+  }
+
+  private async applyDiff(artifact: LoadedArtifact, next: Membership, diff: MembershipDiff, t0: number): Promise<ApplyReport> {
+    const model = this.model!;
+    if (diffSize(diff) === 0) {
+      model.membership = next;
+      model.generation = this.state.generation;
+      return { kind: 'none', elements: 0, durationMs: performance.now() - t0, artifactHash: artifact.hash };
+    }
+    const doc: NftDocument = diffDocument(diff, artifact.table);
+    const r = await this.nft.apply(JSON.stringify(doc));
+    if (!r.ok) {
+      // the kernel does not hold what the model says (or refused the change): one full replace
+      const msg = `element diff of ${diffSize(diff)} refused (${stderrLine(r.stderr)}); falling back to a full replace`;
+      this.recordError('diff-refused', msg);
+      this.log(msg);
+      return this.fullReplace(artifact, next, 'cluster state', 'diff fallback', t0, msg);
+    }
+    const durationMs = performance.now() - t0;
+    model.membership = next;
+    model.generation = this.state.generation;
+    this.observe('diff', durationMs);
+    const report: ApplyReport = { kind: 'diff', elements: batchElements(doc), durationMs, artifactHash: artifact.hash };
+    this.lastApply = { ...report, at: new Date() };
+    return report;
+  }
+
+  private scheduleReconcile(): void {
+    const delay = this.o.reconcileDelayMs ?? 1000;
+    if (delay <= 0 || this.closed) return;
+    clearTimeout(this.reconcileTimer);
+    this.reconcileTimer = setTimeout(() => {
+      void this.reconcile().catch((err: Error) => this.log(`reconcile: ${err.message}`));
+    }, delay);
+    this.reconcileTimer.unref();
+  }
+
+  /** Recomputes the membership from scratch and applies any difference (normally none). */
+  reconcile(): Promise<ApplyReport> {
+    return this.enqueue(() => this.sync({ full: false, pods: [], namespaces: [], nodes: [] }, true));
+  }
+
+  private persistedCluster() {
+    return { formatVersion: 1 as const, state: this.state.persisted(), assignment: [...(this.model?.membership?.assignment ?? new Map<string, number>())] };
+  }
+
+  private persistClusterNow(): void {
+    clearTimeout(this.persistTimer);
+    this.persistTimer = undefined;
+    if (!this.state.pushed) return;
+    void this.store.writeCluster(this.persistedCluster()).catch((err: Error) => this.log(`persist cluster state: ${err.message}`));
+  }
+
+  private persistClusterSoon(): void {
+    if (this.persistTimer) return;
+    this.persistTimer = setTimeout(() => this.persistClusterNow(), this.o.persistDelayMs ?? 200);
+  }
+
+  // ---- status and metrics
+
+  /** Subscribes to drop samples from the NFLOG reader, if one is configured. */
+  onDropSample(listener: (s: DropSample) => void): () => void {
+    this.sampleListeners.add(listener);
+    return () => this.sampleListeners.delete(listener);
+  }
+
+  private setElements(): number {
+    const m = this.model?.membership;
+    if (m) return m.identityElements.length * 2 + m.decisionElements.length + m.isolated.egress.length + m.isolated.ingress.length;
+    if (this.model && this.artifact) return batchElements({ nftables: this.artifact.snapshotElements });
+    return 0;
+  }
+
+  status(): Record<string, unknown> {
+    const a = this.artifact;
+    const m = this.model;
+    const c = this.state.counts();
+    return {
+      ready: this.ready,
+      requirePolicy: this.o.requirePolicy ?? true,
+      netns: describeNetns(this.nft.target),
+      artifact: a && m ? { hash: a.hash, source: this.lastGoodMeta?.source, loadedAt: m.loadedAt.toISOString(), table: a.table, withSnapshot: a.withSnapshot } : null,
+      counts: {
+        policies: a?.program.policies.length ?? 0,
+        rules: a?.program.rules.length ?? 0,
+        groups: a?.program.groups.length ?? 0,
+        identities: m?.membership?.identities.identities.length ?? 0,
+        setElements: this.setElements(),
+      },
+      elementsFrom: m ? (m.membership ? 'cluster-state' : 'artifact-snapshot') : null,
+      cluster: { pushed: this.state.pushed, generation: this.state.generation, namespaces: c.namespaces, pods: c.pods, nodes: c.nodes },
+      endpoints: c.endpoints,
+      stale: this.stale,
+      lastApply: this.lastApply ? { ...this.lastApply, at: this.lastApply.at.toISOString() } : null,
+      applies: Object.fromEntries(this.applies),
+      lastError: this.lastError ? { ...this.lastError, at: this.lastError.at.toISOString() } : null,
+    };
+  }
+
+  /** Prometheus text; reads the kernel's per-rule counters. */
+  metrics(): Promise<string> {
+    return this.enqueue(async () => {
+      let counters;
+      let countersError: string | undefined;
+      if (this.artifact && this.model) {
+        try {
+          const listing = await this.nft.listTable(this.artifact.table, true);
+          counters = listing ? ruleCounters(listing, this.artifact.rules) : [];
+        } catch (err) {
+          countersError = (err as Error).message;
+        }
+      }
+      return renderMetrics({
+        policies: this.artifact?.program.policies.length ?? 0,
+        groups: this.artifact?.program.groups.length ?? 0,
+        rules: this.artifact?.program.rules.length ?? 0,
+        setElements: this.model ? this.setElements() : 0,
+        endpoints: this.state.counts().endpoints,
+        ready: this.ready,
+        applyDuration: this.durations,
+        applies: this.applies,
+        applyErrors: this.errors,
+        counters,
+        countersError,
+        lastError: this.lastError ? { reason: this.lastError.reason, message: this.lastError.message, at: this.lastError.at } : undefined,
+        loadedAt: this.model?.loadedAt,
+        artifactHash: this.artifact?.hash,
+      });
+    });
+  }
+
+  /** The effective cluster (for tests and tools). */
+  cluster(): Cluster {
+    return this.state.cluster();
+  }
+
+  /** Resolves when every queued change has reached the kernel. */
+  async idle(): Promise<void> {
+    let q: Promise<unknown>;
+    do {
+      q = this.queue;
+      await q;
+    } while (q !== this.queue);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.reconcileTimer);
+    if (this.o.endpoints) {
+      this.o.endpoints.off('add', this.onAdd);
+      this.o.endpoints.off('remove', this.onRemove);
+    }
+    await this.dirSource?.close();
+    await this.stopSamples?.();
+    await this.idle();
+    if (this.persistTimer) this.persistClusterNow();
+  }
+}
+
+function mergeDiffs(diffs: readonly MembershipDiff[]): MembershipDiff {
+  if (diffs.length === 1) return diffs[0];
+  const cat = <T>(f: (d: MembershipDiff) => readonly T[]) => diffs.flatMap((d) => [...f(d)]);
+  return {
+    identity: { add: cat((d) => d.identity.add), delete: cat((d) => d.identity.delete) },
+    decisions: { add: cat((d) => d.decisions.add), delete: cat((d) => d.decisions.delete) },
+    isolated: {
+      egress: { add: cat((d) => d.isolated.egress.add), delete: cat((d) => d.isolated.egress.delete) },
+      ingress: { add: cat((d) => d.isolated.ingress.add), delete: cat((d) => d.isolated.ingress.delete) },
+    },
+  };
+}

@@ -1,0 +1,59 @@
+// The one-pod path must give exactly what the full computation gives: random relabels on a
+// synthetic cluster (bench/generate-cluster.ts), each checked against computeMembership.
+import { describe, expect, it } from 'vitest';
+import { generateCluster } from '../../bench/generate-cluster.js';
+import { kubeList, toKubectlYaml } from '../../bench/kube-yaml.js';
+import { Rng } from '../../bench/prng.js';
+import { compileSources } from '../../compiler/compile.js';
+import { computeMembership, decisionElementKey, identityElementKey, type Membership } from '../../compiler/emit/membership.js';
+import type { Cluster, ClusterPod } from '../../compiler/model/cluster.js';
+import { relabelPod } from './incremental.js';
+
+function fingerprint(m: Membership) {
+  return {
+    identity: m.identityElements.map((e) => `${identityElementKey(e)}=${e.identity}`).sort(),
+    decisions: m.decisionElements.map((e) => `${decisionElementKey(e)}=${e.rule.cookie}`).sort(),
+    isolated: m.isolated,
+  };
+}
+
+describe('relabelPod', () => {
+  it('agrees with computeMembership on 60 random one-pod label changes', () => {
+    const g = generateCluster({ pods: 300, policies: 30, seed: 7 });
+    const c = compileSources([
+      { name: 'cluster.yaml', text: toKubectlYaml(kubeList([...g.namespaces, ...g.nodes, ...g.pods])) },
+      { name: 'policies.yaml', text: toKubectlYaml(kubeList([...g.networkPolicies, ...g.adminPolicies, g.baselinePolicy])) },
+    ]);
+    const program = c.program!;
+    let cluster: Cluster = c.cluster;
+    let m = computeMembership(program, cluster);
+    const rng = new Rng(11);
+    let fast = 0;
+    let fallbacks = 0;
+    for (let i = 0; i < 60; i++) {
+      const idx = rng.int(0, cluster.pods.length - 1);
+      const pod = cluster.pods[idx];
+      const donor = rng.pick(cluster.pods.filter((p) => p.namespace === pod.namespace));
+      // labels of another pod (often an existing identity), sometimes plus a label nobody reads
+      const labels = { ...donor.labels, ...(rng.chance(0.3) ? { 'pod-template-hash': `h${i}` } : {}) };
+      const next: ClusterPod = { ...pod, labels };
+      const pods = cluster.pods.slice();
+      pods[idx] = next;
+      cluster = { ...cluster, pods };
+      const full = computeMembership(program, cluster, m);
+      const r = relabelPod(program, cluster, m, next);
+      if ('fallback' in r) {
+        fallbacks++;
+        m = full;
+        continue;
+      }
+      fast++;
+      expect(fingerprint(r.membership)).toEqual(fingerprint(full));
+      expect(r.diff.identity.add.length).toBe(r.diff.identity.delete.length);
+      expect(r.diff.identity.add.length).toBeLessThanOrEqual(pod.ips.length);
+      m = r.membership;
+    }
+    expect(fast).toBeGreaterThan(20);
+    expect(fallbacks).toBeGreaterThan(0);
+  });
+});
