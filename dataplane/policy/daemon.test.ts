@@ -5,6 +5,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PassThrough } from 'node:stream';
+import { command as metricsCommand } from '../../cli/commands/metrics.js';
+import { command as statusCommand } from '../../cli/commands/status.js';
 import { parseDaemonArgs } from '../daemon/options.js';
 import { type Daemon, startDaemon } from '../daemon/start.js';
 import { addNetns, deleteNetns } from '../nft/loader.js';
@@ -69,6 +72,23 @@ describe.skipIf(!kernel.ok)(`the daemon with its policy engine${kernel.ok ? '' :
       expect(names.has(n), n).toBe(true);
     }
     expect(await kernelTable(node)).not.toBe('');
+
+    // the CLI clients
+    const io = () => {
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      let out = '';
+      stdout.on('data', (d) => (out += d));
+      return { io: { stdout, stderr, cwd: dir }, out: () => out };
+    };
+    const st = io();
+    expect(await statusCommand.run(['--socket', sock], st.io)).toBe(0);
+    expect(st.out()).toMatch(/ready: +yes/);
+    expect(st.out()).toMatch(/2 policies/);
+    const mt = io();
+    expect(await metricsCommand.run(['--socket', sock], mt.io)).toBe(0);
+    expect(parseMetrics(mt.out()).find((x) => x.name === 'policyc_policies')?.value).toBe(2);
+    expect(await statusCommand.run(['--socket', join(dir, 'nope.sock')], io().io)).toBe(1);
   });
 
   it('with requirePolicy off, pods may start before any policy', async () => {

@@ -17,7 +17,7 @@ import { NftRunner, netnsTarget } from './nft-exec.js';
 import { createPodNetwork, probeFrom, startServers, stopServers } from '../nft/podnet.js';
 import { clusterState, POD_IPS, POLICIES_A, POLICIES_B, relabel } from './fixtures.js';
 import { parseMetrics } from './metrics.js';
-import { compileArtifact, kernelTable, policyKernel, resealed } from './testing.js';
+import { compileArtifact, ensureNftHelper, kernelTable, policyKernel, resealed } from './testing.js';
 
 const kernel = await policyKernel();
 if (!kernel.ok && process.env.CI === 'true') {
@@ -28,6 +28,11 @@ if (!kernel.ok && process.env.CI === 'true') {
   });
 }
 
+const helperPath = kernel.ok ? await ensureNftHelper() : undefined;
+const MODES: Array<['helper' | 'exec', string | false | undefined]> = [
+  ['helper', helperPath],
+  ['exec', false],
+];
 const A = compileArtifact(POLICIES_A);
 const B = compileArtifact(POLICIES_B);
 
@@ -101,72 +106,75 @@ describe.skipIf(!kernel.ok)(`policy engine in a throwaway netns${kernel.ok ? '' 
     return e;
   }
 
-  it('fails closed until the first artifact, then refuses bad artifacts and keeps the old table', async () => {
-    const engine = await start();
-    expect(ready).toEqual([false]);
-    expect(await kernelTable(node)).toBe('');
-    await engine.pushClusterState(clusterState());
-    const loaded = await engine.loadArtifact(A, 'test');
-    expect(loaded.kind).toBe('full');
-    expect(ready).toEqual([false, true]);
-    const good = await kernelTable(node);
-    expect(good).toBe(await freshLoad(A, engine, scratch, dir));
+  for (const [mode, nftHelper] of MODES) {
+    it.skipIf(nftHelper === undefined)(`[nft ${mode}${nftHelper === undefined ? ': helper not built, no compiler' : ''}] fails closed until the first artifact, then refuses bad artifacts and keeps the old table`, async () => {
+      const engine = await start({ nftHelper });
+      expect((engine.status() as any).nft).toBe(mode);
+      expect(ready).toEqual([false]);
+      expect(await kernelTable(node)).toBe('');
+      await engine.pushClusterState(clusterState());
+      const loaded = await engine.loadArtifact(A, 'test');
+      expect(loaded.kind).toBe('full');
+      expect(ready).toEqual([false, true]);
+      const good = await kernelTable(node);
+      expect(good).toBe(await freshLoad(A, engine, scratch, dir));
 
-    // hash mismatch: a file changed after the manifest was sealed
-    const tampered = { ...B, 'program.json': B['program.json'].replace('"formatVersion": 1', '"formatVersion":  1') };
-    await expect(engine.loadArtifact(tampered, 'test')).rejects.toThrow(/content hash .* does not match/);
-    // truncated JSON, consistently sealed
-    const truncated = resealed(B, 'nftables.json', B['nftables.json'].slice(0, 200));
-    await expect(engine.loadArtifact(truncated, 'test')).rejects.toThrow(/nftables.json is not JSON/);
-    // a ruleset the kernel refuses: a jump to a chain that does not exist
-    const nft = JSON.parse(B['nftables.json']);
-    nft.nftables.push({ add: { rule: { family: 'inet', table: 'policyc', chain: 'forward', expr: [{ jump: { target: 'no_such_chain' } }] } } });
-    const refusedByKernel = resealed(B, 'nftables.json', JSON.stringify(nft));
-    const err = await engine.loadArtifact(refusedByKernel, 'test').catch((e: Error) => e);
-    expect(err).toBeInstanceOf(PolicyRefused);
-    expect((err as Error).message).toMatch(/nft rejected the batch/);
-    // a batch that would touch something else than its own table
-    const flush = resealed(B, 'nftables.json', JSON.stringify({ nftables: [{ flush: { ruleset: null } }, ...nft.nftables] }));
-    await expect(engine.loadArtifact(flush, 'test')).rejects.toThrow(/not allowed/);
+      // hash mismatch: a file changed after the manifest was sealed
+      const tampered = { ...B, 'program.json': B['program.json'].replace('"formatVersion": 1', '"formatVersion":  1') };
+      await expect(engine.loadArtifact(tampered, 'test')).rejects.toThrow(/content hash .* does not match/);
+      // truncated JSON, consistently sealed
+      const truncated = resealed(B, 'nftables.json', B['nftables.json'].slice(0, 200));
+      await expect(engine.loadArtifact(truncated, 'test')).rejects.toThrow(/nftables.json is not JSON/);
+      // a ruleset the kernel refuses: a jump to a chain that does not exist
+      const nft = JSON.parse(B['nftables.json']);
+      nft.nftables.push({ add: { rule: { family: 'inet', table: 'policyc', chain: 'forward', expr: [{ jump: { target: 'no_such_chain' } }] } } });
+      const refusedByKernel = resealed(B, 'nftables.json', JSON.stringify(nft));
+      const err = await engine.loadArtifact(refusedByKernel, 'test').catch((e: Error) => e);
+      expect(err).toBeInstanceOf(PolicyRefused);
+      expect((err as Error).message).toMatch(/nft rejected the batch/);
+      // a batch that would touch something else than its own table
+      const flush = resealed(B, 'nftables.json', JSON.stringify({ nftables: [{ flush: { ruleset: null } }, ...nft.nftables] }));
+      await expect(engine.loadArtifact(flush, 'test')).rejects.toThrow(/not allowed/);
 
-    expect(await kernelTable(node)).toBe(good);
-    expect(logs.filter((l) => l.includes('refused artifact'))).toHaveLength(4);
-    expect(logs.find((l) => l.includes('nft rejected'))).toMatch(/the last good artifact [0-9a-f]{12} stays loaded/);
-    const status = engine.status() as any;
-    expect(status.artifact.hash).toBe(JSON.parse(A['manifest.json']).contentHash);
-    expect(status.lastError.reason).toBe('invalid-artifact');
-    expect(status.ready).toBe(true);
-    // the engine still works after refusals
-    expect((await engine.loadArtifact(B, 'test')).kind).toBe('full');
-    expect(await kernelTable(node)).toBe(await freshLoad(B, engine, scratch, dir));
-  });
+      expect(await kernelTable(node)).toBe(good);
+      expect(logs.filter((l) => l.includes('refused artifact'))).toHaveLength(4);
+      expect(logs.find((l) => l.includes('nft rejected'))).toMatch(/the last good artifact [0-9a-f]{12} stays loaded/);
+      const status = engine.status() as any;
+      expect(status.artifact.hash).toBe(JSON.parse(A['manifest.json']).contentHash);
+      expect(status.lastError.reason).toBe('invalid-artifact');
+      expect(status.ready).toBe(true);
+      // the engine still works after refusals
+      expect((await engine.loadArtifact(B, 'test')).kind).toBe('full');
+      expect(await kernelTable(node)).toBe(await freshLoad(B, engine, scratch, dir));
+    });
 
-  it('a one-pod label change is one small element batch; the kernel equals a fresh full load', async () => {
-    const engine = await start();
-    await engine.pushClusterState(clusterState());
-    await engine.loadArtifact(A, 'test');
-    // api2 -> web: an identity that exists, and api keeps api1: 1 address x (src + dst map) x (delete + add)
-    const r1 = await engine.pushClusterState(relabel('api2', { role: 'web' }));
-    expect(r1).toMatchObject({ kind: 'diff', elements: 4 });
-    expect(r1.fallback).toBeUndefined();
-    expect(await kernelTable(node)).toBe(await freshLoad(A, engine, scratch, dir));
-    expect((await engine.reconcile()).kind).toBe('none');
-    // a label no policy reads: nothing to do
-    expect((await engine.pushClusterState(relabel('api1', { role: 'api', 'pod-template-hash': 'abc' }))).kind).toBe('none');
-    // into a brand-new identity (db and api at once): the full computation, still a diff
-    const r2 = await engine.pushClusterState(relabel('other', { app: 'db', role: 'api' }));
-    expect(r2.kind).toBe('diff');
-    expect(r2.fallback).toMatch(/new identity/);
-    expect(await kernelTable(node)).toBe(await freshLoad(A, engine, scratch, dir));
-    // back again; then the model drifts (someone deleted an element) and the diff falls back
-    await engine.pushClusterState(relabel('other', {}));
-    await run('nsenter', [`--net=/run/netns/${node}`, 'nft', 'delete', 'element', 'inet', 'policyc', 'src_identity_v4', `{ ${POD_IPS.api2} }`]);
-    const r3 = await engine.pushClusterState(relabel('api2', { role: 'api' }));
-    expect(r3.kind).toBe('full');
-    expect(r3.fallback).toMatch(/refused/);
-    expect(await kernelTable(node)).toBe(await freshLoad(A, engine, scratch, dir));
-    expect((engine.status() as any).lastError.reason).toBe('diff-refused');
-  });
+    it.skipIf(nftHelper === undefined)(`[nft ${mode}] a one-pod label change is one small element batch; the kernel equals a fresh full load`, async () => {
+      const engine = await start({ nftHelper });
+      await engine.pushClusterState(clusterState());
+      await engine.loadArtifact(A, 'test');
+      // api2 -> web: an identity that exists, and api keeps api1: 1 address x (src + dst map) x (delete + add)
+      const r1 = await engine.pushClusterState(relabel('api2', { role: 'web' }));
+      expect(r1).toMatchObject({ kind: 'diff', elements: 4 });
+      expect(r1.fallback).toBeUndefined();
+      expect(await kernelTable(node)).toBe(await freshLoad(A, engine, scratch, dir));
+      expect((await engine.reconcile()).kind).toBe('none');
+      // a label no policy reads: nothing to do
+      expect((await engine.pushClusterState(relabel('api1', { role: 'api', 'pod-template-hash': 'abc' }))).kind).toBe('none');
+      // into a brand-new identity (db and api at once): the full computation, still a diff
+      const r2 = await engine.pushClusterState(relabel('other', { app: 'db', role: 'api' }));
+      expect(r2.kind).toBe('diff');
+      expect(r2.fallback).toMatch(/new identity/);
+      expect(await kernelTable(node)).toBe(await freshLoad(A, engine, scratch, dir));
+      // back again; then the model drifts (someone deleted an element) and the diff falls back
+      await engine.pushClusterState(relabel('other', {}));
+      await run('nsenter', [`--net=/run/netns/${node}`, 'nft', 'delete', 'element', 'inet', 'policyc', 'src_identity_v4', `{ ${POD_IPS.api2} }`]);
+      const r3 = await engine.pushClusterState(relabel('api2', { role: 'api' }));
+      expect(r3.kind).toBe('full');
+      expect(r3.fallback).toMatch(/refused/);
+      expect(await kernelTable(node)).toBe(await freshLoad(A, engine, scratch, dir));
+      expect((engine.status() as any).lastError.reason).toBe('diff-refused');
+    });
+  }
 
   it('follows endpoints: an add completes a pod, a remove takes its address away', async () => {
     const endpoints = new FakeEndpoints();

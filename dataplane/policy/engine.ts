@@ -15,6 +15,7 @@
 // as far as our own batches go. Readiness (CNI STATUS/ADD) stays false until a policy is loaded
 // when requirePolicy is on (the default: fail closed).
 import { computeMembership, diffSize, membershipDiff, type Membership, type MembershipDiff } from '../../compiler/emit/membership.js';
+import { renderElementDiff } from '../../compiler/emit/nftables/ruleset.js';
 import type { NftDocument } from '../../compiler/emit/nftables/schema.js';
 import type { Cluster } from '../../compiler/model/cluster.js';
 import { batchElements, diffDocument, elementCommands, fullReplaceDocument } from './apply.js';
@@ -49,6 +50,8 @@ export interface EngineOptions {
   /** how long incremental cluster changes wait before being persisted. Default 200 ms. */
   persistDelayMs?: number;
   dirPollMs?: number;
+  /** policyc-nft path, or false to run `nft` per batch; default: the built helper if present */
+  nftHelper?: string | false;
   /** optional NFLOG reader (see nflog.ts) */
   dropSamples?: DropSampleSource;
 }
@@ -95,6 +98,7 @@ export class PolicyEngine {
   private reconcileTimer?: NodeJS.Timeout;
   private persistTimer?: NodeJS.Timeout;
   private closed = false;
+  private snapshotNoticeLogged = false;
   private readonly durations = new Map<'full' | 'diff', Histogram>([
     ['full', new Histogram()],
     ['diff', new Histogram()],
@@ -113,7 +117,7 @@ export class PolicyEngine {
     private readonly o: EngineOptions,
     private readonly store: PolicyStore,
   ) {
-    this.nft = new NftRunner(netnsTarget(o.netns), `${store.dir}/tmp`);
+    this.nft = new NftRunner(netnsTarget(o.netns), `${store.dir}/tmp`, { helper: o.nftHelper, log: (m) => this.log(m) });
     this.state = new ClusterState();
     this.ready = !(o.requirePolicy ?? true);
     o.setReady(this.ready);
@@ -123,6 +127,7 @@ export class PolicyEngine {
   static async start(o: EngineOptions): Promise<PolicyEngine> {
     const store = await PolicyStore.open(o.stateDir);
     const engine = new PolicyEngine(o, store);
+    if (engine.nft.mode === 'exec') engine.log('dataplane/policy/helper/bin/policyc-nft is not built (bash dataplane/policy/helper/build.sh); running nft per batch');
     await engine.restore();
     if (o.endpoints) {
       o.endpoints.on('add', engine.onAdd);
@@ -201,7 +206,7 @@ export class PolicyEngine {
     this.lastGoodMeta = { source: lg.value.source, dirHash: lg.value.dirHash };
     const artifact = parsed.artifact;
     const membership = this.membershipFor(artifact, assignment);
-    const why = await this.differsFromKernel(artifact, membership, lg.value);
+    const why = await this.differsFromKernel(artifact, membership, lg.value).catch((err: Error) => `cannot read the kernel table (${err.message})`);
     if (!why) {
       this.artifact = artifact;
       this.model = { table: artifact.table, artifactHash: artifact.hash, membership, generation: this.state.generation, loadedAt: new Date(lg.value.appliedAt), rulesFingerprint: lg.value.rulesFingerprint };
@@ -338,6 +343,12 @@ export class PolicyEngine {
     if (!artifact || !model) return { kind: 'none', elements: 0, durationMs: 0 };
     const t0 = performance.now();
     const program = artifact.program;
+    if (!model.membership && !this.stale && !this.state.pushed && artifact.withSnapshot) {
+      // the artifact's snapshot elements stay until a cluster state arrives to compute from
+      if (!this.snapshotNoticeLogged) this.log('endpoint changes are not applied while the elements come from the artifact snapshot; push a cluster-state');
+      this.snapshotNoticeLogged = true;
+      return { kind: 'none', elements: 0, durationMs: 0, artifactHash: artifact.hash };
+    }
     if (this.stale || !model.membership) {
       return this.fullReplace(artifact, this.membershipFor(artifact, model.membership), 'cluster state', this.stale ? 'after a failed batch' : 'first cluster state', t0);
     }
@@ -378,8 +389,14 @@ export class PolicyEngine {
       model.generation = this.state.generation;
       return { kind: 'none', elements: 0, durationMs: performance.now() - t0, artifactHash: artifact.hash };
     }
-    const doc: NftDocument = diffDocument(diff, artifact.table);
-    const r = await this.nft.apply(JSON.stringify(doc));
+    let doc: NftDocument = diffDocument(diff, artifact.table);
+    let r = await this.nft.apply(JSON.stringify(doc));
+    if (!r.ok && diff.decisions.delete.length > 0) {
+      // nft 1.0.6 deletes some concatenated interval elements only in the form they were
+      // added in (see apply.ts fixConcatDeletes): one more try with the deletes as rendered
+      doc = renderElementDiff(diff, { table: artifact.table });
+      r = await this.nft.apply(JSON.stringify(doc));
+    }
     if (!r.ok) {
       // the kernel does not hold what the model says (or refused the change): one full replace
       const msg = `element diff of ${diffSize(diff)} refused (${stderrLine(r.stderr)}); falling back to a full replace`;
@@ -450,6 +467,7 @@ export class PolicyEngine {
       ready: this.ready,
       requirePolicy: this.o.requirePolicy ?? true,
       netns: describeNetns(this.nft.target),
+      nft: this.nft.mode,
       artifact: a && m ? { hash: a.hash, source: this.lastGoodMeta?.source, loadedAt: m.loadedAt.toISOString(), table: a.table, withSnapshot: a.withSnapshot } : null,
       counts: {
         policies: a?.program.policies.length ?? 0,
@@ -525,6 +543,7 @@ export class PolicyEngine {
     await this.stopSamples?.();
     await this.idle();
     if (this.persistTimer) this.persistClusterNow();
+    await this.nft.close();
   }
 }
 

@@ -4,10 +4,11 @@
 // mount-namespace setup and /sys remount, which is most of the per-call cost on the one-pod
 // path. A batch goes through a private file (nft reads /dev/stdin badly from Node's socket
 // stdin), so one document is one kernel transaction: applied whole or not at all.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { accessSync, constants, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 // `setpriv --pdeathsig KILL` (util-linux) ties nft's life to the daemon's: after a kill -9 of the
 // daemon no orphaned nft commits a batch behind the back of the restarted daemon's resync (the
@@ -51,28 +52,65 @@ export interface NftRun {
   stderr: string;
 }
 
+/** dataplane/policy/helper/bin/policyc-nft, from the sources or from dist/ (walking up). */
+export function locateNftHelper(): string | undefined {
+  if (process.env.POLICYC_NFT_HELPER) return process.env.POLICYC_NFT_HELPER;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    for (const candidate of [join(dir, 'helper', 'bin', 'policyc-nft'), join(dir, 'dataplane', 'policy', 'helper', 'bin', 'policyc-nft')]) {
+      try {
+        if (statSync(candidate).isFile()) return candidate;
+      } catch {}
+    }
+    dir = dirname(dir);
+  }
+  return undefined;
+}
+
+export interface RunnerOptions {
+  /** path of policyc-nft; false: run `nft` per batch; default: locateNftHelper() */
+  helper?: string | false;
+  log?: (msg: string) => void;
+}
+
 export class NftRunner {
   private seq = 0;
+  private readonly helper?: NftHelper;
 
   constructor(
     readonly target: NetnsTarget,
     /** a private directory for batch files (created 0700) */
     private readonly scratchDir: string,
+    options: RunnerOptions = {},
   ) {
     mkdirSync(scratchDir, { recursive: true, mode: 0o700 });
+    const path = options.helper === false ? undefined : (options.helper ?? locateNftHelper());
+    if (path) this.helper = new NftHelper(this.wrap([path]), options.log ?? (() => undefined));
   }
 
-  private argv(args: readonly string[]): [string, string[]] {
-    const cmd =
-      this.target.kind === 'current'
-        ? ['nft', ...args]
-        : ['nsenter', `--net=${this.target.kind === 'named' ? `/run/netns/${this.target.name}` : this.target.path}`, 'nft', ...args];
+  /** 'helper' (one long-lived libnftables process) or 'exec' (one nft per call) */
+  get mode(): 'helper' | 'exec' {
+    return this.helper && !this.helper.broken ? 'helper' : 'exec';
+  }
+
+  /** Through the helper; through `nft` when there is none or it cannot run at all. */
+  private async viaHelper(flags: number, text: string, exec: () => Promise<NftRun>): Promise<NftRun> {
+    if (this.helper && !this.helper.broken) {
+      const r = await this.helper.request(flags, text);
+      if (!this.helper.broken) return r;
+    }
+    return exec();
+  }
+
+  /** cmd run inside the target netns, tied to our life with setpriv when available */
+  private wrap(cmd: string[]): [string, string[]] {
+    const inNs = this.target.kind === 'current' ? cmd : ['nsenter', `--net=${this.target.kind === 'named' ? `/run/netns/${this.target.name}` : this.target.path}`, ...cmd];
     const sp = setpriv();
-    return sp ? [sp, ['--pdeathsig', 'KILL', ...cmd]] : [cmd[0], cmd.slice(1)];
+    return sp ? [sp, ['--pdeathsig', 'KILL', ...inNs]] : [inNs[0], inNs.slice(1)];
   }
 
   run(args: readonly string[], timeoutMs = 120_000): Promise<NftRun> {
-    const [file, argv] = this.argv(args);
+    const [file, argv] = this.wrap(['nft', ...args]);
     return new Promise((resolve) => {
       const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
@@ -91,8 +129,12 @@ export class NftRunner {
     });
   }
 
-  /** One `nft -j -f` batch: the kernel commits all of it or none of it. */
-  async apply(json: string): Promise<NftRun> {
+  /** One batch (libnftables JSON): the kernel commits all of it or none of it. */
+  apply(json: string): Promise<NftRun> {
+    return this.viaHelper(0, json, () => this.applyExec(json));
+  }
+
+  private async applyExec(json: string): Promise<NftRun> {
     const file = join(this.scratchDir, `batch-${process.pid}-${++this.seq}-${randomBytes(3).toString('hex')}.json`);
     writeFileSync(file, json, { mode: 0o600 });
     try {
@@ -106,11 +148,112 @@ export class NftRunner {
 
   /** `nft -j list table inet NAME` (terse: without set/map elements). Undefined when the table does not exist. */
   async listTable(table: string, terse: boolean): Promise<{ nftables: Array<Record<string, any>> } | undefined> {
-    const r = await this.run([...(terse ? ['-t'] : []), '-j', 'list', 'table', 'inet', table]);
+    const r = await this.viaHelper(terse ? 1 : 0, JSON.stringify({ nftables: [{ list: { table: { family: 'inet', name: table } } }] }), () =>
+      this.run([...(terse ? ['-t'] : []), '-j', 'list', 'table', 'inet', table]),
+    );
     if (!r.ok) {
       if (/No such file or directory/.test(r.stderr)) return undefined;
       throw new Error(`nft list table inet ${table} failed in ${describeNetns(this.target)}: ${r.stderr.trim()}`);
     }
     return JSON.parse(r.stdout) as { nftables: Array<Record<string, any>> };
+  }
+
+  async close(): Promise<void> {
+    await this.helper?.close();
+  }
+}
+
+/** The client side of policyc-nft (helper/policyc-nft.c): one request at a time, respawned if it dies. */
+class NftHelper {
+  private child?: ChildProcessWithoutNullStreams;
+  private buf: Buffer = Buffer.alloc(0);
+  private waiting?: { resolve: (r: NftRun) => void; timer: NodeJS.Timeout };
+  private chain: Promise<unknown> = Promise.resolve();
+  private stderr = '';
+  private closed = false;
+  private answered = 0;
+  /** it died before ever answering (not built for this system, no libnftables): use `nft` */
+  broken = false;
+
+  constructor(
+    private readonly argv: [string, string[]],
+    private readonly log: (msg: string) => void,
+  ) {}
+
+  private ensure(): ChildProcessWithoutNullStreams {
+    if (this.child) return this.child;
+    const child = spawn(this.argv[0], this.argv[1], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = child;
+    this.buf = Buffer.alloc(0);
+    child.stdout.on('data', (d: Buffer) => this.onData(d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (this.stderr = (this.stderr + d).slice(-2000)));
+    child.stdin.on('error', () => undefined);
+    const gone = (why: string) => {
+      if (this.child !== child) return;
+      this.child = undefined;
+      if (this.answered === 0) this.broken = true;
+      if (!this.closed) this.log(`policyc-nft ${why}${this.stderr ? `: ${this.stderr.trim()}` : ''}; ${this.broken ? 'running nft per batch instead' : 'restarting it on the next request'}`);
+      const w = this.waiting;
+      this.waiting = undefined;
+      if (w) {
+        clearTimeout(w.timer);
+        w.resolve({ ok: false, code: null, stdout: '', stderr: `policyc-nft ${why} ${this.stderr.trim()}` });
+      }
+    };
+    child.on('error', (err) => gone(`failed to start (${err.message})`));
+    child.on('close', (code, signal) => gone(`exited (${signal ?? code})`));
+    return child;
+  }
+
+  private onData(d: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+    if (this.buf.length < 4) return;
+    const len = this.buf.readUInt32BE(0);
+    if (this.buf.length < 4 + len) return;
+    const rc = this.buf.readInt32BE(4);
+    const outLen = this.buf.readUInt32BE(8);
+    const stdout = this.buf.subarray(12, 12 + outLen).toString('utf8');
+    const stderr = this.buf.subarray(12 + outLen, 4 + len).toString('utf8');
+    this.buf = this.buf.subarray(4 + len);
+    const w = this.waiting;
+    this.waiting = undefined;
+    this.answered++;
+    if (w) {
+      clearTimeout(w.timer);
+      w.resolve({ ok: rc === 0, code: rc, stdout, stderr });
+    }
+  }
+
+  request(flags: number, text: string, timeoutMs = 120_000): Promise<NftRun> {
+    const run = this.chain.then(
+      () =>
+        new Promise<NftRun>((resolve) => {
+          const child = this.ensure();
+          const body = Buffer.from(text, 'utf8');
+          const head = Buffer.alloc(5);
+          head.writeUInt32BE(body.length + 1, 0);
+          head.writeUInt8(flags, 4);
+          const timer = setTimeout(() => {
+            this.log(`policyc-nft did not answer within ${timeoutMs} ms; killing it`);
+            child.kill('SIGKILL');
+          }, timeoutMs);
+          this.waiting = { resolve, timer };
+          child.stdin.write(Buffer.concat([head, body]));
+        }),
+    );
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.chain;
+    const child = this.child;
+    if (!child) return;
+    await new Promise<void>((resolve) => {
+      child.once('close', () => resolve());
+      child.stdin.end();
+      setTimeout(() => child.kill('SIGKILL'), 2000).unref();
+    });
   }
 }

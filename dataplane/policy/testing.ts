@@ -6,6 +6,9 @@ import { buildArtifact } from '../../compiler/emit/artifact.js';
 import { createHash } from 'node:crypto';
 import { kernelAvailable, run } from '../nft/loader.js';
 import { normalizeListing } from './kernel-model.js';
+import { locateNftHelper } from './nft-exec.js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** Compiles policy YAML (no snapshot: skeleton only) into artifact files. */
 export function compileArtifact(policies: string, options: { snapshot?: string; table?: string } = {}): Record<string, string> {
@@ -66,4 +69,18 @@ export function pod(namespace: string, name: string, labels: Record<string, stri
     spec: { nodeName: 'node-1', containers: [{ name: 'c', ports }] },
     status: { podIP: ip, podIPs: [{ ip }], phase: 'Running' },
   };
+}
+
+/** The libnftables helper, built with helper/build.sh when missing and a compiler is there. */
+export async function ensureNftHelper(): Promise<string | undefined> {
+  const found = locateNftHelper();
+  if (found) return found;
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'helper', 'build.sh');
+  try {
+    const r = await run('bash', [script]);
+    if (!r.ok) return undefined;
+  } catch {
+    return undefined;
+  }
+  return locateNftHelper();
 }
