@@ -163,3 +163,14 @@ describe('the nftables artifact', () => {
     expect(mc.counts.nftRules).toBe(ma.counts.nftRules);
   });
 });
+
+describe('dataplane limits', () => {
+  it('refuses an artifact whose maps would overflow, naming the policy, and writes nothing', async () => {
+    const out = join(tmp, 'limits');
+    const r = await run(['compile', '-f', 'testdata/demo', '-o', out, '--max-elements', '3']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error PC4001: the (ingress|egress) decision map needs \d+ elements, over the limit of 3; \S+ .* alone produces \d+/);
+    expect(r.stderr).toMatch(/testdata\/demo\/policies\/\S+\.yaml:\d+:\d+/);
+    expect(existsSync(out)).toBe(false);
+  });
+});

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { buildArtifact } from '../../compiler/emit/artifact.js';
+import { DEFAULT_LIMITS } from '../../compiler/emit/limits.js';
 import { hasErrors } from '../../compiler/diagnostics/diagnostic.js';
-import { runBackends } from '../backends.js';
+import { runBackends } from '../../compiler/emit/backends.js';
 import { exitCodes, type Command } from '../command.js';
 import { loadAndCompile, splitFileArgs } from '../load.js';
 import { renderDiagnostics, type DiagnosticFormat } from '../render-diagnostics.js';
@@ -10,7 +11,7 @@ import { writeArtifact } from '../write-artifact.js';
 export const command: Command = {
   name: 'compile',
   summary: 'Check policies and write the artifact: nftables ruleset, rule map, groups, manifest',
-  usage: 'policyc compile -f <file|dir>... -o <dir> [--format text|json|sarif] [--table NAME]',
+  usage: 'policyc compile -f <file|dir>... -o <dir> [--format text|json|sarif] [--table NAME] [--max-elements N]',
   async run(args, io) {
     const { values, positionals } = parseArgs({
       args,
@@ -21,6 +22,7 @@ export const command: Command = {
         format: { type: 'string', default: 'text' },
         table: { type: 'string', default: 'policyc' },
         quiet: { type: 'boolean', short: 'q', default: false },
+        'max-elements': { type: 'string', default: String(DEFAULT_LIMITS.maxDecisionElements) },
       },
     });
     const format = values.format as DiagnosticFormat;
@@ -45,8 +47,14 @@ export const command: Command = {
       return exitCodes.ok;
     }
     progress('lowering...');
-    const backends = runBackends(compilation, { table: values.table! });
-    const artifact = buildArtifact(compilation.program, compilation.sources, backends, { withSnapshot: compilation.hasSnapshot, generator: 'policyc 0.1.0' });
+    const maxElements = Number(values['max-elements']);
+    const backends = runBackends(compilation, { table: values.table!, limits: { maxDecisionElements: maxElements, maxIdentityElements: Math.max(maxElements, DEFAULT_LIMITS.maxIdentityElements) } });
+    if (backends.diagnostics.length > 0) {
+      progress('');
+      io.stderr.write(`${renderDiagnostics(backends.diagnostics, compilation.sources, 'text', !!io.stderr.isTTY)}\npolicyc: dataplane limits exceeded; nothing was emitted\n`);
+      return exitCodes.failed;
+    }
+    const artifact = buildArtifact(compilation.program, compilation.sources, backends.outputs, { withSnapshot: compilation.hasSnapshot, generator: 'policyc 0.1.0' });
     const written = writeArtifact(values.output, artifact);
     progress('');
     if (format === 'text' && !values.quiet) {

@@ -9,7 +9,7 @@
 //             each node netns itself (dataplane/nft/loader.ts applyRuleset).
 // Either way the lab then flushes conntrack in the node netns, so the next probe is judged by
 // the new policy (established flows are accepted without a lookup).
-import { runBackends } from '../../cli/backends.js';
+import { runBackends } from '../../compiler/emit/backends.js';
 import type { Compilation } from '../../compiler/compile.js';
 import { buildArtifact } from '../../compiler/emit/artifact.js';
 import { emitNftables } from '../../compiler/emit/nftables/ruleset.js';
@@ -47,7 +47,8 @@ export async function deliverPolicies(nodes: readonly LabNode[], compilation: Co
 
 async function viaDaemon(nodes: readonly LabNode[], compilation: Compilation, objects: LabObjects): Promise<void> {
   const backends = runBackends(compilation, { table: 'policyc' });
-  const artifact = buildArtifact(compilation.program!, compilation.sources, backends, { withSnapshot: compilation.hasSnapshot, generator: 'policyc lab' });
+  if (backends.diagnostics.length > 0) throw new Error(backends.diagnostics.map((d) => `${d.code}: ${d.message}`).join('\n'));
+  const artifact = buildArtifact(compilation.program!, compilation.sources, backends.outputs, { withSnapshot: compilation.hasSnapshot, generator: 'policyc lab' });
   const files = Object.fromEntries(artifact.files);
   const clusterState = { namespaces: Object.values(objects.namespaces), nodes: Object.values(objects.nodes), pods: Object.values(objects.pods) };
   const failures: string[] = [];

@@ -1,6 +1,6 @@
 // Helpers for the policy engine's tests and the bench: artifacts compiled in memory, the
 // kernel guard (root + ip + nft + nsenter), namespace listings normalized for comparison.
-import { runBackends } from '../../cli/backends.js';
+import { runBackends } from '../../compiler/emit/backends.js';
 import { compileSources } from '../../compiler/compile.js';
 import { buildArtifact } from '../../compiler/emit/artifact.js';
 import { createHash } from 'node:crypto';
@@ -16,7 +16,7 @@ export function compileArtifact(policies: string, options: { snapshot?: string; 
   if (options.snapshot) files.push({ name: 'snapshot.yaml', text: options.snapshot });
   const c = compileSources(files);
   if (!c.program) throw new Error(`compile failed: ${c.diagnostics.map((d) => `${d.code} ${d.message}`).join('; ')}`);
-  const artifact = buildArtifact(c.program, c.sources, runBackends(c, { table: options.table ?? 'policyc' }), { withSnapshot: c.hasSnapshot, generator: 'policyc test' });
+  const artifact = buildArtifact(c.program, c.sources, runBackends(c, { table: options.table ?? 'policyc' }).outputs, { withSnapshot: c.hasSnapshot, generator: 'policyc test' });
   return Object.fromEntries(artifact.files);
 }
 

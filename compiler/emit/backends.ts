@@ -1,0 +1,35 @@
+// Which lowerings `policyc compile` writes into the artifact, and the dataplane limits they
+// must respect (checked before anything is written).
+
+import type { Compilation } from '../compile.js';
+import type { Diagnostic } from '../diagnostics/diagnostic.js';
+import type { BackendOutput } from './artifact.js';
+import { checkDataplaneLimits, DEFAULT_LIMITS, type DataplaneLimits } from './limits.js';
+import { emitNftables } from './nftables/index.js';
+
+export function runBackends(
+  compilation: Compilation,
+  options: { table: string; limits?: DataplaneLimits },
+): { outputs: BackendOutput[]; diagnostics: Diagnostic[] } {
+  const program = compilation.program!;
+  // Without a snapshot the ruleset is the complete skeleton with empty maps; the node daemon
+  // fills them from the pods it sees. With one, membership is filled in here.
+  const nft = emitNftables(program, compilation.hasSnapshot ? compilation.cluster : undefined, { table: options.table });
+  const diagnostics = nft.membership ? checkDataplaneLimits(program, nft.membership, options.limits ?? DEFAULT_LIMITS) : [];
+  const c = nft.counts;
+  const outputs: BackendOutput[] = [
+    {
+      files: { 'nftables.json': nft.document },
+      counts: {
+        identities: c.identities,
+        setElements: c.setElements,
+        decisionElements: c.decisionElements,
+        nftRules: c.rules,
+        nftChains: c.chains,
+        nftMaps: c.maps,
+        perPacketRules: c.perPacketRules,
+      },
+    },
+  ];
+  return { outputs, diagnostics };
+}
