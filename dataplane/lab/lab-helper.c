@@ -9,7 +9,9 @@
 //   probe TCP|UDP|SCTP TIMEOUT_MS
 //       stdin: one probe per line "SRC_NETNS_PATH DST_NETNS_PATH DST_IPV4 PORT"; all run at
 //       once; stdout: one line per probe, "1" (allowed) or "0", in input order.
-//       TCP: connect + HTTP GET + an HTTP answer. UDP: a datagram echoed back.
+//       TCP: connect + HTTP GET + an HTTP answer, or a RST from a pod with nothing on that
+//       port (the SYN was delivered). UDP: a datagram echoed back, or ICMP port unreachable
+//       from the pod.
 //       SCTP: an INIT (CRC32c) sent from a raw socket in the source netns; allowed = it
 //       arrived at a raw socket opened in the destination netns (observed on the far side).
 //   ct-flush NETNS_PATH...
@@ -478,14 +480,17 @@ static int cmd_probe(int argc, char **argv) {
         char buf[128];
         ssize_t r = recv(p->fd, buf, sizeof buf, 0);
         if (r < 0 && errno == EAGAIN) continue;
-        finish(p, r > 0, ep);
+        // ICMP port unreachable from the pod (ECONNREFUSED): the datagram was delivered.
+        finish(p, r > 0 || (r < 0 && errno == ECONNREFUSED), ep);
         pending--;
       } else if (p->state == 1) {
         int err = 0;
         socklen_t el = sizeof err;
         getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &el);
         if (err) {
-          finish(p, 0, ep);
+          // A RST means the SYN crossed the dataplane and reached the pod, which has nothing
+          // on that port: the network allowed it (policy drops are silent, never a RST).
+          finish(p, err == ECONNREFUSED, ep);
           pending--;
           continue;
         }
