@@ -19,14 +19,21 @@ export function normalize(src: Sourced): unknown {
     return src.doc.file.text.slice(span.start, span.end).replace(/^(["'])(.*)\1$/s, '$2');
   };
 
-  const visit = (value: unknown, path: PathSegment[], inStringMap: boolean): unknown => {
-    if (value instanceof Date) return sourceText(path);
+  // The path to a node is only needed for a Date's source text: keep a trail, build it then.
+  type Trail = { readonly parent: Trail; readonly seg: PathSegment } | undefined;
+  const pathOf = (trail: Trail): PathSegment[] => {
+    const path: PathSegment[] = [];
+    for (let t = trail; t; t = t.parent) path.push(t.seg);
+    return path.reverse();
+  };
+  const visit = (value: unknown, trail: Trail, inStringMap: boolean): unknown => {
+    if (value instanceof Date) return sourceText(pathOf(trail));
     if (value === null || typeof value !== 'object') return value;
     if (onPath.has(value)) return undefined;
     onPath.add(value);
     let out: unknown;
     if (Array.isArray(value)) {
-      out = value.map((item, i) => visit(item, [...path, i], false));
+      out = value.map((item, i) => (item !== null && typeof item === 'object' ? visit(item, { parent: trail, seg: i }, false) : item));
     } else {
       const obj: Record<string, unknown> = {};
       for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
@@ -34,7 +41,7 @@ export function normalize(src: Sourced): unknown {
           if (inStringMap) obj[key] = '';
           continue;
         }
-        const copied = visit(child, [...path, key], STRING_MAPS.has(key));
+        const copied = typeof child === 'object' ? visit(child, { parent: trail, seg: key }, STRING_MAPS.has(key)) : child;
         if (copied !== undefined) obj[key] = copied;
       }
       out = obj;
@@ -42,5 +49,5 @@ export function normalize(src: Sourced): unknown {
     onPath.delete(value);
     return out;
   };
-  return visit(src.object, [], false);
+  return visit(src.object, undefined, false);
 }

@@ -124,7 +124,8 @@ export function buildCluster(inputs: Inputs): { cluster: Cluster; diagnostics: D
     const podCIDRs = src.object.spec?.podCIDRs ?? (src.object.spec?.podCIDR ? [src.object.spec.podCIDR] : []);
     nodes.push({ name, labels: stringLabels(src.object.metadata?.labels), ips, podCIDRs });
   }
-  const sortedPods = [...pods.values()].sort((a, b) => (podKey(a) < podKey(b) ? -1 : podKey(a) > podKey(b) ? 1 : 0));
+  // The map's keys are the pods' podKey: sort by them rather than rebuilding keys per comparison.
+  const sortedPods = [...pods.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
   nodes.sort((a, b) => (a.name < b.name ? -1 : 1));
   return { cluster: { namespaces, pods: sortedPods, nodes }, diagnostics };
 }

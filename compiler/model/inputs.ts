@@ -4,7 +4,7 @@
 
 import { diagnostic, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { ParsedDocument, PathSegment } from '../syntax/documents.js';
-import { spanAt } from '../syntax/documents.js';
+import { spanAt, spanAtPath } from '../syntax/documents.js';
 import type { Namespace, Node, Pod } from './k8s-types.js';
 import { POLICY_KINDS } from './k8s-types.js';
 
@@ -63,5 +63,5 @@ function visit(doc: ParsedDocument, value: unknown, path: PathSegment[], into: I
 
 /** Span of a field of a sourced object. */
 export function fieldSpan(src: Sourced, fieldPath: readonly PathSegment[], keyOnly = false) {
-  return spanAt(src.doc, src.doc.value, [...src.path, ...fieldPath], keyOnly);
+  return spanAtPath(src.doc, src.doc.value, src.path, fieldPath, keyOnly);
 }

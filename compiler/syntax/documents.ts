@@ -9,6 +9,8 @@
 import jsYaml from 'js-yaml';
 import { diagnostic, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { SourceFile, Span } from './source.js';
+import { parseBlockYaml, parseBlockYamlWithPositions } from './block-yaml.js';
+import { isSpace, trimNodeEnd, trimNodeStart } from './node-span.js';
 
 export const limits = {
   /** Largest file accepted, in characters. */
@@ -60,11 +62,32 @@ function splitDocuments(text: string): Array<[number, number]> {
     if (m[0].length === 0) marker.lastIndex++;
   }
   segments.push([segStart, text.length]);
-  return segments.filter(([s, e]) => /\S/.test(stripComments(text.slice(s, e))));
+  return segments.filter(([s, e]) => hasContent(text, s, e));
 }
 
-function stripComments(segment: string): string {
-  return segment.replace(/^[ \t]*#.*$/gm, '');
+function isLineBreak(c: number): boolean {
+  return c === 10 || c === 13 || c === 0x2028 || c === 0x2029;
+}
+
+/**
+ * Whether text[s, e) has anything but white space and comment lines (a line whose first
+ * character after spaces and tabs is `#`): `/\S/.test(segment.replace(/^[ \t]*#.*$/gm, ''))`
+ * without copying the segment, which can be a whole 30 MB snapshot.
+ */
+function hasContent(text: string, s: number, e: number): boolean {
+  let lineStart = true;
+  for (let i = s; i < e; i++) {
+    const c = text.charCodeAt(i);
+    if (isLineBreak(c)) {
+      lineStart = true;
+    } else if (lineStart && c === 35 /* # */) {
+      while (i + 1 < e && !isLineBreak(text.charCodeAt(i + 1))) i++;
+    } else if (c !== 32 && c !== 9) {
+      lineStart = false;
+      if (!isSpace(c)) return true;
+    }
+  }
+  return false;
 }
 
 function sniffKind(segment: string): string | undefined {
@@ -76,7 +99,7 @@ function sniffKind(segment: string): string | undefined {
 const POLICY_KIND_RE = /["\s]kind"?:\s*["']?(NetworkPolicy|AdminNetworkPolicy|BaselineAdminNetworkPolicy)\b/;
 
 function hasAnchors(segment: string): boolean {
-  return /(^|[\s[{,:-])&[^\s]/m.test(segment);
+  return segment.includes('&') && /(^|[\s[{,:-])&[^\s]/m.test(segment);
 }
 
 /** Parses every document of a file. Never throws on bad input. */
@@ -114,6 +137,10 @@ function parseFast(file: SourceFile, segment: string, base: number): SegmentPars
       // Not strict JSON (comments, trailing commas...): YAML accepts more.
     }
   }
+  // kubectl's block YAML has a reader of its own, several times faster; it gives up on
+  // anything else (returns undefined) and js-yaml reads that.
+  const value = parseBlockYaml(segment);
+  if (value !== undefined) return { value };
   try {
     return { value: jsYaml.load(segment, { filename: file.name }) };
   } catch (err) {
@@ -141,33 +168,28 @@ class AliasLimitError extends Error {
 
 interface Frame {
   start: number;
-  children: Array<[number, number]>;
+  /** Start and end of each child, flat: [s0, e0, s1, e1, ...]. */
+  children: number[];
   size: number;
 }
 
 const nodeSizes = new WeakMap<object, number>();
 
+function isQuote(c: number): boolean {
+  return c === 34 || c === 39;
+}
+
 function parseWithPositions(file: SourceFile, segment: string, base: number): SegmentParse {
+  // kubectl-style block YAML: the fast reader records the same spans (see block-yaml.ts).
+  const block = parseBlockYamlWithPositions(segment, base);
+  if (block) return block;
   const positions = new WeakMap<object, NodeSpan>();
   const stack: Frame[] = [];
   let expanded = 0;
-  const trimStart = (p: number) => {
-    // Skip white space and the indicators before a node (`:` `-` `?` followed by a space, `,`),
-    // but never a character of the node itself (`::/0`, `-1`).
-    for (;;) {
-      const c = segment[p];
-      if (c === undefined) return p;
-      const next = segment[p + 1];
-      const indicator = (c === ':' || c === '-' || c === '?') && (next === undefined || /\s/.test(next));
-      if (/\s/.test(c) || c === ',' || indicator) p++;
-      else return p;
-    }
-  };
-  const trimEnd = (s: number, p: number) => {
-    p = Math.min(p, segment.length);
-    while (p > s && /\s/.test(segment[p - 1])) p--;
-    return p;
-  };
+  // Node sizes are only read for aliases, and no alias resolves without an anchor (`&`).
+  const aliases = segment.includes('&');
+  const trimStart = (p: number) => trimNodeStart(segment, p);
+  const trimEnd = (s: number, p: number) => trimNodeEnd(segment, s, p);
   const listener = (event: 'open' | 'close', state: { position: number; result: unknown }) => {
     if (event === 'open') {
       stack.push({ start: state.position, children: [], size: 1 });
@@ -179,30 +201,38 @@ function parseWithPositions(file: SourceFile, segment: string, base: number): Se
     const end = Math.max(start, trimEnd(start, state.position));
     const result = state.result;
     let size = frame.size;
-    if (segment[start] === '*') {
+    if (segment.charCodeAt(start) === 42 /* * */) {
       // An alias: the node is shared, but whoever walks the document walks it again.
       size = result !== null && typeof result === 'object' ? nodeSizes.get(result) ?? 1 : 1;
       expanded += size;
       if (expanded > limits.maxAliasExpansion) throw new AliasLimitError(start);
     } else if (result !== null && typeof result === 'object' && !positions.has(result)) {
       const span: NodeSpan = { start: base + start, end: base + end };
+      const children = frame.children;
       if (Array.isArray(result)) {
-        if (frame.children.length === result.length) span.items = frame.children.map(([s, e]) => [base + s, base + e]);
-      } else if (frame.children.length % 2 === 0) {
+        if (children.length === 2 * result.length) {
+          const items: Array<[number, number]> = new Array(result.length);
+          for (let i = 0; i < result.length; i++) items[i] = [base + children[2 * i], base + children[2 * i + 1]];
+          span.items = items;
+        }
+      } else if (children.length % 4 === 0) {
         const keys = new Map<string, [number, number, number]>();
-        for (let i = 0; i + 1 < frame.children.length; i += 2) {
-          const keyStart = frame.children[i][0];
-          const keyText = segment.slice(keyStart, frame.children[i][1]).replace(/^["']|["']$/g, '');
-          keys.set(keyText, [base + keyStart, base + frame.children[i + 1][0], base + frame.children[i + 1][1]]);
+        for (let i = 0; i + 3 < children.length; i += 4) {
+          const keyStart = children[i];
+          const keyEnd = children[i + 1];
+          const quoted = isQuote(segment.charCodeAt(keyStart)) || isQuote(segment.charCodeAt(keyEnd - 1));
+          const raw = segment.slice(keyStart, keyEnd);
+          const keyText = quoted ? raw.replace(/^["']|["']$/g, '') : raw;
+          keys.set(keyText, [base + keyStart, base + children[i + 2], base + children[i + 3]]);
         }
         span.keys = keys;
       }
       positions.set(result, span);
-      nodeSizes.set(result, size);
+      if (aliases) nodeSizes.set(result, size);
     }
     const parent = stack[stack.length - 1];
     if (parent) {
-      parent.children.push([start, end]);
+      parent.children.push(start, end);
       parent.size += size;
     }
   };
@@ -238,32 +268,46 @@ export type PathSegment = string | number;
  * field is reported). Falls back to the nearest located ancestor.
  */
 export function spanAt(doc: ParsedDocument, root: unknown, path: readonly PathSegment[], keyOnly = false): Span {
+  return spanAtPath(doc, root, NO_PATH, path, keyOnly);
+}
+
+const NO_PATH: readonly PathSegment[] = [];
+
+/** spanAt for the path `prefix` followed by `path`, without building that path (it is hot). */
+export function spanAtPath(doc: ParsedDocument, root: unknown, prefix: readonly PathSegment[], path: readonly PathSegment[], keyOnly = false): Span {
   const positions = doc.positions;
-  let node: unknown = root;
-  let best: Span = { file: doc.file.name, start: doc.start, end: doc.start };
-  const rootSpan = positions && root !== null && typeof root === 'object' ? positions.get(root) : undefined;
-  if (rootSpan) best = { file: doc.file.name, start: rootSpan.start, end: rootSpan.end };
-  for (let i = 0; i < path.length; i++) {
-    if (node === null || typeof node !== 'object' || !positions) break;
-    const span = positions.get(node);
-    const seg = path[i];
-    const last = i === path.length - 1;
-    if (span?.keys && typeof seg === 'string') {
-      const entry = span.keys.get(seg);
-      if (!entry) break;
-      best = last && keyOnly
-        ? { file: doc.file.name, start: entry[0], end: entry[0] + seg.length }
-        : { file: doc.file.name, start: entry[1], end: entry[2] };
-    } else if (span?.items && typeof seg === 'number') {
-      const item = span.items[seg];
-      if (!item) break;
-      best = { file: doc.file.name, start: item[0], end: item[1] };
-    } else {
-      break;
+  let start = doc.start;
+  let end = doc.start;
+  if (positions) {
+    const rootSpan = root !== null && typeof root === 'object' ? positions.get(root) : undefined;
+    if (rootSpan) {
+      start = rootSpan.start;
+      end = rootSpan.end;
     }
-    node = (node as Record<string | number, unknown>)[seg];
+    let node: unknown = root;
+    const total = prefix.length + path.length;
+    for (let i = 0; i < total; i++) {
+      if (node === null || typeof node !== 'object') break;
+      const span = positions.get(node);
+      const seg = i < prefix.length ? prefix[i] : path[i - prefix.length];
+      const last = i === total - 1;
+      if (span?.keys && typeof seg === 'string') {
+        const entry = span.keys.get(seg);
+        if (!entry) break;
+        start = last && keyOnly ? entry[0] : entry[1];
+        end = last && keyOnly ? entry[0] + seg.length : entry[2];
+      } else if (span?.items && typeof seg === 'number') {
+        const item = span.items[seg];
+        if (!item) break;
+        start = item[0];
+        end = item[1];
+      } else {
+        break;
+      }
+      node = (node as Record<string | number, unknown>)[seg];
+    }
   }
-  return best;
+  return { file: doc.file.name, start, end };
 }
 
 /** The span of a whole object (a rule, a peer) when it was parsed with positions. */

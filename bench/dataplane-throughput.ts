@@ -1,0 +1,410 @@
+// Dataplane performance benchmark (issue 3): pod to pod through a node's forward hook, TCP
+// throughput and new TCP connections per second, in one run, for
+//   none    no ruleset in the node namespace (no conntrack either)
+//   ct      conntrack only: `ct state established,related accept`, `ct state invalid drop`, accept
+//           (not asked for; it separates the cost of conntrack from the cost of policy)
+//   policyc our table (compiler/emit/nftables: identity maps + decision vmaps) for N policies
+//   linear  the same policies lowered per peer into linear chains (emitLinear, iptables style)
+// Targets: policyc throughput >= 0.97 and connection rate >= 0.95 of `none`.
+//
+// Each configuration has its own identical topology (node namespace + client pod + server pod,
+// bench/dataplane-net.ts) with its ruleset loaded once; measurements are interleaved so drift
+// on a busy machine hits every configuration alike: per metric and round the order is none X none Y none Z none (X Y Z
+// rotating), and each figure's ratio is taken against the mean of its two neighbouring `none`
+// runs; the table shows the median and range of those ratios.
+//
+// The flow is a real pod pair of the generated cluster, ALLOWED by a NetworkPolicy rule on
+// each side (bench/dataplane-policies.ts); before measuring, every configuration is probed:
+// the flow's port must connect, a denied port (5433) must be dropped by both rulesets and
+// refused (no listener) without one. After measuring, the allow chains' counters show that the
+// NEW packets went through the policy rules.
+//
+// Scope (--scope node, default): a node loads the decisions of its own pods only
+// (bench/dataplane-nodelocal.ts; the ip -> identity maps stay cluster-wide), and the linear
+// lowering installs rules for its own pods only. --scope cluster uses emitNftables(program,
+// cluster) and emitLinear's cluster-wide lowering as is (feasible only at small sizes: the
+// cluster-wide decision map is quadratic in identities).
+// The linear lowering is capped at --linear-cap rules (see bench/dataplane-linear.ts).
+//
+//   npx tsc -p tsconfig.json && node dist/bench/dataplane-throughput.js
+//   flags: --pods 50000 --policies 10000 --anps 4 --seconds 2 --rounds 5 --workers 4
+//          --linear-cap 50000 --scope node|cluster --verify --seed 42
+// Needs root, ip, nft, gcc; everything runs in namespaces named pcbench-<random>-*.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { applyRuleset, kernelAvailable, run } from '../dataplane/nft/loader.js';
+import { computeIdentities } from '../compiler/emit/identities.js';
+import { emitNftables } from '../compiler/emit/nftables/ruleset.js';
+import { NftInterpreter } from '../compiler/emit/nftables/interpret.js';
+import type { NftDocument } from '../compiler/emit/nftables/schema.js';
+import { ruleChain } from '../compiler/emit/nftables/ruleset.js';
+import { computeMembership } from './membership.js';
+import { buildBenchInputs } from './dataplane-policies.js';
+import { emitNodeNftables, verifyNodeScope } from './dataplane-nodelocal.js';
+import { planLinear, traverseDocument, verifyAgainstEmitLinear, type LinearPacket } from './dataplane-linear.js';
+import { benchTag, createTopology, destroyAll, type Topology } from './dataplane-net.js';
+import { fmt, median, table } from './table.js';
+
+const TARGET = { throughput: 0.97, connections: 0.95 };
+const OUR_TABLE = 'policyc';
+const LINEAR_TABLE = 'policyc_linear';
+const CT_TABLE = 'pcbench_ct';
+
+type ConfigName = 'none' | 'ct' | 'policyc' | 'linear';
+const CONFIGS: readonly ConfigName[] = ['none', 'ct', 'policyc', 'linear'];
+
+function log(msg: string): void {
+  process.stderr.write(`[dataplane-bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+function since(t: number): number {
+  return (performance.now() - t) / 1000;
+}
+
+function loadSource(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const p of [join(here, 'dataplane-load', 'pcload.c'), resolve(here, '..', '..', 'bench', 'dataplane-load', 'pcload.c')]) if (existsSync(p)) return p;
+  throw new Error('bench/dataplane-load/pcload.c not found');
+}
+
+function ctOnlyDocument(): NftDocument {
+  const family = 'inet' as const;
+  const table = CT_TABLE;
+  return {
+    nftables: [
+      { metainfo: { json_schema_version: 1 } },
+      { add: { table: { family, name: table } } },
+      { delete: { table: { family, name: table } } },
+      { add: { table: { family, name: table } } },
+      { add: { chain: { family, table, name: 'forward', type: 'filter', hook: 'forward', prio: 0, policy: 'accept' } } },
+      { add: { rule: { family, table, chain: 'forward', expr: [{ match: { op: 'in', left: { ct: { key: 'state' } }, right: ['established', 'related'] } }, { accept: null }] } } },
+      { add: { rule: { family, table, chain: 'forward', expr: [{ match: { op: 'in', left: { ct: { key: 'state' } }, right: 'invalid' } }, { drop: null }] } } },
+      { add: { rule: { family, table, chain: 'forward', expr: [{ accept: null }] } } },
+    ],
+  };
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      pods: { type: 'string', default: '50000' },
+      policies: { type: 'string', default: '10000' },
+      anps: { type: 'string', default: '4' },
+      seconds: { type: 'string', default: '2' },
+      rounds: { type: 'string', default: '5' },
+      workers: { type: 'string', default: '4' },
+      'linear-cap': { type: 'string', default: '50000' },
+      scope: { type: 'string', default: 'node' },
+      seed: { type: 'string', default: '42' },
+      verify: { type: 'boolean', default: false },
+    },
+  });
+  const num = (k: keyof typeof values, min: number, max: number): number => {
+    const v = Number(values[k]);
+    if (!Number.isFinite(v) || v < min || v > max) throw new Error(`--${k} must be a number in [${min}, ${max}]`);
+    return v;
+  };
+  const pods = num('pods', 50, 200_000);
+  const policies = num('policies', 4, 50_000);
+  const anps = num('anps', 0, 100);
+  const seconds = num('seconds', 0.5, 30);
+  const rounds = num('rounds', 1, 10);
+  const workers = num('workers', 1, 32);
+  const linearCap = num('linear-cap', 0, 2_000_000);
+  const seed = num('seed', 0, 2 ** 31);
+  const scope = values.scope;
+  if (scope !== 'node' && scope !== 'cluster') throw new Error('--scope must be node or cluster');
+
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) throw new Error('this benchmark must run as root (it creates network namespaces and loads nftables rulesets in them)');
+  const kernel = await kernelAvailable();
+  if (!kernel.ok) throw new Error(`kernel dataplane not available: ${kernel.reason}`);
+
+  const started = performance.now();
+  const work = await mkdtemp(join(tmpdir(), 'pcbench-'));
+  const servers: ChildProcess[] = [];
+  const cleanup = async () => {
+    for (const s of servers) if (s.exitCode === null && s.signalCode === null && s.pid !== undefined) process.kill(s.pid, 'SIGKILL');
+    await destroyAll();
+    await rm(work, { recursive: true, force: true });
+  };
+  let cleaning: Promise<void> | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    log(`${sig}: cleaning up`);
+    cleaning ??= cleanup();
+    void cleaning.finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    // ---- load generator
+    const pcload = join(work, 'pcload');
+    const cc = await run('gcc', ['-O2', '-pthread', '-o', pcload, loadSource()], undefined, 60_000);
+    if (!cc.ok) throw new Error(`gcc failed: ${cc.stderr}`);
+
+    // ---- policies, compile, lowerings
+    let t = performance.now();
+    log(`generating ${pods} pods, ${policies} NetworkPolicies, ${anps} ANPs + 1 BANP; compiling`);
+    const inputs = buildBenchInputs(pods, policies, anps, seed);
+    const { program, cluster, flow } = inputs;
+    const compileSeconds = since(t);
+    log(`compiled in ${compileSeconds.toFixed(1)} s: ${program.rules.length} IR rules, ${program.groups.length} groups; flow ${flow.client.namespace}: ${flow.client.name} (${flow.clientIp}, node ${flow.client.node}) -> ${flow.server.name} (${flow.serverIp}, node ${flow.server.node}) TCP ${flow.port}`);
+    const localPods = new Set(cluster.pods.filter((p) => p.node === flow.client.node || p.node === flow.server.node).map((p) => `${p.namespace}/${p.name}`));
+    const packet: LinearPacket = { family: 4, saddr: flow.clientIp, daddr: flow.serverIp, proto: 6, dport: flow.port };
+    const deniedPacket: LinearPacket = { ...packet, dport: flow.deniedPort };
+
+    t = performance.now();
+    let ours: NftDocument;
+    let ourCounts: { setElements: number; identityElements: number; decisionElements: number; rules: number; chains: number };
+    if (scope === 'cluster') {
+      log('emitNftables(program, cluster) (cluster-wide decisions)');
+      const e = emitNftables(program, cluster, { table: OUR_TABLE });
+      ours = e.document;
+      ourCounts = e.counts;
+    } else {
+      log(`identities over ${cluster.pods.length} pods (computeIdentities)`);
+      const identities = computeIdentities(program, cluster);
+      log(`${identities.identities.length} identities in ${since(t).toFixed(1)} s; decisions for the ${localPods.size} pods of the two nodes`);
+      if (values.verify) {
+        log('verify: node-scoped decisions = cluster-wide decisions restricted to the node (computes the cluster-wide table)');
+        const v = verifyNodeScope(program, cluster, identities, localPods);
+        if (!v.ok) throw new Error(`node scope verification failed: ${v.message}`);
+        log(`verify: ok (${v.node} of ${v.full} decision elements)`);
+      }
+      const e = emitNodeNftables(program, cluster, identities, localPods, OUR_TABLE);
+      ours = e.document;
+      ourCounts = e.counts;
+    }
+    const ourEmitSeconds = since(t);
+    const interp = new NftInterpreter(ours, OUR_TABLE);
+    const ourFlow = interp.packet(flow.clientIp, flow.serverIp, 6, flow.port);
+    const ourDenied = interp.packet(flow.clientIp, flow.serverIp, 6, flow.deniedPort);
+    const ruleIdOf = (s: typeof ourFlow.egress | undefined) => (s && s.kind === 'rule' ? s.ruleId : s?.kind);
+    if (!ourFlow.accepted || ruleIdOf(ourFlow.egress) !== flow.egressRule.id || ruleIdOf(ourFlow.ingress) !== flow.ingressRule.id) {
+      throw new Error(`our table does not allow the flow by the evaluator's rules: ${JSON.stringify(ourFlow)}`);
+    }
+    if (ourDenied.accepted) throw new Error('our table accepts the denied port');
+    const forwardRules = ours.nftables.filter((c) => 'add' in c && 'rule' in c.add && c.add.rule.chain === 'forward').length;
+    // forward rules, then per side: the vmap rule and the allow_ chain's counter+return rule.
+    const ourPerPacket = forwardRules + 2 * 2;
+
+    t = performance.now();
+    log(`linear lowering (${scope} scope), cap ${linearCap} rules`);
+    const m = computeMembership(program, cluster);
+    const members = new Map([...m].map(([k, v]) => [k, [...v]]));
+    if (values.verify) {
+      log('verify: uncapped cluster-wide linear generator = emitLinear (skipped when above 300,000 rules)');
+      const probe = planLinear(program, cluster, members, { table: LINEAR_TABLE, cap: 0, packet });
+      if (probe.fullRules <= 300_000) {
+        const v = verifyAgainstEmitLinear(program, cluster, members, LINEAR_TABLE, packet);
+        if (!v.ok) throw new Error(`linear verification failed: ${v.message}`);
+        log(`verify: ${v.message}`);
+      } else log(`verify: skipped (${fmt(probe.fullRules)} rules)`);
+    }
+    const linear = planLinear(program, cluster, members, { table: LINEAR_TABLE, cap: linearCap, localPods: scope === 'node' ? localPods : undefined, packet });
+    const linearCluster = scope === 'node' ? planLinear(program, cluster, members, { table: LINEAR_TABLE, cap: 0, packet }) : linear;
+    const linearSeconds = since(t);
+    const linFlow = traverseDocument(linear.document, LINEAR_TABLE, packet);
+    const linDenied = traverseDocument(linear.document, LINEAR_TABLE, deniedPacket);
+    if (linear.verdictFull !== 'accept' || linFlow.verdict !== 'accept') throw new Error('the linear chain does not accept the flow');
+    if (linDenied.verdict !== 'drop') throw new Error('the loaded linear chain does not drop the denied port');
+    log(`linear: ${fmt(linear.fullRules)} rules in ${scope} scope (${fmt(linearCluster.fullRules)} cluster-wide), loading ${fmt(linear.loadedRules)}; the flow walks ${fmt(linear.traversedFull)} rules (${fmt(linear.traversedLoaded)} loaded)`);
+
+    // ---- topologies and rulesets
+    t = performance.now();
+    const tag = benchTag();
+    const topo = new Map<ConfigName, Topology>();
+    for (const [i, c] of CONFIGS.entries()) topo.set(c, await createTopology(tag, i, flow.clientIp, flow.serverIp));
+    log(`4 topologies (${tag}-*) in ${since(t).toFixed(1)} s`);
+    const loadSeconds = new Map<ConfigName, number>();
+    const load = async (c: ConfigName, doc: NftDocument) => {
+      const t0 = performance.now();
+      await applyRuleset(topo.get(c)!.node, doc);
+      loadSeconds.set(c, since(t0));
+      log(`${c}: ruleset loaded in ${loadSeconds.get(c)!.toFixed(2)} s`);
+    };
+    await load('ct', ctOnlyDocument());
+    await load('policyc', ours);
+    await load('linear', linear.document);
+
+    // ---- servers, probes
+    for (const c of CONFIGS) {
+      const ns = topo.get(c)!.server;
+      await new Promise<void>((resolveReady, reject) => {
+        const child = spawn('ip', ['netns', 'exec', ns, pcload, 'serve', String(flow.port), '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        servers.push(child);
+        let err = '';
+        const timer = setTimeout(() => reject(new Error(`server in ${ns} not ready`)), 10_000);
+        child.stderr!.on('data', (d) => (err += d));
+        child.stdout!.on('data', (d) => {
+          if (String(d).includes('ready')) {
+            clearTimeout(timer);
+            resolveReady();
+          }
+        });
+        child.on('exit', (code) => {
+          clearTimeout(timer);
+          reject(new Error(`server in ${ns} exited (${code}): ${err}`));
+        });
+      });
+    }
+    const inClient = async (c: ConfigName, args: string[], timeoutMs: number): Promise<string> => {
+      const r = await run('ip', ['netns', 'exec', topo.get(c)!.client, pcload, ...args], undefined, timeoutMs);
+      if (!r.ok) throw new Error(`pcload ${args.join(' ')} in ${c}: ${r.stderr || r.stdout}`);
+      return r.stdout.trim();
+    };
+    const probes: string[] = [];
+    for (const c of CONFIGS) {
+      const ok = await inClient(c, ['probe', flow.serverIp, String(flow.port), '1000'], 10_000);
+      const denied = await inClient(c, ['probe', flow.serverIp, String(flow.deniedPort), '700'], 10_000);
+      const want = c === 'policyc' || c === 'linear' ? 'timeout' : 'refused';
+      probes.push(`${c}: ${flow.port} ${ok}, ${flow.deniedPort} ${denied}`);
+      if (ok !== 'ok' || denied !== want) throw new Error(`probe failed in ${c}: port ${flow.port} -> ${ok} (want ok), port ${flow.deniedPort} -> ${denied} (want ${want})`);
+    }
+    log(`probes: ${probes.join('; ')}`);
+
+    // ---- measurements, interleaved: every configuration is bracketed by two `none` runs
+    // (none X none Y none Z none, the order of X Y Z rotating every round) and its ratio is
+    // taken against the mean of the two: drift and other load on the machine hit both alike.
+    type Metric = 'tput' | 'conn';
+    const samples = new Map<string, number[]>();
+    const ratioSamples = new Map<string, number[]>();
+    const push = (m: Map<string, number[]>, key: string, v: number) => {
+      let l = m.get(key);
+      if (!l) m.set(key, (l = []));
+      l.push(v);
+    };
+    const connErrors = new Map<ConfigName, number>(CONFIGS.map((c) => [c, 0]));
+    const connTotal = new Map<ConfigName, number>(CONFIGS.map((c) => [c, 0]));
+    const timeoutMs = (seconds + 30) * 1000;
+    const measure = async (metric: Metric, c: ConfigName): Promise<number> => {
+      if (metric === 'tput') {
+        const out = JSON.parse(await inClient(c, ['tput', flow.serverIp, String(flow.port), String(seconds)], timeoutMs)) as { bytes?: number; seconds?: number; error?: string };
+        if (out.error || !out.bytes || !out.seconds) throw new Error(`throughput in ${c}: ${out.error}`);
+        return (out.bytes * 8) / out.seconds / 1e9;
+      }
+      const out = JSON.parse(await inClient(c, ['conn', flow.serverIp, String(flow.port), String(seconds), String(workers)], timeoutMs)) as { connections: number; errors: number; timeouts: number; seconds: number };
+      connErrors.set(c, connErrors.get(c)! + out.errors + out.timeouts);
+      connTotal.set(c, connTotal.get(c)! + out.connections);
+      return out.connections / out.seconds;
+    };
+    for (const c of CONFIGS) await inClient(c, ['conn', flow.serverIp, String(flow.port), '0.5', String(workers)], timeoutMs); // warm-up
+    const others = CONFIGS.filter((c) => c !== 'none');
+    for (let r = 0; r < rounds; r++) {
+      const order = others.map((_, i) => others[(i + r) % others.length]);
+      const line: string[] = [];
+      for (const metric of ['tput', 'conn'] as const) {
+        let before = await measure(metric, 'none');
+        push(samples, `${metric}/none`, before);
+        const parts = [`none ${before.toFixed(metric === 'tput' ? 2 : 0)}`];
+        for (const c of order) {
+          const v = await measure(metric, c);
+          const after = await measure(metric, 'none');
+          push(samples, `${metric}/${c}`, v);
+          push(samples, `${metric}/none`, after);
+          push(ratioSamples, `${metric}/${c}`, v / ((before + after) / 2));
+          parts.push(`${c} ${v.toFixed(metric === 'tput' ? 2 : 0)}`, `none ${after.toFixed(metric === 'tput' ? 2 : 0)}`);
+          before = after;
+        }
+        line.push(`${metric === 'tput' ? 'Gbit/s' : 'conn/s'} ${parts.join(', ')}`);
+      }
+      log(`round ${r + 1}/${rounds}: ${line.join('; ')}`);
+    }
+
+    // ---- the allow chains' counters: NEW packets went through the policy rules
+    const counterOf = async (c: ConfigName, tableName: string, chain: string): Promise<number> => {
+      const r = await run('ip', ['netns', 'exec', topo.get(c)!.node, 'nft', '-j', 'list', 'chain', 'inet', tableName, chain]);
+      if (!r.ok) return -1;
+      const doc = JSON.parse(r.stdout) as { nftables: Array<{ rule?: { expr: Array<{ counter?: { packets: number } }> } }> };
+      for (const o of doc.nftables) for (const e of o.rule?.expr ?? []) if (e.counter) return e.counter.packets;
+      return -1;
+    };
+    const counters: string[] = [];
+    for (const [c, tableName] of [
+      ['policyc', OUR_TABLE],
+      ['linear', LINEAR_TABLE],
+    ] as const) {
+      const eg = await counterOf(c, tableName, ruleChain(flow.egressRule));
+      const ig = await counterOf(c, tableName, ruleChain(flow.ingressRule));
+      counters.push(`${c}: egress allow ${fmt(eg)} packets, ingress allow ${fmt(ig)} packets`);
+    }
+    const totalConnections = (c: ConfigName) => connTotal.get(c)!;
+
+    // ---- report
+    const ratioOf = (metric: Metric, c: ConfigName) => (c === 'none' ? [1] : ratioSamples.get(`${metric}/${c}`)!);
+    const span = (xs: number[]) => `${Math.min(...xs).toFixed(3)}-${Math.max(...xs).toFixed(3)}`;
+    const rows = CONFIGS.map((c) => {
+      const tr = ratioOf('tput', c);
+      const cr = ratioOf('conn', c);
+      return [
+        c === 'none' ? 'none (no ruleset)' : c === 'ct' ? 'ct only (conntrack, no policy)' : c === 'policyc' ? `policyc (${fmt(policies)} policies)` : `linear${linear.capped ? ' (capped)' : ''}`,
+        median(samples.get(`tput/${c}`)!),
+        median(tr).toFixed(3),
+        c === 'none' ? '' : span(tr),
+        median(samples.get(`conn/${c}`)!),
+        median(cr).toFixed(3),
+        c === 'none' ? '' : span(cr),
+        fmt(connErrors.get(c)!),
+      ];
+    });
+    const out: string[] = [];
+    out.push('');
+    out.push(`Dataplane benchmark: ${fmt(cluster.pods.length)} pods, ${fmt(inputs.networkPolicies)} NetworkPolicies + ${inputs.adminPolicies} ANP/BANP, ${program.rules.length} IR rules; scope ${scope}; ${rounds} rounds x ${seconds} s per figure, each bracketed by two no-ruleset runs; ${workers} connect workers.`);
+    out.push(`Flow: ${flow.client.namespace}/${flow.client.name} ${flow.clientIp} -> ${flow.server.name} ${flow.serverIp} TCP ${flow.port} (different nodes), allowed by ${flow.egressRule.id} and ${flow.ingressRule.id} (policy ${(inputs.flowPolicyPosition * 100).toFixed(0)}% into the NetworkPolicy order).`);
+    out.push('');
+    out.push(table(['configuration', 'TCP Gbit/s', 'ratio', 'range', 'new conn/s', 'ratio', 'range', 'conn errors'], rows));
+    out.push('(absolute: median over rounds; ratio: median over rounds of figure / mean of the two bracketing no-ruleset runs; range: min-max of those ratios)');
+    const pt = median(ratioOf('tput', 'policyc'));
+    const pc = median(ratioOf('conn', 'policyc'));
+    const ctt = median(ratioOf('tput', 'ct'));
+    const ctc = median(ratioOf('conn', 'ct'));
+    const lt = median(ratioOf('tput', 'linear'));
+    const lc = median(ratioOf('conn', 'linear'));
+    out.push(`Targets (policyc / none): throughput ${pt.toFixed(3)} (>= ${TARGET.throughput}: ${pt >= TARGET.throughput ? 'MET' : 'NOT MET'}), new connections ${pc.toFixed(3)} (>= ${TARGET.connections}: ${pc >= TARGET.connections ? 'MET' : 'NOT MET'}). Linear beside them: ${lt.toFixed(3)} and ${lc.toFixed(3)}.`);
+    out.push(`Against conntrack only (ratio of the medians): policyc ${(pt / ctt).toFixed(3)} throughput, ${(pc / ctc).toFixed(3)} new connections; linear ${(lt / ctt).toFixed(3)} and ${(lc / ctc).toFixed(3)}.`);
+    // Per-rule cost of the linear walk, from the connection rates: CPU time per connection is about cores / rate.
+    const cores = availableParallelism();
+    const linRate = median(samples.get('conn/linear')!);
+    const ctRate = median(samples.get('conn/ct')!);
+    const nsPerRule = ((cores / linRate - cores / ctRate) / Math.max(1, linear.traversedLoaded - 3)) * 1e9;
+    if (linear.capped && nsPerRule > 0) {
+      out.push(`Linear, estimated: about ${nsPerRule.toFixed(0)} ns per rule walked (${cores} cores / rate, vs conntrack only); the uncapped ${scope}-scope chain (${fmt(linear.traversedFull)} rules walked) would then allow about ${fmt(Math.round(cores / (linear.traversedFull * nsPerRule * 1e-9)))} new connections/s. An extrapolation, not a measurement.`);
+    }
+    out.push('');
+    out.push(
+      table(
+        ['ruleset', 'set elements', 'rules', 'chains', 'build s', 'load s', 'rules per new packet'],
+        [
+          ['ct only', 0, 3, 1, '-', loadSeconds.get('ct')!.toFixed(2), '3'],
+          [`policyc (${scope} scope)`, ourCounts.setElements, ourCounts.rules, ourCounts.chains, ourEmitSeconds.toFixed(1), loadSeconds.get('policyc')!.toFixed(2), `${ourPerPacket} (constant; 4 map lookups)`],
+          [`linear loaded${linear.capped ? ` (cap ${fmt(linearCap)})` : ''}`, 0, linear.loadedRules, new Set(linear.document.nftables.flatMap((c) => ('add' in c && 'chain' in c.add ? [c.add.chain.name] : []))).size, linearSeconds.toFixed(1), loadSeconds.get('linear')!.toFixed(2), fmt(linear.traversedLoaded)],
+          [`linear full (${scope} scope)`, 0, linear.fullRules, '', '', 'not loaded', fmt(linear.traversedFull)],
+          ...(scope === 'node' ? [['linear full (cluster-wide, emitLinear)', 0, linearCluster.fullRules, '', '', 'not loaded', fmt(linearCluster.traversedFull)] as (string | number)[]] : []),
+        ],
+      ),
+    );
+    out.push(`policyc elements: ${fmt(ourCounts.identityElements)} ip->identity (x2: source and destination maps), ${fmt(ourCounts.decisionElements)} decisions; compile ${compileSeconds.toFixed(1)} s.`);
+    out.push(`Linear walk of the flow's first packet: ${linear.path.filter((p) => p.chain.startsWith('lin_')).map((p) => `${p.chain} ${fmt(p.evaluated)}`).join(', ')} (full lowering, ${scope} scope).`);
+    out.push(`Probes: ${probes.join('; ')}.`);
+    out.push(`Allow-chain counters after the run (${fmt(Math.round(totalConnections('policyc')))} policyc / ${fmt(Math.round(totalConnections('linear')))} linear connections measured, plus warm-up and probes): ${counters.join('; ')}.`);
+    out.push(`Total time ${since(started).toFixed(0)} s.`);
+    process.stdout.write(`${out.join('\n')}\n`);
+    return 0;
+  } finally {
+    cleaning ??= cleanup();
+    await cleaning;
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`dataplane-throughput: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
