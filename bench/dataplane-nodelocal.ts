@@ -4,9 +4,11 @@
 // The ip -> identity maps stay cluster-wide (every remote address needs its identity).
 //
 // Why the benchmark needs it: emitNftables(program, cluster) computes decisions for every
-// (subject identity, peer identity) pair of the cluster, which is quadratic in identities; at
-// 10k policies over 50k pods (about 6,200 identities) it ran out of a 4 GB heap after 9 minutes
-// here. computeDecisions has no subject filter, so the loop below is computeDecisions
+// (subject identity, peer identity) pair of the cluster, which is quadratic in identities.
+// Measured here with bench/generate-cluster.ts and 4 ANPs: 10k pods / 2k policies 396k decision
+// elements (14 s), 20k / 4k 1.49M (45 s, 1.2 GB); at 50k pods / 10k policies (36 ANPs, about
+// 6,200 identities) it ran out of a 4 GB heap after 9 minutes. A node needs the rows of its own
+// pods only (372k elements at 50k / 10k for the ~200 pods of two nodes). computeDecisions has no subject filter, so the loop below is computeDecisions
 // (compiler/emit/decisions.ts) with the subject loop restricted; `verifyNodeScope` checks that
 // it produces exactly the full table's elements for those subjects (run it at small sizes).
 

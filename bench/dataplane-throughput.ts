@@ -28,7 +28,11 @@
 //
 //   npx tsc -p tsconfig.json && node dist/bench/dataplane-throughput.js
 //   flags: --pods 50000 --policies 10000 --anps 4 --seconds 2 --rounds 5 --workers 4
-//          --linear-cap 50000 --scope node|cluster --verify --seed 42
+//          --linear-cap 50000 --scope node|cluster --seed 42
+//          --verify    check the node-scoped decisions and the linear generator against the
+//                      compiler's own (computes the cluster-wide tables: small sizes only)
+//          --ablation  a fifth configuration: our table with only the flow's two decision
+//                      elements (the cost of the decision maps' size on new connections)
 // Needs root, ip, nft, gcc; everything runs in namespaces named pcbench-<random>-*.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -40,7 +44,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { applyRuleset, kernelAvailable, run } from '../dataplane/nft/loader.js';
 import { computeIdentities } from '../compiler/emit/identities.js';
-import { emitNftables } from '../compiler/emit/nftables/ruleset.js';
+import { emitNftables, membershipCommands, skeletonCommands } from '../compiler/emit/nftables/ruleset.js';
+import type { Membership } from '../compiler/emit/membership.js';
 import { NftInterpreter } from '../compiler/emit/nftables/interpret.js';
 import type { NftDocument } from '../compiler/emit/nftables/schema.js';
 import { ruleChain } from '../compiler/emit/nftables/ruleset.js';
@@ -56,8 +61,7 @@ const OUR_TABLE = 'policyc';
 const LINEAR_TABLE = 'policyc_linear';
 const CT_TABLE = 'pcbench_ct';
 
-type ConfigName = 'none' | 'ct' | 'policyc' | 'linear';
-const CONFIGS: readonly ConfigName[] = ['none', 'ct', 'policyc', 'linear'];
+type ConfigName = 'none' | 'ct' | 'policyc' | 'linear' | 'policyc-min';
 
 function log(msg: string): void {
   process.stderr.write(`[dataplane-bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -103,6 +107,7 @@ async function main(): Promise<number> {
       scope: { type: 'string', default: 'node' },
       seed: { type: 'string', default: '42' },
       verify: { type: 'boolean', default: false },
+      ablation: { type: 'boolean', default: false },
     },
   });
   const num = (k: keyof typeof values, min: number, max: number): number => {
@@ -120,6 +125,7 @@ async function main(): Promise<number> {
   const seed = num('seed', 0, 2 ** 31);
   const scope = values.scope;
   if (scope !== 'node' && scope !== 'cluster') throw new Error('--scope must be node or cluster');
+  const CONFIGS: readonly ConfigName[] = values.ablation ? ['none', 'ct', 'policyc', 'linear', 'policyc-min'] : ['none', 'ct', 'policyc', 'linear'];
 
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) throw new Error('this benchmark must run as root (it creates network namespaces and loads nftables rulesets in them)');
   const kernel = await kernelAvailable();
@@ -160,11 +166,13 @@ async function main(): Promise<number> {
 
     t = performance.now();
     let ours: NftDocument;
+    let ourMembership: Membership | undefined;
     let ourCounts: { setElements: number; identityElements: number; decisionElements: number; rules: number; chains: number };
     if (scope === 'cluster') {
       log('emitNftables(program, cluster) (cluster-wide decisions)');
       const e = emitNftables(program, cluster, { table: OUR_TABLE });
       ours = e.document;
+      ourMembership = e.membership;
       ourCounts = e.counts;
     } else {
       log(`identities over ${cluster.pods.length} pods (computeIdentities)`);
@@ -178,6 +186,7 @@ async function main(): Promise<number> {
       }
       const e = emitNodeNftables(program, cluster, identities, localPods, OUR_TABLE);
       ours = e.document;
+      ourMembership = e.membership;
       ourCounts = e.counts;
     }
     const ourEmitSeconds = since(t);
@@ -220,7 +229,7 @@ async function main(): Promise<number> {
     const tag = benchTag();
     const topo = new Map<ConfigName, Topology>();
     for (const [i, c] of CONFIGS.entries()) topo.set(c, await createTopology(tag, i, flow.clientIp, flow.serverIp));
-    log(`4 topologies (${tag}-*) in ${since(t).toFixed(1)} s`);
+    log(`${CONFIGS.length} topologies (${tag}-*) in ${since(t).toFixed(1)} s`);
     const loadSeconds = new Map<ConfigName, number>();
     const load = async (c: ConfigName, doc: NftDocument) => {
       const t0 = performance.now();
@@ -231,6 +240,21 @@ async function main(): Promise<number> {
     await load('ct', ctOnlyDocument());
     await load('policyc', ours);
     await load('linear', linear.document);
+    let minimalElements = 0;
+    if (CONFIGS.includes('policyc-min')) {
+      // Ablation: the same skeleton and ip -> identity maps, but only the two decision
+      // elements the flow uses: what the size of the decision maps costs a new connection.
+      const src = ourFlow.source;
+      const dst = ourFlow.destination;
+      const m = ourMembership!;
+      const minimal: Membership = {
+        ...m,
+        decisionElements: m.decisionElements.filter((d) => (d.direction === 'egress' && d.subject === src && d.peer === dst) || (d.direction === 'ingress' && d.subject === dst && d.peer === src)),
+      };
+      const elements = membershipCommands(minimal, { table: OUR_TABLE });
+      for (const c of elements) if ('add' in c && 'element' in c.add) minimalElements += c.add.element.elem.length;
+      await load('policyc-min', { nftables: [...skeletonCommands(program, { table: OUR_TABLE }), ...elements] });
+    }
 
     // ---- servers, probes
     for (const c of CONFIGS) {
@@ -262,7 +286,7 @@ async function main(): Promise<number> {
     for (const c of CONFIGS) {
       const ok = await inClient(c, ['probe', flow.serverIp, String(flow.port), '1000'], 10_000);
       const denied = await inClient(c, ['probe', flow.serverIp, String(flow.deniedPort), '700'], 10_000);
-      const want = c === 'policyc' || c === 'linear' ? 'timeout' : 'refused';
+      const want = c === 'none' || c === 'ct' ? 'refused' : 'timeout';
       probes.push(`${c}: ${flow.port} ${ok}, ${flow.deniedPort} ${denied}`);
       if (ok !== 'ok' || denied !== want) throw new Error(`probe failed in ${c}: port ${flow.port} -> ${ok} (want ok), port ${flow.deniedPort} -> ${denied} (want ${want})`);
     }
@@ -338,11 +362,18 @@ async function main(): Promise<number> {
     // ---- report
     const ratioOf = (metric: Metric, c: ConfigName) => (c === 'none' ? [1] : ratioSamples.get(`${metric}/${c}`)!);
     const span = (xs: number[]) => `${Math.min(...xs).toFixed(3)}-${Math.max(...xs).toFixed(3)}`;
+    const LABEL: Record<ConfigName, () => string> = {
+      none: () => 'none (no ruleset)',
+      ct: () => 'ct only (conntrack, no policy)',
+      policyc: () => `policyc (${fmt(policies)} policies)`,
+      linear: () => `linear${linear.capped ? ` (capped at ${fmt(linearCap)})` : ''}`,
+      'policyc-min': () => 'policyc, 2 decision elements (ablation)',
+    };
     const rows = CONFIGS.map((c) => {
       const tr = ratioOf('tput', c);
       const cr = ratioOf('conn', c);
       return [
-        c === 'none' ? 'none (no ruleset)' : c === 'ct' ? 'ct only (conntrack, no policy)' : c === 'policyc' ? `policyc (${fmt(policies)} policies)` : `linear${linear.capped ? ' (capped)' : ''}`,
+        LABEL[c](),
         median(samples.get(`tput/${c}`)!),
         median(tr).toFixed(3),
         c === 'none' ? '' : span(tr),
@@ -372,7 +403,7 @@ async function main(): Promise<number> {
     const linRate = median(samples.get('conn/linear')!);
     const ctRate = median(samples.get('conn/ct')!);
     const nsPerRule = ((cores / linRate - cores / ctRate) / Math.max(1, linear.traversedLoaded - 3)) * 1e9;
-    if (linear.capped && nsPerRule > 0) {
+    if (linear.traversedLoaded < linear.traversedFull && nsPerRule > 0) {
       out.push(`Linear, estimated: about ${nsPerRule.toFixed(0)} ns per rule walked (${cores} cores / rate, vs conntrack only); the uncapped ${scope}-scope chain (${fmt(linear.traversedFull)} rules walked) would then allow about ${fmt(Math.round(cores / (linear.traversedFull * nsPerRule * 1e-9)))} new connections/s. An extrapolation, not a measurement.`);
     }
     out.push('');
@@ -382,6 +413,7 @@ async function main(): Promise<number> {
         [
           ['ct only', 0, 3, 1, '-', loadSeconds.get('ct')!.toFixed(2), '3'],
           [`policyc (${scope} scope)`, ourCounts.setElements, ourCounts.rules, ourCounts.chains, ourEmitSeconds.toFixed(1), loadSeconds.get('policyc')!.toFixed(2), `${ourPerPacket} (constant; 4 map lookups)`],
+          ...(CONFIGS.includes('policyc-min') ? [['policyc, 2 decision elements (ablation)', minimalElements, ourCounts.rules, ourCounts.chains, '-', loadSeconds.get('policyc-min')!.toFixed(2), `${ourPerPacket}`] as (string | number)[]] : []),
           [`linear loaded${linear.capped ? ` (cap ${fmt(linearCap)})` : ''}`, 0, linear.loadedRules, new Set(linear.document.nftables.flatMap((c) => ('add' in c && 'chain' in c.add ? [c.add.chain.name] : []))).size, linearSeconds.toFixed(1), loadSeconds.get('linear')!.toFixed(2), fmt(linear.traversedLoaded)],
           [`linear full (${scope} scope)`, 0, linear.fullRules, '', '', 'not loaded', fmt(linear.traversedFull)],
           ...(scope === 'node' ? [['linear full (cluster-wide, emitLinear)', 0, linearCluster.fullRules, '', '', 'not loaded', fmt(linearCluster.traversedFull)] as (string | number)[]] : []),

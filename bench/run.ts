@@ -1,8 +1,8 @@
 // `npm run bench`: generates synthetic clusters (bench/generate-cluster.ts) into a temp dir,
 // then measures, each in its own `node --expose-gc` child (bench/measure.ts):
-//   1. full compile (read -> compileSources -> program -> backends -> artifact) against
-//      parsing the same files with js-yaml / JSON.parse, interleaved, same run; and the
-//      `yaml` Document API on the snapshot;
+//   1. full compile (read -> compileSources -> program -> backends -> artifact), and the same
+//      without the backends of cli/backends.ts, against parsing the same files with js-yaml /
+//      JSON.parse, interleaved, same run; and the `yaml` Document API on the snapshot;
 //   2. where compile time goes (phases);
 //   3. one pod's labels changing: time and set elements touched;
 //   4. emitted size: our lowering against a per-peer linear lowering.
