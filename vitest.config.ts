@@ -4,9 +4,10 @@ export default defineConfig({
   test: {
     include: ['**/*.test.ts'],
     exclude: ['node_modules/**', 'dist/**', 'vscode-extension/node_modules/**'],
-    // Kernel tests create network namespaces; running files in parallel on 2 cores is fine,
-    // but each test names its namespaces uniquely so parallel files never collide.
+    // Kernel tests create network namespaces with unique names, so files may run in parallel.
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // The JSON report lets .ci/run print one plain "N passed, N failed" closing line.
+    reporters: ['default', ['json', { outputFile: 'out/vitest-results.json' }]],
   },
 });
