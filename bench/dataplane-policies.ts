@@ -22,7 +22,7 @@ import type { Program, Rule } from '../compiler/ir/types.js';
 import { Evaluator, type Verdict } from '../compiler/evaluate/evaluator.js';
 import { podEndpoint } from '../compiler/evaluate/endpoints.js';
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 
 export interface BenchFlow {
   readonly client: ClusterPod;
