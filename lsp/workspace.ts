@@ -45,6 +45,10 @@ export class Workspace {
   private readonly open = new Map<string, OpenDocument>();
   private readonly sourceFiles = new Map<string, SourceFile>();
   private readonly uriByName = new Map<string, string>();
+  /** nameOf's answers (URL parsing and path.relative are not free on every keystroke). */
+  private readonly nameByUri = new Map<string, string>();
+  /** roleOf's answer per URI for the text it was computed on. */
+  private readonly roles = new Map<string, { text: string; role: FileRole }>();
   readonly compiler = new IncrementalCompiler();
   private readonly lintCache = new LintCache();
   /** Text of each open document when it was opened or last saved: "before" for edit impact. */
@@ -59,10 +63,16 @@ export class Workspace {
   setFolders(paths: readonly string[]): void {
     this.folders = [...paths];
     this.uriByName.clear();
+    this.nameByUri.clear();
   }
 
   /** A stable, readable name for a URI: the path relative to its workspace folder. */
   nameOf(uri: string): string {
+    const cached = this.nameByUri.get(uri);
+    if (cached !== undefined) {
+      this.uriByName.set(cached, uri);
+      return cached;
+    }
     const path = uriToPath(uri);
     let name = uri;
     if (path) {
@@ -77,6 +87,7 @@ export class Workspace {
       }
     }
     this.uriByName.set(name, uri);
+    this.nameByUri.set(uri, name);
     return name;
   }
 
@@ -111,6 +122,7 @@ export class Workspace {
     const [inFolders, inSnapshots] = await Promise.all([listFiles(this.folders), listFiles(this.snapshotRoots())]);
     const configured = new Set(inSnapshots.filter((p) => INPUT_FILE.test(p)).map(pathToUri));
     this.disk.clear();
+    this.roles.clear();
     for (const path of [...inFolders, ...inSnapshots]) {
       const uri = pathToUri(path);
       if (this.disk.has(uri)) continue;
@@ -175,11 +187,10 @@ export class Workspace {
     if (POLICYTEST_FILE.test(uri)) return 'policytest';
     const text = this.text(uri);
     if (text === undefined) return 'other';
-    if (this.configured.has(uri)) {
-      const role = roleOf(text);
-      return role === 'other' ? 'cluster' : role;
-    }
-    return roleOf(text);
+    let known = this.roles.get(uri);
+    if (!known || known.text !== text) this.roles.set(uri, (known = { text, role: roleOf(text) }));
+    if (this.configured.has(uri)) return known.role === 'other' ? 'cluster' : known.role;
+    return known.role;
   }
 
   /** URIs of every document the compiler reads: policies and cluster objects, open or not. */

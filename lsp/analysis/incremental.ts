@@ -27,6 +27,8 @@ export interface FileAnalysis {
   readonly checks: readonly Diagnostic[][];
   /** Per policy: its lowering (one policy), null when lowering threw; filled on demand. */
   readonly lowered: Array<Program | null | undefined>;
+  /** The lowered parts this file gave the last program, and the error offsets they were chosen with. */
+  parts?: { errors: string; parts: Program[] };
 }
 
 export function analyzeFile(file: SourceFile): FileAnalysis {
@@ -126,14 +128,24 @@ export class IncrementalCompiler {
     const parts: Program[] = [];
     for (const a of analyses) {
       const errors = errorsByFile.get(a.file.name) ?? [];
+      // Which policies are lowered depends only on this file and its error offsets: an
+      // unchanged file with the same errors gives the same parts as last time.
+      const key = errors.join(',');
+      if (a.parts && a.parts.errors === key) {
+        for (const p of a.parts.parts) parts.push(p);
+        continue;
+      }
+      const mine: Program[] = [];
       a.inputs.policies.forEach((src, i) => {
         const spec = (src.object as { spec?: unknown }).spec;
         if (!spec || typeof spec !== 'object') return;
         const span = fieldSpan(src, []);
         if (errors.some((s) => s >= span.start && s <= span.end)) return;
         const p = lowered(a, i);
-        if (p) parts.push(p);
+        if (p) mine.push(p);
       });
+      a.parts = { errors: key, parts: mine };
+      for (const p of mine) parts.push(p);
     }
     return mergePrograms(parts);
   }

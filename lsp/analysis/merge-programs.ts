@@ -23,16 +23,17 @@ function policyOrder(a: Policy, b: Policy): number {
 /** Each input program holds one policy (or none) with its rules, in input order. */
 export function mergePrograms(parts: readonly Program[]): Program {
   const groups = new Map<string, Group>();
-  const entries: Array<{ policy: Policy; rules: readonly Rule[] }> = [];
+  const entries: Array<{ policy: Policy; rules: readonly Rule[]; tier: number }> = [];
   for (const part of parts) {
     for (const g of part.groups) if (!groups.has(g.id)) groups.set(g.id, g);
     const byId = part.policies.length > 1 ? new Map(part.rules.map((r) => [r.id, r])) : undefined;
     for (const policy of part.policies) {
       const rules = byId ? policy.ruleIds.map((id) => byId.get(id)).filter((r): r is Rule => !!r) : part.rules;
-      entries.push({ policy, rules });
+      entries.push({ policy, rules, tier: TIER_ORDER.indexOf(policy.tier) });
     }
   }
-  entries.sort((a, b) => policyOrder(a.policy, b.policy));
+  // policyOrder, with each policy's tier index looked up once.
+  entries.sort((a, b) => a.tier - b.tier || policyOrder(a.policy, b.policy));
   const rules: Rule[] = [];
   for (const e of entries) for (const r of e.rules) rules.push(r);
   assignCookies(rules);
@@ -44,6 +45,14 @@ export function mergePrograms(parts: readonly Program[]): Program {
   };
 }
 
+const hashOf = new WeakMap<Rule, number>();
+/** fnv1a32(rule.id) || 1, once per (immutable, cached) rule object. */
+function ruleHash(r: Rule): number {
+  let h = hashOf.get(r);
+  if (h === undefined) hashOf.set(r, (h = fnv1a32(r.id) || 1));
+  return h;
+}
+
 /**
  * Cookies as lowerProgram assigns them: by id order, each rule its hash or the next free
  * value. Without collisions that is just each rule's hash, which per-policy lowering already
@@ -51,7 +60,7 @@ export function mergePrograms(parts: readonly Program[]): Program {
  * differ is replaced by a copy in `rules`.
  */
 function assignCookies(rules: Rule[]): void {
-  const hashes = rules.map((r) => fnv1a32(r.id) || 1);
+  const hashes = rules.map(ruleHash);
   if (new Set(hashes).size === hashes.length && rules.every((r, i) => r.cookie === hashes[i])) return;
   const used = new Set<number>([0]);
   const order = rules.map((_, i) => i).sort((a, b) => cmp(rules[a].id, rules[b].id));

@@ -6,6 +6,10 @@
 //   - re-diagnosis after an edit: didChange -> publishDiagnostics of that version
 //     (with the default 10 ms debounce, and with none), plus the server's own compute time
 //   - hover, completion and code lens (edit impact) latency
+// Same-run baseline: yaml-language-server (lsp/bench/yls-baseline.ts) on the same workspace,
+// edits alternating with ours; each figure is printed with its ratio ours/baseline. Without
+// the install, the bench says how to install it and prints our figures only.
+// Profile the server: POLICYC_LSP_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' npm run bench:lsp
 // Targets: first diagnostics < 200 ms, re-diagnosis < 50 ms.
 // Run: npm run bench:lsp   (tsc, then node dist/lsp/bench/bench-lsp.js)
 
@@ -13,6 +17,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { REPO, TestClient } from '../test/client.js';
+import { findYls, YLS_INSTALL_HINT, YlsClient } from './yls-baseline.js';
+
+const SCHEMA = 'compiler/check/schema/networkpolicy.schema.json';
 
 const FILES = 50;
 const PER_FILE = 20;
@@ -86,23 +93,31 @@ function stats(xs: number[]): string {
   return `median ${q(0.5).toFixed(1)} ms, p95 ${q(0.95).toFixed(1)} ms, max ${s[s.length - 1].toFixed(1)} ms (n=${s.length})`;
 }
 
-async function editLoop(client: TestClient, uri: string, text: string, n: number): Promise<number[]> {
-  const times: number[] = [];
-  for (let k = 0; k < n; k++) {
-    const edited = text.replace('port: 8000', `port: ${9000 + k}`);
-    const t0 = performance.now();
-    const wait = client.nextDiagnostics(uri, (p) => p.version === k + 2);
-    client.change(uri, edited);
-    await wait;
-    times.push(performance.now() - t0);
-    await new Promise((r) => setTimeout(r, 30));
-  }
-  return times;
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
 }
 
-async function run(debounceMs: number, root: string, first: string, firstText: string, lines: number): Promise<void> {
+/** " | baseline <b> ms, ours/baseline <r>" when there is a baseline figure. */
+function vs(ours: number, base: number | undefined): string {
+  return base === undefined ? '' : ` | yaml-language-server ${base.toFixed(1)} ms, ours/baseline ${(ours / base).toFixed(3)}`;
+}
+
+function edited(text: string, k: number): string {
+  return text.replace('port: 8000', `port: ${9000 + k}`);
+}
+
+/** Node arguments for the server process, e.g. POLICYC_LSP_NODE_ARGS=--cpu-prof to profile it. */
+const SERVER_NODE_ARGS = (process.env.POLICYC_LSP_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
+interface Baseline {
+  bin: string;
+  version: string;
+}
+
+async function run(debounceMs: number, root: string, first: string, firstText: string, lines: number, yls: Baseline | undefined): Promise<void> {
   const t0 = performance.now();
-  const client = await TestClient.start({ root, settings: { debounceMs }, command: [process.execPath, resolve(REPO, 'dist/lsp/main.js'), '--stdio'] });
+  const client = await TestClient.start({ root, settings: { debounceMs }, command: [process.execPath, ...SERVER_NODE_ARGS, resolve(REPO, 'dist/lsp/main.js'), '--stdio'] });
   const tInit = performance.now() - t0;
   const uri = client.uri(first);
   const firstDiag = client.nextDiagnostics(uri);
@@ -113,29 +128,55 @@ async function run(debounceMs: number, root: string, first: string, firstText: s
   await client.nextStatus(0);
   const tAll = performance.now() - tOpen;
   const status = client.statuses[0];
+  // The baseline starts once ours has diagnosed the workspace (as in an editor, each server
+  // starts alone); from then on the two alternate.
+  const t1 = performance.now();
+  const base = yls ? await YlsClient.start(yls.bin, root, resolve(REPO, SCHEMA), '/policies/*.yaml') : undefined;
+  const tInitBase = base ? performance.now() - t1 : undefined;
+  let tFirstBase: number | undefined;
+  if (base) {
+    const wait = base.nextDiagnostics(uri);
+    const t = performance.now();
+    base.open(uri, firstText);
+    await wait;
+    tFirstBase = performance.now() - t;
+  }
   console.log(`\n== debounce ${debounceMs} ms: ${FILES * PER_FILE} policies in ${FILES} files (${lines} lines) + 401 pods ==`);
-  console.log(`server start (spawn -> initialize answered): ${tInit.toFixed(0)} ms`);
-  console.log(`time to first diagnostics (didOpen -> publishDiagnostics): ${tFirst.toFixed(1)} ms`);
-  console.log(`whole workspace diagnosed (didOpen -> all files published): ${tAll.toFixed(1)} ms (server compile+lint ${status.elapsedMs} ms; ${status.diagnostics} diagnostics)`);
-  // Warm-up edits, then measured ones.
-  await editLoop(client, uri, firstText, 5);
+  console.log(`server start (spawn -> initialize answered): ${tInit.toFixed(0)} ms${vs(tInit, tInitBase)}`);
+  console.log(`time to first diagnostics (didOpen -> publishDiagnostics): ${tFirst.toFixed(1)} ms${vs(tFirst, tFirstBase)}`);
+  console.log(`whole workspace diagnosed (didOpen -> all files published): ${tAll.toFixed(1)} ms (server compile+lint ${status.elapsedMs} ms; ${status.diagnostics} diagnostics)${base ? ' | yaml-language-server: n/a (validates open documents only)' : ''}`);
+  // Warm-up edits, then measured ones; ours and the baseline alternate edit by edit, so both
+  // see the same machine load.
+  let version = 2;
   const times: number[] = [];
   const server: number[] = [];
-  let version = 7;
-  for (let k = 0; k < 30; k++) {
-    const edited = firstText.replace('port: 8000', `port: ${9100 + k}`);
+  const baseTimes: number[] = [];
+  for (let k = 0; k < 35; k++) {
+    const text = edited(firstText, k);
     const v = version++;
     const wait = client.nextDiagnostics(uri, (p) => p.version === v);
     const gen = client.statuses.at(-1)!.generation;
     const t = performance.now();
-    client.change(uri, edited);
+    client.change(uri, text);
     await wait;
-    times.push(performance.now() - t);
+    const elapsed = performance.now() - t;
     await client.nextStatus(gen);
-    server.push(client.statuses.at(-1)!.elapsedMs);
+    if (k >= 5) {
+      times.push(elapsed);
+      server.push(client.statuses.at(-1)!.elapsedMs);
+    }
     await new Promise((r) => setTimeout(r, 20));
+    if (base) {
+      const bwait = base.nextDiagnostics(uri);
+      const bt = performance.now();
+      base.change(uri, text);
+      await bwait;
+      if (k >= 5) baseTimes.push(performance.now() - bt);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
-  console.log(`re-diagnosis after an edit (didChange -> publishDiagnostics): ${stats(times)}`);
+  console.log(`re-diagnosis after an edit (didChange -> publishDiagnostics): ${stats(times)}${vs(median(times), base ? median(baseTimes) : undefined)}${base ? ' (medians)' : ''}`);
+  if (base) console.log(`  yaml-language-server re-diagnosis: ${stats(baseTimes)} (includes its fixed 200 ms validation delay)`);
   console.log(`  of which server compile+lint: ${stats(server)}`);
   const timeRequest = async (method: string, params: unknown, n = 20) => {
     const xs: number[] = [];
@@ -152,6 +193,7 @@ async function run(debounceMs: number, root: string, first: string, firstText: s
   console.log(`explain flow: ${await timeRequest('policyc/explainFlow', { flow: 'ns-3/app-1-0 -> ns-0/app-0-0 : 8000' }, 10)}`);
   if (client.errors.length) console.log('errors:', client.errors);
   await client.stop();
+  await base?.stop();
 }
 
 async function main(): Promise<void> {
@@ -168,9 +210,12 @@ async function main(): Promise<void> {
     if (f === 0) [first, firstText] = [path, text];
   }
   writeFileSync(join(root, 'snapshot.yaml'), snapshot());
+  const yls = findYls();
+  if (yls) console.log(`baseline: yaml-language-server ${yls.version} (${yls.bin}), same workspace, schema ${SCHEMA}, schemaStore off; measured interleaved with ours`);
+  else console.log(`baseline: yaml-language-server not installed (install: ${YLS_INSTALL_HINT}); printing our figures only`);
   try {
-    await run(10, root, first, firstText, lines);
-    await run(0, root, first, firstText, lines);
+    await run(10, root, first, firstText, lines, yls);
+    await run(0, root, first, firstText, lines, yls);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
