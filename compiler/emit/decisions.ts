@@ -21,10 +21,11 @@
 
 import type { Cluster } from '../model/cluster.js';
 import type { Protocol } from '../model/k8s-types.js';
-import type { Direction, Group, PortMatch, Program, Rule } from '../ir/types.js';
+import type { Direction, Group, Peer, PortMatch, Program, Rule } from '../ir/types.js';
+import { selectorKey } from '../ir/selector.js';
 import type { Endpoint } from '../evaluate/endpoints.js';
 import { peerMatches } from '../evaluate/match.js';
-import type { Identity, IdentityTable } from './identities.js';
+import { cidrPeerKey, identityAddressClass, type Identity, type IdentityTable } from './identities.js';
 
 export const DIRECTIONS: readonly Direction[] = ['egress', 'ingress'];
 
@@ -156,62 +157,339 @@ export function subjectRules(program: Program, subject: Identity, direction: Dir
   return { rules, isolated };
 }
 
-export function computeDecisions(program: Program, cluster: Cluster, table: IdentityTable): DecisionTable {
-  const groups = new Map(program.groups.map((g) => [g.id, g]));
-  const identities = table.identities;
-  // Per rule, the peer identities it matches (peer part only), computed once.
-  const peerCache = new Map<Rule, Set<number>>();
-  const peersOf = (rule: Rule): Set<number> => {
-    let s = peerCache.get(rule);
-    if (!s) {
-      s = new Set();
-      for (const ident of identities) {
-        if (rule.peers.some((p) => peerMatches(p, ident.representative, groups, cluster).matched)) s.add(ident.id);
-      }
-      peerCache.set(rule, s);
-    }
-    return s;
-  };
+/**
+ * Program-only indexes for decisions: per direction and group, the rules whose subject is the
+ * group (indices into program.rules) and whether a NetworkPolicy isolates the group.
+ */
+interface RuleIndex {
+  readonly bySubject: Record<Direction, ReadonlyMap<string, readonly number[]>>;
+  readonly isolating: Record<Direction, ReadonlySet<string>>;
+}
 
+const ruleIndexes = new WeakMap<Program, RuleIndex>();
+
+function ruleIndex(program: Program): RuleIndex {
+  let ix = ruleIndexes.get(program);
+  if (ix) return ix;
+  const bySubject: Record<Direction, Map<string, number[]>> = { egress: new Map(), ingress: new Map() };
+  program.rules.forEach((r, i) => {
+    const m = bySubject[r.direction];
+    let l = m.get(r.subject);
+    if (!l) m.set(r.subject, (l = []));
+    l.push(i);
+  });
+  const isolating: Record<Direction, Set<string>> = { egress: new Set(), ingress: new Set() };
+  for (const p of program.policies) if (p.tier === 'networkpolicy') for (const d of p.isolates) isolating[d].add(p.subject);
+  ix = { bySubject, isolating };
+  ruleIndexes.set(program, ix);
+  return ix;
+}
+
+/** Indices (program order) of the rules of a direction whose subject group the identity is in, and isolation. */
+function applicable(ix: RuleIndex, subject: Identity, direction: Direction): { rules: number[]; isolated: boolean } {
+  if (subject.kind !== 'pod') return { rules: [], isolated: false };
+  const m = ix.bySubject[direction];
+  let rules: number[] = [];
+  let lists = 0;
+  let isolated = false;
+  for (const g of subject.groups) {
+    if (ix.isolating[direction].has(g)) isolated = true;
+    const l = m.get(g);
+    if (!l) continue;
+    rules = lists === 0 ? (l as number[]) : rules.concat(l);
+    lists++;
+  }
+  if (lists > 1) {
+    rules = [...new Set(rules)].sort((a, b) => a - b);
+  }
+  return { rules, isolated };
+}
+
+/**
+ * Which identities each rule's peers match, computed from group membership (pods peers), the
+ * identities' address classes (cidr peers) and, for the rare nodes peers, the evaluator's test
+ * on the representative. Identities are referred to by their index in the table.
+ */
+class PeerSets {
+  private readonly byGroup = new Map<string, number[]>();
+  private readonly classes: Array<Set<string>>;
+  private readonly cache = new Map<string, { all: boolean; set: Set<number>; sorted: number[] }>();
+  private readonly single = new Map<string, boolean>();
+  private readonly groups: ReadonlyMap<string, Group>;
+
+  constructor(
+    private readonly identities: readonly Identity[],
+    program: Program,
+    private readonly cluster: Cluster,
+  ) {
+    this.groups = new Map(program.groups.map((g) => [g.id, g]));
+    identities.forEach((ident, i) => {
+      for (const g of ident.groups) {
+        let l = this.byGroup.get(g);
+        if (!l) this.byGroup.set(g, (l = []));
+        l.push(i);
+      }
+    });
+    this.classes = identities.map((ident) => new Set(identityAddressClass(ident.key).split('|')));
+  }
+
+  /** Whether the rule's peers match identity `i`, without building the rule's whole set. */
+  contains(rule: Rule, i: number): boolean {
+    const sig = ruleSignature(rule);
+    const entry = this.cache.get(sig);
+    if (entry) return entry.set.has(i);
+    const key = `${i}\u0000${sig}`;
+    let hit = this.single.get(key);
+    if (hit !== undefined) return hit;
+    const ident = this.identities[i];
+    hit = rule.peers.some((p) => {
+      switch (p.kind) {
+        case 'any':
+          return true;
+        case 'pods':
+          return ident.groups.includes(p.group);
+        case 'cidr':
+          return this.classes[i].has(cidrPeerKey(p.cidr, p.except));
+        case 'nodes':
+          return peerMatches(p, ident.representative, this.groups, this.cluster).matched;
+      }
+    });
+    this.single.set(key, hit);
+    return hit;
+  }
+
+  of(rule: Rule): { all: boolean; set: Set<number>; sorted: number[] } {
+    const sig = ruleSignature(rule);
+    let entry = this.cache.get(sig);
+    if (entry) return entry;
+    const set = new Set<number>();
+    let all = false;
+    for (const p of rule.peers) {
+      if (p.kind === 'any') {
+        all = true;
+        break;
+      }
+      if (p.kind === 'pods') {
+        for (const i of this.byGroup.get(p.group) ?? []) set.add(i);
+      } else if (p.kind === 'cidr') {
+        const key = cidrPeerKey(p.cidr, p.except);
+        this.classes.forEach((c, i) => {
+          if (c.has(key)) set.add(i);
+        });
+      } else {
+        this.identities.forEach((ident, i) => {
+          if (!set.has(i) && peerMatches(p, ident.representative, this.groups, this.cluster).matched) set.add(i);
+        });
+      }
+    }
+    if (all) {
+      set.clear();
+      for (let i = 0; i < this.identities.length; i++) set.add(i);
+    }
+    entry = { all, set, sorted: [...set].sort((a, b) => a - b) };
+    this.cache.set(sig, entry);
+    return entry;
+  }
+}
+
+const ruleSignatures = new WeakMap<Rule, string>();
+
+function ruleSignature(rule: Rule): string {
+  let sig = ruleSignatures.get(rule);
+  if (sig === undefined) ruleSignatures.set(rule, (sig = rule.peers.map(peerSignature).join('\n')));
+  return sig;
+}
+
+function peerSignature(p: Peer): string {
+  switch (p.kind) {
+    case 'any':
+      return 'any';
+    case 'pods':
+      return `pods:${p.group}`;
+    case 'cidr':
+      return cidrPeerKey(p.cidr, p.except);
+    case 'nodes':
+      return `nodes:${selectorKey(p.selector)}`;
+  }
+}
+
+type PortResult = Array<{ from: number; to: number; rule: Rule }>;
+type Row = Array<{ protoFrom: number; protoTo: number; result: PortResult }>;
+
+/** The decision of one (subject, peer) pair given the rules that apply and match, per l4proto range. */
+function pairRow(matching: readonly Rule[], isolated: boolean, destination: Endpoint): Row {
+  const perBucket = new Map<ProtoBucket, PortResult>();
+  for (const bucket of ['TCP', 'UDP', 'SCTP', 'other'] as const) {
+    const candidates: Candidate[] = [];
+    for (const rule of matching) {
+      const intervals = rulePortIntervals(rule, bucket, destination);
+      if (intervals.length > 0) candidates.push({ rule, intervals });
+    }
+    perBucket.set(bucket, candidates.length > 0 ? sweep(candidates, isolated) : []);
+  }
+  const merged: Row = [];
+  for (const pr of PROTO_RANGES) {
+    const result = perBucket.get(pr.bucket)!;
+    const last = merged[merged.length - 1];
+    if (last && sameResult(last.result, result)) last.protoTo = pr.to;
+    else merged.push({ protoFrom: pr.from, protoTo: pr.to, result });
+  }
+  return merged;
+}
+
+function hasNamedPorts(rule: Rule): boolean {
+  return !!rule.ports?.some((pm) => pm.kind === 'named');
+}
+
+/** Per (subject, peer) with rules, decides through the cache of rows (keyed by matching rules, isolation, and the destination identity when a named port is involved). */
+class DecisionBuilder {
+  readonly ix: RuleIndex;
+  readonly peers: PeerSets;
+  private readonly rows = new Map<string, Row>();
+  private readonly named: boolean[];
+  private readonly sig: Array<string | undefined>;
+  private readonly namedFlag: Uint8Array;
+  private readonly familyMask: Uint8Array;
+  private readonly portClass: number[];
+
+  constructor(
+    readonly program: Program,
+    cluster: Cluster,
+    readonly identities: readonly Identity[],
+  ) {
+    this.ix = ruleIndex(program);
+    this.peers = new PeerSets(identities, program, cluster);
+    this.named = program.rules.map(hasNamedPorts);
+    this.sig = new Array(identities.length).fill(undefined);
+    this.namedFlag = new Uint8Array(identities.length);
+    this.familyMask = Uint8Array.from(identities, (i) => (i.families.includes(4) ? 1 : 0) | (i.families.includes(6) ? 2 : 0));
+    const classes = new Map<string, number>();
+    this.portClass = identities.map((i) => {
+      const k = portPart(i.key);
+      let c = classes.get(k);
+      if (c === undefined) classes.set(k, (c = classes.size));
+      return c;
+    });
+  }
+
+  /** Elements of one subject (index) and direction (only towards `onlyPeer` if given), in peer order; returns isolation. */
+  subjectElements(direction: Direction, s: number, out: DecisionElement[], onlyPeer?: number): boolean {
+    const subject = this.identities[s];
+    const { rules, isolated } = applicable(this.ix, subject, direction);
+    // Pass rules alone never decide: such a subject only has its fallback.
+    const all = this.program.rules;
+    if (rules.every((r) => all[r].action === 'pass')) return isolated;
+    const n = this.identities.length;
+    const sig = this.sig;
+    const named = this.namedFlag;
+    const touched: number[] = [];
+    let everything = false;
+    // Per peer identity, the list of matching rules (in rule order), built rule by rule.
+    for (const r of rules) {
+      const tag = `${r},`;
+      const isNamed = this.named[r];
+      if (onlyPeer !== undefined) {
+        if (!this.peers.contains(all[r], onlyPeer)) continue;
+        if (sig[onlyPeer] === undefined) {
+          sig[onlyPeer] = '';
+          touched.push(onlyPeer);
+        }
+        sig[onlyPeer] += tag;
+        if (isNamed) named[onlyPeer] = 1;
+        continue;
+      }
+      const set = this.peers.of(all[r]);
+      if (set.all) everything = true;
+      for (const p of set.sorted) {
+        if (sig[p] === undefined) {
+          sig[p] = '';
+          touched.push(p);
+        }
+        sig[p] += tag;
+        if (isNamed) named[p] = 1;
+      }
+    }
+    let order: Iterable<number>;
+    if (everything || touched.length > n / 8) {
+      const marked: number[] = [];
+      for (let p = 0; p < n; p++) if (sig[p] !== undefined) marked.push(p);
+      order = marked;
+    } else order = touched.sort((a, b) => a - b);
+    const sMask = this.familyMask[s];
+    const prefix = isolated ? 'i' : 'n';
+    for (const p of order) {
+      const matching = sig[p]!;
+      const isNamed = named[p] === 1;
+      sig[p] = undefined;
+      named[p] = 0;
+      if ((this.familyMask[p] & sMask) === 0) continue;
+      const peer = this.identities[p];
+      const destination = direction === 'ingress' ? s : p;
+      const cacheKey = isNamed ? `${prefix}${this.portClass[destination]}|${matching}` : `${prefix}|${matching}`;
+      let row = this.rows.get(cacheKey);
+      if (!row) {
+        const idx = matching.split(',');
+        idx.pop();
+        row = pairRow(
+          idx.map((r) => all[Number(r)]),
+          isolated,
+          this.identities[destination].representative,
+        );
+        this.rows.set(cacheKey, row);
+      }
+      const sid = subject.id;
+      const pid = peer.id;
+      for (const m of row) {
+        for (const r of m.result) {
+          out.push({ direction, subject: sid, peer: pid, protoFrom: m.protoFrom, protoTo: m.protoTo, portFrom: r.from, portTo: r.to, rule: r.rule });
+        }
+      }
+    }
+    return isolated;
+  }
+}
+
+/** The named-port part of an identity key (what named ports resolve to on its members). */
+function portPart(key: string): string {
+  const at = key.indexOf(';p=');
+  if (at < 0) return '';
+  const end = key.indexOf(';a=', at);
+  return key.slice(at + 3, end < 0 ? undefined : end);
+}
+
+export function computeDecisions(program: Program, cluster: Cluster, table: IdentityTable): DecisionTable {
+  const identities = table.identities;
+  const builder = new DecisionBuilder(program, cluster, identities);
   const elements: DecisionElement[] = [];
   const isolatedOut: Record<Direction, number[]> = { egress: [], ingress: [] };
   for (const direction of DIRECTIONS) {
-    for (const subject of identities) {
-      const { rules, isolated } = subjectRules(program, subject, direction);
-      if (isolated) isolatedOut[direction].push(subject.id);
-      // Pass rules alone never decide: such a subject only has its fallback.
-      if (rules.every((r) => r.action === 'pass')) continue;
-      for (const peer of identities) {
-        if (!peer.families.some((f) => subject.families.includes(f))) continue;
-        const matching = rules.filter((r) => peersOf(r).has(peer.id));
-        if (matching.length === 0) continue;
-        const destination = direction === 'ingress' ? subject.representative : peer.representative;
-        // Per l4proto range, the port results; adjacent proto ranges with equal results merge.
-        const perBucket = new Map<ProtoBucket, Array<{ from: number; to: number; rule: Rule }>>();
-        for (const bucket of ['TCP', 'UDP', 'SCTP', 'other'] as const) {
-          const candidates: Candidate[] = [];
-          for (const rule of matching) {
-            const intervals = rulePortIntervals(rule, bucket, destination);
-            if (intervals.length > 0) candidates.push({ rule, intervals });
-          }
-          perBucket.set(bucket, candidates.length > 0 ? sweep(candidates, isolated) : []);
-        }
-        const merged: Array<{ protoFrom: number; protoTo: number; result: Array<{ from: number; to: number; rule: Rule }> }> = [];
-        for (const pr of PROTO_RANGES) {
-          const result = perBucket.get(pr.bucket)!;
-          const last = merged[merged.length - 1];
-          if (last && sameResult(last.result, result)) last.protoTo = pr.to;
-          else merged.push({ protoFrom: pr.from, protoTo: pr.to, result });
-        }
-        for (const m of merged) {
-          for (const r of m.result) {
-            elements.push({ direction, subject: subject.id, peer: peer.id, protoFrom: m.protoFrom, protoTo: m.protoTo, portFrom: r.from, portTo: r.to, rule: r.rule });
-          }
-        }
-      }
+    for (let s = 0; s < identities.length; s++) {
+      if (builder.subjectElements(direction, s, elements)) isolatedOut[direction].push(identities[s].id);
     }
   }
   return { elements, isolated: { egress: isolatedOut.egress.sort((a, b) => a - b), ingress: isolatedOut.ingress.sort((a, b) => a - b) } };
+}
+
+/**
+ * The decision elements whose subject or peer is one of `ids` (sorted like computeDecisions),
+ * and the isolation of those subjects: what changes when those identities appear.
+ */
+export function decisionsFor(program: Program, cluster: Cluster, table: IdentityTable, ids: ReadonlySet<number>): { elements: DecisionElement[]; isolated: Record<Direction, number[]> } {
+  const identities = table.identities;
+  const builder = new DecisionBuilder(program, cluster, identities);
+  const at = identities.map((i, k) => (ids.has(i.id) ? k : -1)).filter((k) => k >= 0);
+  const elements: DecisionElement[] = [];
+  const isolated: Record<Direction, number[]> = { egress: [], ingress: [] };
+  for (const direction of DIRECTIONS) {
+    for (let s = 0; s < identities.length; s++) {
+      if (ids.has(identities[s].id)) {
+        if (builder.subjectElements(direction, s, elements)) isolated[direction].push(identities[s].id);
+      } else {
+        for (const p of at) builder.subjectElements(direction, s, elements, p);
+      }
+    }
+  }
+  return { elements, isolated };
 }
 
 function sameResult(a: ReadonlyArray<{ from: number; to: number; rule: Rule }>, b: ReadonlyArray<{ from: number; to: number; rule: Rule }>): boolean {
