@@ -12,7 +12,8 @@ function cmp(a: string | number, b: string | number): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function policyOrder(a: Policy, b: Policy): number {
+/** The order policies are evaluated and emitted in: tier, priority, namespace, name. */
+export function policyOrder(a: Policy, b: Policy): number {
   return (
     TIER_ORDER.indexOf(a.tier) - TIER_ORDER.indexOf(b.tier) ||
     a.priority - b.priority ||

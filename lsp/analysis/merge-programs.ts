@@ -5,20 +5,13 @@
 // result equals compileSources' for random workspaces and edits.
 
 import { fnv1a32 } from '../../compiler/ir/hash.js';
+import { policyOrder } from '../../compiler/lower/program.js';
 import { TIER_ORDER, type Group, type Policy, type Program, type Rule } from '../../compiler/ir/types.js';
 
 function cmp(a: string | number, b: string | number): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function policyOrder(a: Policy, b: Policy): number {
-  return (
-    TIER_ORDER.indexOf(a.tier) - TIER_ORDER.indexOf(b.tier) ||
-    a.priority - b.priority ||
-    cmp(a.ref.namespace ?? '', b.ref.namespace ?? '') ||
-    cmp(a.ref.name, b.ref.name)
-  );
-}
 
 /** Each input program holds one policy (or none) with its rules, in input order. */
 export function mergePrograms(parts: readonly Program[]): Program {
