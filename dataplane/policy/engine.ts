@@ -22,7 +22,7 @@ import { batchElements, diffDocument, elementCommands, fullReplaceDocument } fro
 import { parseArtifact, type LoadedArtifact } from './artifact.js';
 import { ArtifactDirSource } from './artifact-source.js';
 import { ClusterState, type ClusterChange, type EndpointLike } from './cluster-state.js';
-import { relabelPod } from './incremental.js';
+import { updatePods, type PodsUpdate } from './incremental.js';
 import { elementsOfCommands, elementsOfListing, mapTypes, rulesFingerprint, sameElements, type KernelModel } from './kernel-model.js';
 import { Histogram, renderMetrics, ruleCounters } from './metrics.js';
 import type { DropSample, DropSampleSource } from './nflog.js';
@@ -355,22 +355,16 @@ export class PolicyEngine {
     let fallback: string | undefined;
     // the one-pod path: only labels/ports of pods that keep their addresses changed
     if (change.relabeled && model.generation === this.state.generation - 1) {
-      let m: Membership = model.membership;
-      const diffs: MembershipDiff[] = [];
-      const cluster = this.state.cluster();
-      for (const { after } of change.relabeled) {
-        const r = relabelPod(program, cluster, m, after);
-        if ('fallback' in r) {
-          fallback = r.fallback;
-          break;
-        }
-        m = r.membership;
-        diffs.push(r.diff);
+      let u: PodsUpdate | undefined;
+      try {
+        u = updatePods(program, this.state.cluster(), model.membership, change.relabeled.map(({ after }) => `${after.namespace}/${after.name}`));
+      } catch (err) {
+        fallback = `one-pod update failed: ${(err as Error).message}`;
       }
-      if (!fallback) {
-        const report = await this.applyDiff(artifact, m, mergeDiffs(diffs), t0);
+      if (u) {
+        const report = await this.applyDiff(artifact, u.membership, u.diff, t0);
         this.scheduleReconcile();
-        return report;
+        return u.reason ? { ...report, fallback: u.reason } : report;
       }
     } else if (change.relabeled) {
       fallback = 'the model is behind the cluster state';
@@ -545,17 +539,4 @@ export class PolicyEngine {
     if (this.persistTimer) this.persistClusterNow();
     await this.nft.close();
   }
-}
-
-function mergeDiffs(diffs: readonly MembershipDiff[]): MembershipDiff {
-  if (diffs.length === 1) return diffs[0];
-  const cat = <T>(f: (d: MembershipDiff) => readonly T[]) => diffs.flatMap((d) => [...f(d)]);
-  return {
-    identity: { add: cat((d) => d.identity.add), delete: cat((d) => d.identity.delete) },
-    decisions: { add: cat((d) => d.decisions.add), delete: cat((d) => d.decisions.delete) },
-    isolated: {
-      egress: { add: cat((d) => d.isolated.egress.add), delete: cat((d) => d.isolated.egress.delete) },
-      ingress: { add: cat((d) => d.isolated.ingress.add), delete: cat((d) => d.isolated.ingress.delete) },
-    },
-  };
 }
