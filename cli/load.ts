@@ -11,13 +11,20 @@ export interface LoadOptions {
   format?: DiagnosticFormat;
   /** Print warnings too (errors are always printed). */
   showWarnings?: boolean;
-  lowerDespiteErrors?: boolean;
 }
 
-/** Returns the compilation, or undefined when there were errors (already printed). */
-export function loadAndCompile(paths: readonly string[], io: Io, options: LoadOptions = {}): Compilation | undefined {
+export interface Loaded {
+  compilation: Compilation;
+  /** No errors: `compilation.program` is present and may be emitted. */
+  ok: boolean;
+}
+
+/** Reads and compiles; in text format the diagnostics are printed to stderr here. */
+export function loadAndCompile(paths: readonly string[], io: Io, options: LoadOptions = {}): Loaded {
   const read = readInputs(paths, io.cwd);
-  const compilation = compileSources(read.files, { lowerDespiteErrors: options.lowerDespiteErrors });
+  // Machine formats report the lints of the valid policies beside the errors of the others.
+  const text = (options.format ?? 'text') === 'text';
+  const compilation = compileSources(read.files, { lowerDespiteErrors: !text });
   compilation.diagnostics.unshift(...read.diagnostics);
   // Workspace lints (DNS blocked, named ports, selectors matching nothing, redundant rules,
   // ipBlocks over pods) need the whole compiled set; they are warnings and hints.
@@ -26,20 +33,14 @@ export function loadAndCompile(paths: readonly string[], io: Io, options: LoadOp
     sortDiagnostics(compilation.diagnostics);
   }
   const shown = compilation.diagnostics.filter((d) => options.showWarnings !== false || d.severity === 'error');
-  const format = options.format ?? 'text';
-  if (format !== 'text') {
-    // Machine formats go to stdout only from `compile`; elsewhere keep stdout for the answer.
-  } else if (shown.length > 0) {
-    io.stderr.write(`${renderDiagnostics(shown, compilation.sources, 'text', !!io.stderr.isTTY)}\n`);
+  // Machine formats are written by `compile` itself, to stdout.
+  if (text && shown.length > 0) io.stderr.write(`${renderDiagnostics(shown, compilation.sources, 'text', !!io.stderr.isTTY)}\n`);
+  const ok = !hasErrors(compilation.diagnostics) && read.diagnostics.length === 0 && !!compilation.program;
+  if (!ok && text) {
+    const errors = compilation.diagnostics.filter((d) => d.severity === 'error').length;
+    io.stderr.write(`policyc: ${errors} error${errors === 1 ? '' : 's'}; nothing was emitted\n`);
   }
-  if (hasErrors(compilation.diagnostics) || read.diagnostics.length > 0) {
-    if (format === 'text') {
-      const errors = compilation.diagnostics.filter((d) => d.severity === 'error').length;
-      io.stderr.write(`policyc: ${errors} error${errors === 1 ? '' : 's'}; nothing was emitted\n`);
-    }
-    return options.lowerDespiteErrors ? compilation : undefined;
-  }
-  return compilation;
+  return { compilation, ok };
 }
 
 export function splitFileArgs(values: readonly string[] | undefined): string[] {

@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
 import { buildArtifact } from '../../compiler/emit/artifact.js';
 import { DEFAULT_LIMITS } from '../../compiler/emit/limits.js';
-import { hasErrors } from '../../compiler/diagnostics/diagnostic.js';
 import { runBackends } from '../../compiler/emit/backends.js';
 import { exitCodes, type Command } from '../command.js';
 import { loadAndCompile, splitFileArgs } from '../load.js';
@@ -34,14 +33,11 @@ export const command: Command = {
     const progress = io.stderr.isTTY && !values.quiet ? (msg: string) => io.stderr.write(`\r\u001b[2K${msg}`) : () => {};
     progress('reading and checking...');
     const started = performance.now();
-    const compilation = loadAndCompile(files, io, { format, showWarnings: !values.quiet, lowerDespiteErrors: false });
+    const { compilation, ok } = loadAndCompile(files, io, { format, showWarnings: !values.quiet });
     progress('');
-    if (format !== 'text') {
-      // Machine-readable diagnostics on stdout, also when everything is fine (an empty list).
-      const c = compilation ?? loadAndCompile(files, { ...io, stderr: devNull }, { format, lowerDespiteErrors: true });
-      io.stdout.write(`${renderDiagnostics(c?.diagnostics ?? [], c!.sources, format)}\n`);
-    }
-    if (!compilation?.program || hasErrors(compilation.diagnostics)) return exitCodes.failed;
+    // Machine-readable diagnostics on stdout, also when everything is fine (an empty list).
+    if (format !== 'text') io.stdout.write(`${renderDiagnostics(compilation.diagnostics, compilation.sources, format)}\n`);
+    if (!ok || !compilation.program) return exitCodes.failed;
     if (!values.output) {
       if (format === 'text') io.stderr.write('policyc: no errors (give -o <dir> to write the artifact)\n');
       return exitCodes.ok;
@@ -65,5 +61,3 @@ export const command: Command = {
     return exitCodes.ok;
   },
 };
-
-const devNull = { write: () => true } as unknown as NodeJS.WritableStream;

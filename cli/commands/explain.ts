@@ -26,8 +26,8 @@ export const command: Command = {
       for (const e of parsed.errors) io.stderr.write(`flow:1:${e.start + 1}: error PC5001: ${e.message}\n  ${flowText}\n  ${' '.repeat(e.start)}${'^'.repeat(Math.max(1, e.end - e.start))}\n`);
       return exitCodes.usage;
     }
-    const compilation = loadAndCompile(splitFileArgs(values.file), io, { showWarnings: false });
-    if (!compilation?.program) return exitCodes.failed;
+    const { compilation, ok } = loadAndCompile(splitFileArgs(values.file), io, { showWarnings: false });
+    if (!ok || !compilation.program) return exitCodes.failed;
     const resolved = resolveFlow(parsed.flow, compilation.cluster, compilation.program);
     for (const e of resolved.errors) io.stderr.write(`flow:1:${e.start + 1}: error PC5002: ${e.message}\n`);
     if (resolved.flows.length === 0) return exitCodes.failed;

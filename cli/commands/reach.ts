@@ -27,8 +27,8 @@ export const command: Command = {
       io.stderr.write(`usage: ${this.usage}\n`);
       return exitCodes.usage;
     }
-    const compilation = loadAndCompile([...splitFileArgs(values.file), ...positionals], io, { showWarnings: false });
-    if (!compilation?.program) return exitCodes.failed;
+    const { compilation, ok } = loadAndCompile([...splitFileArgs(values.file), ...positionals], io, { showWarnings: false });
+    if (!ok || !compilation.program) return exitCodes.failed;
     if (compilation.cluster.pods.length === 0) {
       io.stderr.write('policyc reach: no pods: give a cluster snapshot (kubectl get namespaces,pods -A -o yaml) with -f\n');
       return exitCodes.failed;

@@ -48,8 +48,8 @@ function runTestFile(path: string, io: Io): { passed: number; failed: number } {
     return { passed: 0, failed: Math.max(1, parsed.diagnostics.length) };
   }
   const loads = parsed.test.loads.map((l) => (isAbsolute(l.path) ? l.path : join(dirname(absolute), l.path)));
-  const compilation = loadAndCompile(loads, io, { showWarnings: false });
-  if (!compilation) return { passed: 0, failed: parsed.test.expectations.length || 1 };
+  const { compilation, ok } = loadAndCompile(loads, io, { showWarnings: false });
+  if (!ok) return { passed: 0, failed: parsed.test.expectations.length || 1 };
   compilation.sources.add(file);
   let passed = 0;
   let failed = 0;

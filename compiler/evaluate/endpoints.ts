@@ -28,5 +28,5 @@ export function describeEndpoint(e: Endpoint): string {
 
 /** The address a flow uses for an endpoint (a pod's first address of the flow's family). */
 export function endpointIp(e: Endpoint): string | undefined {
-  return e.kind === 'pod' ? e.ip : e.ip;
+  return e.ip;
 }

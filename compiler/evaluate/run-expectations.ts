@@ -26,31 +26,24 @@ export function runExpectations(expectations: readonly Expectation[], compilatio
     const file = expectation.span.file;
     const resolved = resolveFlow(expectation.flow, compilation.cluster, program);
     const diagnostics = resolved.errors.map((e) => diagnostic('PC5002', e.message, { file, start: e.start, end: e.end }));
-    const failures: VerdictReport[] = [];
-    for (const flow of resolved.flows) {
-      const verdict = evaluator.evaluate(flow);
-      if (verdict.allowed !== (expectation.expect === 'allow')) failures.push(reportVerdict(compilation.sources, verdict));
-    }
+    const failing = resolved.flows.map((flow) => evaluator.evaluate(flow)).filter((v) => v.allowed !== (expectation.expect === 'allow'));
+    const failures = failing.map((v) => reportVerdict(compilation.sources, v));
     if (failures.length > 0) {
       const first = failures[0];
+      // Related information points at the rules that decided each side, by their own spans.
+      const related = [failing[0].egress, failing[0].ingress].flatMap((side, i) => {
+        const d = side.decision;
+        const summary = i === 0 ? first.egress.summary : first.ingress.summary;
+        return d.kind === 'rule' ? d.rule.origins.map((span) => ({ span, message: `${side.direction}: ${summary}` })) : [];
+      });
       diagnostics.push(
         diagnostic('PC5003', `expected ${expectation.expect}: ${formatFlow(expectation.flow)}; but ${first.flow} is ${first.allowed ? 'allowed' : 'denied'}${failures.length > 1 ? ` (and ${failures.length - 1} more)` : ''}`, expectation.span, {
           data: { explanation: renderVerdictText(first) },
-          related: [first.egress, first.ingress]
-            .flatMap((side) => (side.decidedBy ? side.decidedBy.locations.map((l) => ({ l, m: `${side.direction}: ${side.summary}` })) : []))
-            .map(({ l, m }) => ({ span: spanFromLocation(compilation, l), message: m })),
+          related,
         }),
       );
     }
     const passed = diagnostics.length === 0 && resolved.flows.length > 0;
     return { expectation, passed, failures, flowCount: resolved.flows.length, diagnostics };
   });
-}
-
-function spanFromLocation(compilation: Compilation, l: { file: string; line: number; col: number }) {
-  const file = compilation.sources.get(l.file);
-  if (!file) return { file: l.file, start: 0, end: 0 };
-  let offset = 0;
-  for (let line = 1; line < l.line; line++) offset = file.text.indexOf('\n', offset) + 1;
-  return { file: l.file, start: offset + l.col - 1, end: offset + l.col - 1 };
 }
