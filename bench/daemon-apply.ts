@@ -6,9 +6,19 @@
 //                  recomputes the membership and sends the diff);
 //   full apply:    an artifact push (verify, parse, compute membership, full-replace batch,
 //                  persist), alternating two artifacts so each one is a real reload.
-// Reported: median and p90 of each, and their ratio. Runs as root inside a throwaway netns
+//   one-pod, local pod: a relabel of a pod on the daemon's node into an identity another pod of
+//                  the node has (a node-local table keeps its subjects: the one-pod path), and
+//                  one into an identity only pods of other nodes have (the node-local table's
+//                  subjects change: recomputed with its scope).
+// Each is measured twice in the same run, one daemon after the other on the same cluster and
+// artifacts: cluster-wide (no node name: decisions for every identity) and node-local
+// (`--node-name`: decisions only for the identities of the node's pods, dataplane/policy/engine.ts).
+// The node is --node-name (default: the generator's first node, ~100 pods); --local-pods N puts
+// exactly N pods on it (spread over the namespaces; its other pods move to the next node).
+// Reported: median and p90 of each, and their ratios. Runs as root inside throwaway netns
 // (pcpol-bench-*), removed at the end; the root namespace is never touched.
 //   npx tsx bench/daemon-apply.ts [--pods 1000] [--policies 100] [--reps 50] [--full-reps 10]
+//                                 [--node-name NAME] [--local-pods N] [--scope both|cluster|node]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +29,7 @@ import { computeMembership } from '../compiler/emit/membership.js';
 import { DaemonConnection } from '../dataplane/policy/client.js';
 import { parseArtifact, type LoadedArtifact } from '../dataplane/policy/artifact.js';
 import { ClusterState } from '../dataplane/policy/cluster-state.js';
-import { relabelPod } from '../dataplane/policy/incremental.js';
+import { relabelPod, updatePods } from '../dataplane/policy/incremental.js';
 import { compileArtifact, policyKernel } from '../dataplane/policy/testing.js';
 import { generateCluster } from './generate-cluster.js';
 import { kubeList, toKubectlYaml } from './kube-yaml.js';
@@ -34,18 +44,43 @@ function p90(xs: readonly number[]): number {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { pods: { type: 'string', default: '1000' }, policies: { type: 'string', default: '' }, reps: { type: 'string', default: '50' }, 'full-reps': { type: 'string', default: '10' } },
+    options: {
+      pods: { type: 'string', default: '1000' },
+      policies: { type: 'string', default: '' },
+      reps: { type: 'string', default: '50' },
+      'full-reps': { type: 'string', default: '10' },
+      'node-name': { type: 'string', default: '' },
+      'local-pods': { type: 'string', default: '' },
+      scope: { type: 'string', default: 'both' },
+    },
   });
   const pods = Number(values.pods);
   const policies = Number(values.policies || Math.max(10, Math.round(pods / 10)));
   const reps = Number(values.reps);
   const fullReps = Number(values['full-reps']);
+  if (!['both', 'cluster', 'node'].includes(values.scope!)) throw new Error('--scope takes both, cluster or node');
   const k = await policyKernel();
   if (!k.ok) {
     console.log(`daemon-apply: skipped (${k.reason}); needs root, ip, nft, nsenter`);
     return;
   }
   const g = generateCluster({ pods, policies });
+  const podObjs = g.pods as Obj[];
+  const nodeNames = (g.nodes as Obj[]).map((n) => n.metadata.name as string);
+  const nodeName = values['node-name'] || nodeNames[0];
+  if (values['local-pods']) {
+    const want = Number(values['local-pods']);
+    if (!(want >= 1 && want < podObjs.length)) throw new Error('--local-pods must be between 1 and the pod count - 1');
+    const other = nodeNames.find((n) => n !== nodeName) ?? `${nodeName}-other`;
+    const step = podObjs.length / want;
+    const chosen = new Set(Array.from({ length: want }, (_, i) => Math.floor(i * step)));
+    podObjs.forEach((p, i) => {
+      if (chosen.has(i)) p.spec = { ...p.spec, nodeName };
+      else if (p.spec?.nodeName === nodeName) p.spec = { ...p.spec, nodeName: other };
+    });
+  }
+  const isLocal = (p: Obj) => p.spec?.nodeName === nodeName;
+  const localCount = podObjs.filter(isLocal).length;
   const policyText = toKubectlYaml(kubeList([...g.networkPolicies, ...g.adminPolicies, g.baselinePolicy]));
   // a second artifact: the same policies plus one more, so each push is a real full apply
   const extra = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'bench-extra', namespace: (g.namespaces[0] as Obj).metadata.name }, spec: { podSelector: {}, policyTypes: ['Ingress'] } };
@@ -53,8 +88,8 @@ async function main(): Promise<void> {
 
   // pods to relabel: for the one-pod path a pod and a same-namespace donor whose labels move it
   // into an existing identity and back (checked offline with the engine's own code); for the
-  // full computation a relabel the one-pod path declines (a new identity)
-  const podObjs = g.pods as Obj[];
+  // full computation a relabel the one-pod path declines (a new identity). The subjects of
+  // these two are pods of other nodes; a third candidate is a pod of the node itself.
   const art = (parseArtifact(artifacts[0]) as { ok: true; artifact: LoadedArtifact }).artifact;
   const state = new ClusterState();
   state.apply({ namespaces: g.namespaces, pods: g.pods, nodes: g.nodes });
@@ -68,10 +103,13 @@ async function main(): Promise<void> {
     const back = relabelPod(art.program, state.cluster(), fwd.membership, state.cluster().pods.find((p) => p.namespace === pod.namespace && p.name === pod.name)!);
     return 'fallback' in back || fwd.diff.identity.add.length === 0 ? 'full' : 'fast';
   };
-  let fast: { subject: Obj; labels: Obj } | undefined;
-  let slow: { subject: Obj; labels: Obj } | undefined;
+  let fast: Candidate | undefined;
+  let slow: Candidate | undefined;
+  let local: Candidate | undefined;
+  const remotePods = podObjs.filter((p) => !isLocal(p));
+  const localPods = podObjs.filter(isLocal);
   for (let i = 0; i < 40 && !(fast && slow); i++) {
-    const subject = podObjs[(Math.floor(podObjs.length / 2) + i * 37) % podObjs.length];
+    const subject = remotePods[(Math.floor(remotePods.length / 2) + i * 37) % remotePods.length];
     for (const donor of podObjs.filter((p) => p.metadata.namespace === subject.metadata.namespace && p.metadata.labels.app !== subject.metadata.labels.app).slice(0, 5)) {
       const labels = { ...donor.metadata.labels, 'pod-template-hash': subject.metadata.labels['pod-template-hash'] };
       const kind = trial(subject, labels);
@@ -82,70 +120,164 @@ async function main(): Promise<void> {
     }
   }
   if (!fast) throw new Error('no relabel into an existing identity found');
-
-  const dir = mkdtempSync(join(tmpdir(), 'pcpol-bench-'));
-  const netns = `pcpol-bench-${Math.random().toString(36).slice(2, 8)}`;
-  await addNetns(netns);
-  const daemon = await startDaemon({ stateDir: join(dir, 'state'), socketPath: join(dir, 'd.sock'), hostNetns: netns, wiring: 'ip', policy: true, log: () => {} });
-  try {
-    const conn = await DaemonConnection.open(daemon.socketPath);
-    const must = async (body: Obj) => {
-      const r = await conn.request(body);
-      if (r.error) throw new Error(r.error);
-      return r;
-    };
-    await must({ type: 'cluster-state', namespaces: g.namespaces, pods: g.pods, nodes: g.nodes });
-    const first = await must({ type: 'artifacts', files: artifacts[0] });
-
-    const full: number[] = [];
-    const fullEngine: number[] = [];
-    for (let i = 1; i <= fullReps; i++) {
-      const t = performance.now();
-      const r = await must({ type: 'artifacts', files: artifacts[i % 2] });
-      full.push(performance.now() - t);
-      fullEngine.push(r.durationMs);
+  // pods of the node: a relabel into an identity another pod of the node has (the node-local
+  // table keeps its subjects: the one-pod path), and one into an identity only pods of other
+  // nodes have (its subjects change: recomputed with the scope); both are existing identities
+  const localSet = new Set(localPods.map((p) => `${p.metadata.namespace}/${p.metadata.name}`));
+  const scopedBase = computeMembership(art.program, state.cluster(), base, { localPods: localSet });
+  const localTrial = (subject: Obj, labels: Obj) => {
+    const s2 = new ClusterState();
+    s2.apply({ namespaces: g.namespaces, pods: podObjs.map((p) => (p === subject ? { ...p, metadata: { ...p.metadata, labels } } : p)), nodes: g.nodes });
+    const name = `${subject.metadata.namespace}/${subject.metadata.name}`;
+    const fwd = updatePods(art.program, s2.cluster(), scopedBase, [name]);
+    if (fwd.reason) return 'full';
+    const back = updatePods(art.program, state.cluster(), fwd.membership, [name]);
+    return back.reason || fwd.diff.identity.add.length === 0 ? 'full' : 'fast';
+  };
+  let localAway: Candidate | undefined;
+  for (let i = 0; i < Math.min(60, localPods.length) && !(local && localAway); i++) {
+    const subject = localPods[(Math.floor(localPods.length / 2) + i * 7) % localPods.length];
+    const donors = podObjs.filter((p) => p.metadata.namespace === subject.metadata.namespace && p.metadata.labels.app !== subject.metadata.labels.app);
+    // donors of this node first
+    donors.sort((a, b) => Number(isLocal(b)) - Number(isLocal(a)));
+    for (const donor of donors.slice(0, 8)) {
+      const labels = { ...donor.metadata.labels, 'pod-template-hash': subject.metadata.labels['pod-template-hash'] };
+      if (trial(subject, labels) !== 'fast') continue;
+      const kind = localTrial(subject, labels);
+      if (kind === 'fast' && !local) local = { subject, labels };
+      if (kind === 'full' && !localAway) localAway = { subject, labels };
+      if (local && localAway) break;
     }
-    const relabelRuns = async (c: { subject: Obj; labels: Obj }, n: number) => {
-      const labelSets = [c.subject.metadata.labels, c.labels];
-      const rt: number[] = [];
-      const engine: number[] = [];
-      let fallbacks = 0;
-      let elements = 0;
-      for (let i = 1; i <= n; i++) {
-        const next = { ...c.subject, metadata: { ...c.subject.metadata, labels: labelSets[i % 2] } };
-        const t = performance.now();
-        const r = await must({ type: 'cluster-state', upsert: [next] });
-        rt.push(performance.now() - t);
-        engine.push(r.durationMs);
-        if (r.fallback) fallbacks++;
-        elements = Math.max(elements, r.elements);
-      }
-      return { rt, engine, fallbacks, elements };
-    };
-    const one = await relabelRuns(fast, reps);
-    const slowRuns = slow ? await relabelRuns(slow, Math.max(2, Math.min(10, Math.round(reps / 5)))) : undefined;
-    conn.close();
-    const status = await (async () => {
-      const c = await DaemonConnection.open(daemon.socketPath);
-      const s = await c.request({ type: 'status' });
-      c.close();
-      return s;
-    })();
-    console.log(`daemon-apply: ${pods} pods, ${policies} NetworkPolicies (+ANP/BANP), ${status.counts.groups} groups, ${status.counts.identities} identities, ${status.counts.setElements} set elements; first load ${fmt(first.durationMs)} ms`);
-    console.log(`one-pod change: up to ${one.elements} elements per batch, ${one.fallbacks}/${reps} took the full computation`);
-    if (slowRuns) console.log(`one-pod change into a new identity: up to ${slowRuns.elements} elements per batch, ${slowRuns.fallbacks}/${slowRuns.rt.length} took the full computation`);
-    const rows: Array<Array<string | number>> = [
-      ['one-pod label change (upsert)', median(one.rt), p90(one.rt), median(one.engine), reps],
-      ...(slowRuns ? [['one-pod change, new identity (full computation)', median(slowRuns.rt), p90(slowRuns.rt), median(slowRuns.engine), slowRuns.rt.length]] : []),
-      ['full apply (artifact push)', median(full), p90(full), median(fullEngine), fullReps],
-    ];
-    console.log(table(['apply (socket round trip, ms)', 'median', 'p90', 'engine median', 'runs'], rows));
-    console.log(`full / one-pod: ${ratio(median(full), median(one.rt))} (median), ${ratio(p90(full), p90(one.rt))} (p90); one-pod target 10 ms: ${median(one.rt) <= 10 ? 'met' : 'MISSED'} (median)`);
-  } finally {
-    await daemon.close();
-    await deleteNetns(netns);
-    rmSync(dir, { recursive: true, force: true });
   }
+
+  const runScope = async (scopeNode: string | undefined): Promise<Measured> => {
+    const dir = mkdtempSync(join(tmpdir(), 'pcpol-bench-'));
+    const netns = `pcpol-bench-${Math.random().toString(36).slice(2, 8)}`;
+    await addNetns(netns);
+    try {
+      const daemon = await startDaemon({ stateDir: join(dir, 'state'), socketPath: join(dir, 'd.sock'), hostNetns: netns, wiring: 'ip', policy: true, log: () => {}, ...(scopeNode ? { nodeName: scopeNode } : {}) });
+      try {
+        const conn = await DaemonConnection.open(daemon.socketPath);
+        const must = async (body: Obj) => {
+          const r = await conn.request(body);
+          if (r.error) throw new Error(r.error);
+          return r;
+        };
+        await must({ type: 'cluster-state', namespaces: g.namespaces, pods: g.pods, nodes: g.nodes });
+        const first = await must({ type: 'artifacts', files: artifacts[0] });
+        const full: number[] = [];
+        const fullEngine: number[] = [];
+        for (let i = 1; i <= fullReps; i++) {
+          const t = performance.now();
+          const r = await must({ type: 'artifacts', files: artifacts[i % 2] });
+          full.push(performance.now() - t);
+          fullEngine.push(r.durationMs);
+        }
+        const relabelRuns = async (c: Candidate, n: number): Promise<Runs> => {
+          const labelSets = [c.subject.metadata.labels, c.labels];
+          const rt: number[] = [];
+          const engine: number[] = [];
+          let fallbacks = 0;
+          let elements = 0;
+          for (let i = 1; i <= n; i++) {
+            const next = { ...c.subject, metadata: { ...c.subject.metadata, labels: labelSets[i % 2] } };
+            const t = performance.now();
+            const r = await must({ type: 'cluster-state', upsert: [next] });
+            rt.push(performance.now() - t);
+            engine.push(r.durationMs);
+            if (r.fallback) fallbacks++;
+            elements = Math.max(elements, r.elements);
+          }
+          // back to the original labels (an even number of runs ends there; an odd one does not)
+          if (n % 2 === 1) await must({ type: 'cluster-state', upsert: [c.subject] });
+          return { rt, engine, fallbacks, elements };
+        };
+        const few = Math.max(2, Math.min(10, Math.round(reps / 5)));
+        const one = await relabelRuns(fast!, reps);
+        const slowRuns = slow ? await relabelRuns(slow, few) : undefined;
+        const localRuns = local ? await relabelRuns(local, reps) : undefined;
+        const localAwayRuns = localAway ? await relabelRuns(localAway, few) : undefined;
+        const status = await must({ type: 'status' });
+        conn.close();
+        return { first: first.durationMs, full, fullEngine, one, slowRuns, localRuns, localAwayRuns, status };
+      } finally {
+        await daemon.close();
+      }
+    } finally {
+      await deleteNetns(netns);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  const scopes: Array<[string, string | undefined]> = [];
+  if (values.scope !== 'node') scopes.push(['cluster-wide', undefined]);
+  if (values.scope !== 'cluster') scopes.push([`node-local (${localCount} pods)`, nodeName]);
+  const results: Array<[string, Measured]> = [];
+  for (const [label, scopeNode] of scopes) results.push([label, await runScope(scopeNode)]);
+
+  console.log(`daemon-apply: ${pods} pods, ${policies} NetworkPolicies (+ANP/BANP); node ${nodeName} runs ${localCount} pods`);
+  for (const [label, m] of results) {
+    const c = m.status.counts;
+    console.log(
+      `  ${label}: ${c.groups} groups, ${c.identities} identities, ${c.setElements} set elements (scope ${JSON.stringify(c.scope)}); first load ${fmt(m.first)} ms; ` +
+        `one-pod: up to ${m.one.elements} elements per batch, ${m.one.fallbacks}/${m.one.rt.length} took the full computation` +
+        (m.slowRuns ? `; new identity: up to ${m.slowRuns.elements} elements, ${m.slowRuns.fallbacks}/${m.slowRuns.rt.length} full` : '') +
+        (m.localRuns ? `; local pod: up to ${m.localRuns.elements} elements, ${m.localRuns.fallbacks}/${m.localRuns.rt.length} full` : '') +
+        (m.localAwayRuns ? `; local pod into another node's identity: up to ${m.localAwayRuns.elements} elements, ${m.localAwayRuns.fallbacks}/${m.localAwayRuns.rt.length} full` : ''),
+    );
+  }
+  const rows: Array<Array<string | number>> = [];
+  for (const [label, m] of results) {
+    rows.push([`one-pod label change, pod of another node [${label}]`, median(m.one.rt), p90(m.one.rt), median(m.one.engine), m.one.rt.length]);
+    if (m.slowRuns) rows.push([`one-pod change, new identity [${label}]`, median(m.slowRuns.rt), p90(m.slowRuns.rt), median(m.slowRuns.engine), m.slowRuns.rt.length]);
+    if (m.localRuns) rows.push([`one-pod label change, pod of this node [${label}]`, median(m.localRuns.rt), p90(m.localRuns.rt), median(m.localRuns.engine), m.localRuns.rt.length]);
+    if (m.localAwayRuns) rows.push([`pod of this node into another node's identity [${label}]`, median(m.localAwayRuns.rt), p90(m.localAwayRuns.rt), median(m.localAwayRuns.engine), m.localAwayRuns.rt.length]);
+    rows.push([`full apply (artifact push) [${label}]`, median(m.full), p90(m.full), median(m.fullEngine), m.full.length]);
+  }
+  console.log(table(['apply (socket round trip, ms)', 'median', 'p90', 'engine median', 'runs'], rows));
+  for (const [label, m] of results) {
+    console.log(`${label}: full / one-pod: ${ratio(median(m.full), median(m.one.rt))} (median), ${ratio(p90(m.full), p90(m.one.rt))} (p90); one-pod target 10 ms: ${median(m.one.rt) <= 10 ? 'met' : 'MISSED'} (median)`);
+  }
+  if (results.length === 2) {
+    const [[, wide], [, node]] = results;
+    const cmp = (what: string, a: number[] | undefined, b: number[] | undefined) => (a && b ? `${what} ${ratio(median(a), median(b))} (median), ${ratio(p90(a), p90(b))} (p90)` : undefined);
+    console.log(
+      `cluster-wide / node-local: ` +
+        [
+          `set elements ${ratio(wide.status.counts.setElements, node.status.counts.setElements)}`,
+          cmp('one-pod (other node)', wide.one.rt, node.one.rt),
+          cmp('new identity', wide.slowRuns?.rt, node.slowRuns?.rt),
+          cmp('one-pod (this node)', wide.localRuns?.rt, node.localRuns?.rt),
+          cmp("this node's pod into another node's identity", wide.localAwayRuns?.rt, node.localAwayRuns?.rt),
+          cmp('full apply', wide.full, node.full),
+        ]
+          .filter(Boolean)
+          .join('; '),
+    );
+  }
+}
+
+interface Candidate {
+  subject: Obj;
+  labels: Obj;
+}
+
+interface Runs {
+  rt: number[];
+  engine: number[];
+  fallbacks: number;
+  elements: number;
+}
+
+interface Measured {
+  first: number;
+  full: number[];
+  fullEngine: number[];
+  one: Runs;
+  slowRuns?: Runs;
+  localRuns?: Runs;
+  localAwayRuns?: Runs;
+  status: Obj;
 }
 
 await main();

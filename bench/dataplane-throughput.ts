@@ -46,6 +46,7 @@ import { applyRuleset, kernelAvailable, run } from '../dataplane/nft/loader.js';
 import { computeIdentities } from '../compiler/emit/identities.js';
 import { emitNftables, membershipCommands, skeletonCommands } from '../compiler/emit/nftables/ruleset.js';
 import type { Membership } from '../compiler/emit/membership.js';
+import { layoutDecisions } from '../compiler/emit/profiles.js';
 import { NftInterpreter } from '../compiler/emit/nftables/interpret.js';
 import type { NftDocument } from '../compiler/emit/nftables/schema.js';
 import { ruleChain } from '../compiler/emit/nftables/ruleset.js';
@@ -167,7 +168,7 @@ async function main(): Promise<number> {
     t = performance.now();
     let ours: NftDocument;
     let ourMembership: Membership | undefined;
-    let ourCounts: { setElements: number; identityElements: number; decisionElements: number; rules: number; chains: number };
+    let ourCounts: { setElements: number; identityElements: number; decisionElements: number; pairElements: number; portElements: number; rules: number; chains: number };
     if (scope === 'cluster') {
       log('emitNftables(program, cluster) (cluster-wide decisions)');
       const e = emitNftables(program, cluster, { table: OUR_TABLE });
@@ -247,10 +248,8 @@ async function main(): Promise<number> {
       const src = ourFlow.source;
       const dst = ourFlow.destination;
       const m = ourMembership!;
-      const minimal: Membership = {
-        ...m,
-        decisionElements: m.decisionElements.filter((d) => (d.direction === 'egress' && d.subject === src && d.peer === dst) || (d.direction === 'ingress' && d.subject === dst && d.peer === src)),
-      };
+      const decisionElements = m.decisionElements.filter((d) => (d.direction === 'egress' && d.subject === src && d.peer === dst) || (d.direction === 'ingress' && d.subject === dst && d.peer === src));
+      const minimal: Membership = { ...m, decisionElements, layout: layoutDecisions(decisionElements) };
       const elements = membershipCommands(minimal, { table: OUR_TABLE });
       for (const c of elements) if ('add' in c && 'element' in c.add) minimalElements += c.add.element.elem.length;
       await load('policyc-min', { nftables: [...skeletonCommands(program, { table: OUR_TABLE }), ...elements] });
@@ -412,7 +411,7 @@ async function main(): Promise<number> {
         ['ruleset', 'set elements', 'rules', 'chains', 'build s', 'load s', 'rules per new packet'],
         [
           ['ct only', 0, 3, 1, '-', loadSeconds.get('ct')!.toFixed(2), '3'],
-          [`policyc (${scope} scope)`, ourCounts.setElements, ourCounts.rules, ourCounts.chains, ourEmitSeconds.toFixed(1), loadSeconds.get('policyc')!.toFixed(2), `${ourPerPacket} (constant; 4 map lookups)`],
+          [`policyc (${scope} scope)`, ourCounts.setElements, ourCounts.rules, ourCounts.chains, ourEmitSeconds.toFixed(1), loadSeconds.get('policyc')!.toFixed(2), `${ourPerPacket} (constant; 9 map/set lookups)`],
           ...(CONFIGS.includes('policyc-min') ? [['policyc, 2 decision elements (ablation)', minimalElements, ourCounts.rules, ourCounts.chains, '-', loadSeconds.get('policyc-min')!.toFixed(2), `${ourPerPacket}`] as (string | number)[]] : []),
           [`linear loaded${linear.capped ? ` (cap ${fmt(linearCap)})` : ''}`, 0, linear.loadedRules, new Set(linear.document.nftables.flatMap((c) => ('add' in c && 'chain' in c.add ? [c.add.chain.name] : []))).size, linearSeconds.toFixed(1), loadSeconds.get('linear')!.toFixed(2), fmt(linear.traversedLoaded)],
           [`linear full (${scope} scope)`, 0, linear.fullRules, '', '', 'not loaded', fmt(linear.traversedFull)],
@@ -420,7 +419,7 @@ async function main(): Promise<number> {
         ],
       ),
     );
-    out.push(`policyc elements: ${fmt(ourCounts.identityElements)} ip->identity (x2: source and destination maps), ${fmt(ourCounts.decisionElements)} decisions; compile ${compileSeconds.toFixed(1)} s.`);
+    out.push(`policyc elements: ${fmt(ourCounts.identityElements)} ip->identity (x2: source and destination maps), ${fmt(ourCounts.decisionElements)} decisions held as ${fmt(ourCounts.pairElements)} identity pairs -> ${fmt(ourCounts.portElements)} profile port elements; compile ${compileSeconds.toFixed(1)} s.`);
     out.push(`Linear walk of the flow's first packet: ${linear.path.filter((p) => p.chain.startsWith('lin_')).map((p) => `${p.chain} ${fmt(p.evaluated)}`).join(', ')} (full lowering, ${scope} scope).`);
     out.push(`Probes: ${probes.join('; ')}.`);
     out.push(`Allow-chain counters after the run (${fmt(Math.round(totalConnections('policyc')))} policyc / ${fmt(Math.round(totalConnections('linear')))} linear connections measured, plus warm-up and probes): ${counters.join('; ')}.`);

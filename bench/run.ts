@@ -35,6 +35,7 @@ const JSON_PARSE = 'JSON.parse: cluster.json + policies.json';
 const CASES: Case[] = [
   { name: YAML, task: 'js-yaml', files: (f) => [f.clusterYaml, f.policiesYaml] },
   { name: 'compile: cluster.yaml + policies.yaml (List)', task: 'compile', files: (f) => [f.clusterYaml, f.policiesYaml], baseline: YAML, target: true },
+  { name: '  compile --node (one node\'s table) (List)', task: 'compile-node', files: (f) => [f.clusterYaml, f.policiesYaml], baseline: YAML, target: true },
   { name: '  compile without backends (List)', task: 'compile-core', files: (f) => [f.clusterYaml, f.policiesYaml], baseline: YAML, target: true },
   { name: YAML_DOCS, task: 'js-yaml', files: (f) => [f.clusterYaml, f.policiesDocsYaml] },
   { name: 'compile: cluster.yaml + policies-docs.yaml (---)', task: 'compile', files: (f) => [f.clusterYaml, f.policiesDocsYaml], baseline: YAML_DOCS, target: true },

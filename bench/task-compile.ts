@@ -12,14 +12,24 @@ export function readSources(paths: readonly string[]): SourceFile[] {
   return paths.map((path) => ({ name: path, text: readFileSync(path, 'utf8') }));
 }
 
-/** `backends: false`: the compiler's own part only (artifact without backend files). */
-export function compileToArtifact(paths: readonly string[], backends = true): Record<string, number> {
+/**
+ * `backends: false`: the compiler's own part only (artifact without backend files).
+ * `node: 'busiest'`: the table of the node with the most pods (`policyc compile --node`).
+ */
+export function compileToArtifact(paths: readonly string[], backends = true, node?: 'busiest'): Record<string, number> {
   const compilation = compileSources(readSources(paths));
   const errors = compilation.diagnostics.filter((d) => d.severity === 'error');
   if (!compilation.program) {
     throw new Error(`compile failed with ${errors.length} errors; first: ${errors[0]?.code} ${errors[0]?.message}`);
   }
-  const outputs = backends ? runBackends(compilation, { table: 'policyc' }).outputs : [];
+  let nodeName: string | undefined;
+  let localPods = 0;
+  if (node === 'busiest') {
+    const count = new Map<string, number>();
+    for (const p of compilation.cluster.pods) if (p.node) count.set(p.node, (count.get(p.node) ?? 0) + 1);
+    [nodeName, localPods] = [...count.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0];
+  }
+  const outputs = backends ? runBackends(compilation, { table: 'policyc', node: nodeName }).outputs : [];
   const artifact = buildArtifact(compilation.program, compilation.sources, outputs, { withSnapshot: compilation.hasSnapshot, generator: 'policyc bench' });
   let bytes = 0;
   for (const text of artifact.files.values()) bytes += text.length;
@@ -30,6 +40,7 @@ export function compileToArtifact(paths: readonly string[], backends = true): Re
     policies: compilation.program.policies.length,
     rules: compilation.program.rules.length,
     groups: compilation.program.groups.length,
+    ...(nodeName ? { localPods } : {}),
     artifactChars: bytes,
     ...artifact.manifest.counts,
   };

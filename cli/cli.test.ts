@@ -162,6 +162,30 @@ describe('the nftables artifact', () => {
     expect(mc.counts.setElements).toBe(0);
     expect(mc.counts.nftRules).toBe(ma.counts.nftRules);
   });
+
+  it('--node writes the table one node loads: same rules and address maps, only its pods\' decisions', async () => {
+    const all = join(tmp, 'nft-all');
+    const n1 = join(tmp, 'nft-node-1');
+    const n2 = join(tmp, 'nft-node-2');
+    expect((await run(['compile', '-f', 'testdata/demo', '-o', all])).code).toBe(0);
+    expect((await run(['compile', '-f', 'testdata/demo', '-o', n1, '--node', 'node-1'])).code).toBe(0);
+    expect((await run(['compile', '-f', 'testdata/demo', '-o', n2, '--node', 'node-2'])).code).toBe(0);
+    const m = (dir: string) => JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    expect(m(n1).node).toBe('node-1');
+    expect(m(all).node).toBeUndefined();
+    expect(skeleton(n1)).toEqual(skeleton(all));
+    expect(m(n1).counts.identities).toBe(m(all).counts.identities);
+    for (const n of [n1, n2]) {
+      expect(m(n).counts.pairElements).toBeGreaterThan(0);
+      expect(m(n).counts.pairElements).toBeLessThan(m(all).counts.pairElements);
+    }
+    // every subject identity lives on some node: the two node tables cover the cluster-wide pairs
+    expect(m(n1).counts.pairElements + m(n2).counts.pairElements).toBeGreaterThanOrEqual(m(all).counts.pairElements);
+    const bad = await run(['compile', '-f', 'testdata/demo', '-o', join(tmp, 'nft-nowhere'), '--node', 'node-9']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('no Node and no pod of the snapshot is on node "node-9"');
+    expect((await run(['compile', '-f', 'testdata/demo/policies', '-o', join(tmp, 'nft-nosnap'), '--node', 'node-1'])).code).toBe(2);
+  });
 });
 
 describe('dataplane limits', () => {
@@ -169,7 +193,7 @@ describe('dataplane limits', () => {
     const out = join(tmp, 'limits');
     const r = await run(['compile', '-f', 'testdata/demo', '-o', out, '--max-elements', '3']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/error PC4001: the (ingress|egress) decision map needs \d+ elements, over the limit of 3; \S+ .* alone produces \d+/);
+    expect(r.stderr).toMatch(/error PC4001: the (ingress|egress) decision map needs \d+ elements \(\d+ (identity pairs|port elements)\), over the limit of 3; \S+ .* alone produces \d+/);
     expect(r.stderr).toMatch(/testdata\/demo\/policies\/\S+\.yaml:\d+:\d+/);
     expect(existsSync(out)).toBe(false);
   });

@@ -1,14 +1,38 @@
-// Delegated IPAM (`ipam.type` set): the IPAM plugin gets our stdin and env unchanged and
-// its result (in the config's version) becomes our addresses.
+// Delegated IPAM (`ipam.type` set): the IPAM plugin gets our env and our stdin, in the
+// config's version when it supports it, else in the highest one it supports that is not
+// newer (see delegate-version.ts); its result, whatever its version, becomes our addresses.
 import { CniCode, CniError } from '../errors.js';
 import { execPlugin, findPlugin } from '../exec-plugin.js';
-import type { CniResult } from '../result.js';
+import { compareVersions } from '../versions.js';
 import { familyOf, parseCidr, stripPrefix } from './cidr.js';
+import { convertResult, pickVersion, stdinForVersion, supportedVersions } from './delegate-version.js';
 import { type Allocation, gatewayFor, IPV6_GATEWAY } from './pod-ipam.js';
 
+interface Delegate {
+  binary: string;
+  /** the version the delegate is called with */
+  version: string;
+  configVersion: string;
+  stdin: string;
+}
+
+async function prepare(type: string, cniPath: string[], stdin: string): Promise<Delegate> {
+  const binary = await findPlugin(type, cniPath);
+  let conf: Record<string, unknown>;
+  try {
+    conf = JSON.parse(stdin) as Record<string, unknown>;
+  } catch (err) {
+    throw new CniError(CniCode.decodeFailure, 'network configuration is not valid JSON', (err as Error).message);
+  }
+  const configVersion = String(conf.cniVersion);
+  const version = pickVersion(type, binary, configVersion, await supportedVersions(binary, cniPath));
+  return { binary, version, configVersion, stdin: stdinForVersion(stdin, conf, version) };
+}
+
 export async function delegatedAdd(type: string, cniPath: string[], env: Record<string, string>, stdin: string): Promise<Allocation[]> {
-  const result = (await execPlugin(await findPlugin(type, cniPath), 'ADD', env, stdin)) as CniResult | undefined;
-  const ips = result?.ips ?? [];
+  const d = await prepare(type, cniPath, stdin);
+  const raw = await execPlugin(d.binary, 'ADD', env, d.stdin);
+  const ips = raw === undefined ? [] : convertResult(raw, d.configVersion).ips ?? [];
   if (!ips.length) throw new CniError(CniCode.ipamFailed, `IPAM plugin ${type} returned no addresses`);
   return ips.map((ipc) => {
     const ip = stripPrefix(ipc.address);
@@ -21,6 +45,13 @@ export async function delegatedAdd(type: string, cniPath: string[], env: Record<
 }
 
 export async function delegatedDel(type: string, cniPath: string[], env: Record<string, string>, stdin: string): Promise<void> {
-  await execPlugin(await findPlugin(type, cniPath), 'DEL', env, stdin);
+  const d = await prepare(type, cniPath, stdin);
+  await execPlugin(d.binary, 'DEL', env, d.stdin);
 }
 
+/** CHECK arrived in 0.4.0: a delegate called with an older version is not checked. */
+export async function delegatedCheck(type: string, cniPath: string[], env: Record<string, string>, stdin: string): Promise<void> {
+  const d = await prepare(type, cniPath, stdin);
+  if (compareVersions(d.version, '0.4.0') < 0) return;
+  await execPlugin(d.binary, 'CHECK', env, d.stdin);
+}

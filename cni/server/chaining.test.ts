@@ -5,7 +5,7 @@ import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { cleanupNetns, createNetns, linkNames, netnsPath, sh } from '../testing/netns.js';
+import { cleanupNetns, createNetns, ipJ, linkNames, netnsPath, sh } from '../testing/netns.js';
 import { ensurePluginBuilt, REFERENCE_PLUGINS, runPlugin } from '../testing/plugin.js';
 import { startTestDaemon, type TestDaemon } from '../testing/daemon.js';
 import { requireKernel } from '../testing/requirements.js';
@@ -63,6 +63,69 @@ describe.skipIf(!ok)('CNI delegated IPAM and chaining', () => {
     expect(missing.json.details).toContain('CNI_PATH');
     await t.daemon.idle();
     expect((await linkNames(node)).filter((n) => n.startsWith('pc'))).toEqual([]);
+  });
+
+  it('a 1.1.0 config delegates to host-local (supports up to 1.0.0): ADD, CHECK, DEL and GC release its addresses', async () => {
+    const dataDir = join(work, 'ipam');
+    const conf = t.conf({ cniVersion: '1.1.0', podCIDR: undefined, ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.253.1.0/24' }]] } });
+    const reserved = async () => (await readdir(join(dataDir, 'pcnitest')).catch(() => [] as string[])).filter((f) => /^\d/.test(f)).sort();
+    const pod = await createNetns('pod');
+    const call = { containerId: 'v11deleg', netns: netnsPath(pod), stdin: conf };
+    const add = await runPlugin(node, { command: 'ADD', ...call });
+    expect(add.code, add.stdout + add.stderr).toBe(0);
+    // our result stays in the config's version (1.1.0: interface mtu, no ips[].version)
+    expect(add.json.cniVersion).toBe('1.1.0');
+    expect(add.json.ips).toEqual([{ address: '10.253.1.2/32', gateway: '10.253.1.1', interface: 1 }]);
+    expect(add.json.interfaces[1]).toMatchObject({ name: 'eth0', mtu: 1500 });
+    const addrs = await ipJ<{ addr_info: { local: string; prefixlen: number }[] }[]>(pod, ['addr', 'show', 'dev', 'eth0']);
+    expect(addrs[0]!.addr_info).toContainEqual(expect.objectContaining({ local: '10.253.1.2', prefixlen: 32 }));
+    expect(await reserved()).toEqual(['10.253.1.2']);
+    expect((await readFile(join(dataDir, 'pcnitest', '10.253.1.2'), 'utf8')).split(/\s+/)[0]).toBe('v11deleg');
+
+    const withPrev = { ...conf, prevResult: add.json };
+    const check = await runPlugin(node, { command: 'CHECK', ...call, stdin: withPrev });
+    expect(check.code, check.stdout).toBe(0);
+    const del = await runPlugin(node, { command: 'DEL', ...call, stdin: withPrev });
+    expect(del.code, del.stdout).toBe(0);
+    expect(await reserved()).toEqual([]);
+
+    // GC (1.1.0 only) releases a stale attachment through host-local's DEL, keeps the valid one
+    const pods = await Promise.all(['gc1', 'gc2'].map(async (id) => {
+      const ns = await createNetns('pod');
+      const r = await runPlugin(node, { command: 'ADD', containerId: id, netns: netnsPath(ns), stdin: conf });
+      expect(r.code, r.stdout).toBe(0);
+      return { id, ns, ip: (r.json.ips[0].address as string).split('/')[0]! };
+    }));
+    expect(await reserved()).toEqual(pods.map((p) => p.ip).sort());
+    const gc = await runPlugin(node, { command: 'GC', stdin: { ...conf, 'cni.dev/valid-attachments': [{ containerID: 'gc1', ifname: 'eth0' }] } });
+    expect(gc.code, gc.stdout).toBe(0);
+    expect(await reserved()).toEqual([pods[0]!.ip]);
+    expect(t.daemon.endpoints.list().map((e) => e.containerId)).toEqual(['gc1']);
+    expect(t.logs.filter((l) => l.includes('GC: releasing'))).toEqual([]);
+    const del1 = await runPlugin(node, { command: 'DEL', containerId: 'gc1', netns: netnsPath(pods[0]!.ns), stdin: conf });
+    expect(del1.code, del1.stdout).toBe(0);
+    expect(await reserved()).toEqual([]);
+    await t.daemon.idle();
+    expect((await linkNames(node)).filter((n) => n.startsWith('pc'))).toEqual([]);
+  });
+
+  it('a delegate supporting no version up to the config\'s fails ADD with code 1, naming it, and leaves nothing', async () => {
+    // only a fake can show this: Debian's plugins all support 1.0.0
+    const binDir = join(work, 'bin');
+    await sh('mkdir', ['-p', binDir]);
+    await writeFile(join(binDir, 'future-ipam'), `#!/bin/sh\n[ "$CNI_COMMAND" = VERSION ] && { echo '{"cniVersion":"1.2.0","supportedVersions":["1.2.0"]}'; exit 0; }\ntouch "${work}/called-$CNI_COMMAND"\nexit 99\n`);
+    await chmod(join(binDir, 'future-ipam'), 0o755);
+    const pod = await createNetns('pod');
+    const conf = t.conf({ cniVersion: '1.1.0', podCIDR: undefined, ipam: { type: 'future-ipam' } });
+    const add = await runPlugin(node, { command: 'ADD', containerId: 'future1', netns: netnsPath(pod), cniPath: binDir, stdin: conf });
+    expect(add.code).toBe(1);
+    expect(add.json).toMatchObject({ cniVersion: '1.1.0', code: 1 });
+    expect(add.json.msg).toContain('IPAM plugin future-ipam supports no CNI version compatible with cniVersion 1.1.0');
+    expect(add.json.details).toContain(`${join(binDir, 'future-ipam')} supports 1.2.0`);
+    expect(await readdir(work)).not.toContain('called-ADD');
+    expect(t.daemon.endpoints.list()).toEqual([]);
+    expect((await linkNames(node)).filter((n) => n.startsWith('pc'))).toEqual([]);
+    expect(await linkNames(pod)).toEqual(['lo']);
   });
 
   it('runs first in a conflist with portmap and bandwidth; DEL in reverse cleans all', async () => {

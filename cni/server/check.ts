@@ -1,6 +1,6 @@
 // CHECK: the attachment must still look exactly like what ADD reported (prevResult).
 import { CniCode, CniError } from '../errors.js';
-import { execPlugin, findPlugin } from '../exec-plugin.js';
+import { delegatedCheck } from '../ipam/delegated.js';
 import { findDrift } from '../wiring/inspect.js';
 import { hostVethName } from '../wiring/names.js';
 import type { CniCall, CniContext } from './context.js';
@@ -14,7 +14,7 @@ export async function cmdCheck(ctx: CniContext, call: CniCall): Promise<undefine
     if (!ep || ep.phase !== 'ready') {
       throw new CniError(CniCode.unknownContainer, `no attachment ${env.ifname} for container ${env.containerId}`, ep ? `phase ${ep.phase}` : 'never added or already deleted');
     }
-    if (conf.ipamType) await execPlugin(await findPlugin(conf.ipamType, env.path), 'CHECK', env.raw, call.stdin);
+    if (conf.ipamType) await delegatedCheck(conf.ipamType, env.path, env.raw, call.stdin);
     const drift = await findDrift({ host: ctx.host, podNetns: env.netns, ifname: env.ifname, hostVeth: hostVethName(env.containerId, env.ifname), mtu: conf.mtu, result: prevResult });
     if (drift.length) throw new CniError(CniCode.checkFailed, 'attachment drifted from prevResult', drift.join('; '));
     return undefined;

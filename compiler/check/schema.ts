@@ -4,45 +4,30 @@
 // any other keyword (ranges, list sizes, exactly-one-of) uses the schema node's `x-code`
 // (PC1012 when it has none) and a message built from the node, so the schema stays the one
 // place that says which limit exists and which code reports it.
-// Validators are compiled once, on first use.
+// The validators are ajv's, generated ahead of time (generated/validators.ts, by
+// scripts/gen-validators.ts from ./schema and ./formats.ts; see generate-validators.ts for the
+// ajv options): nothing compiles a schema at run time.
 
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import type { DiagnosticCode } from '../diagnostics/catalogue.js';
 import type { PathSegment } from '../syntax/documents.js';
+import * as generated from './generated/validators.js';
 import { describe, fieldName, valueAt, type Reporter } from './reporter.js';
 import { isObj } from './values.js';
-import meta from './schema/meta.schema.json' with { type: 'json' };
-import networkPolicy from './schema/networkpolicy.schema.json' with { type: 'json' };
-import adminNetworkPolicy from './schema/adminnetworkpolicy.schema.json' with { type: 'json' };
-import baselineAdminNetworkPolicy from './schema/baselineadminnetworkpolicy.schema.json' with { type: 'json' };
 
 export type PolicyKindName = 'NetworkPolicy' | 'AdminNetworkPolicy' | 'BaselineAdminNetworkPolicy';
 
-const SCHEMA_ID: Record<PolicyKindName, string> = {
-  NetworkPolicy: 'networkpolicy.schema.json',
-  AdminNetworkPolicy: 'adminnetworkpolicy.schema.json',
-  BaselineAdminNetworkPolicy: 'baselineadminnetworkpolicy.schema.json',
-};
-
-let ajv: Ajv | undefined;
-const validators = new Map<PolicyKindName, ValidateFunction>();
-
-function validatorFor(kind: PolicyKindName): ValidateFunction {
-  let validate = validators.get(kind);
-  if (!validate) {
-    if (!ajv) {
-      ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true });
-      ajv.addVocabulary(['x-code', 'x-message']);
-      ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -2147483648 && n <= 2147483647 });
-      for (const schema of [meta, networkPolicy, adminNetworkPolicy, baselineAdminNetworkPolicy]) ajv.addSchema(schema);
-    }
-    const compiled = ajv.getSchema(SCHEMA_ID[kind]);
-    if (!compiled) throw new Error(`schema ${SCHEMA_ID[kind]} is not registered`);
-    validate = compiled;
-    validators.set(kind, validate);
-  }
-  return validate;
+/** A generated validator: true when valid, else `errors` holds ajv's error objects. */
+export interface Validate {
+  (data: unknown): boolean;
+  errors?: ErrorObject[] | null;
 }
+
+const VALIDATORS: Record<PolicyKindName, Validate> = {
+  NetworkPolicy: generated.NetworkPolicy as Validate,
+  AdminNetworkPolicy: generated.AdminNetworkPolicy as Validate,
+  BaselineAdminNetworkPolicy: generated.BaselineAdminNetworkPolicy as Validate,
+};
 
 /**
  * Validates the (normalized) object against its kind's schema and reports every problem.
@@ -51,7 +36,7 @@ function validatorFor(kind: PolicyKindName): ValidateFunction {
  * empty once pruned, and is rejected as such. Later checks read the pruned object.
  */
 export function checkSchema(r: Reporter, kind: PolicyKindName, object: unknown): void {
-  const validate = validatorFor(kind);
+  const validate = VALIDATORS[kind];
   if (validate(object)) return;
   const errors = [...(validate.errors ?? [])];
   reportErrors(r, object, errors);

@@ -14,6 +14,8 @@ export interface BackendOutput {
   /** file name -> JSON value */
   files: Record<string, unknown>;
   counts: Record<string, number>;
+  /** Write these files as compact JSON (element-heavy, machine-read: half the bytes to write and hash). */
+  compact?: boolean;
 }
 
 export interface Artifact {
@@ -28,6 +30,8 @@ export interface Manifest {
   /** sha256 over every other file's name and content, in name order. */
   contentHash: string;
   withSnapshot: boolean;
+  /** Set when the membership is one node's table (`compile --node`): decisions for its pods only. */
+  node?: string;
   counts: Record<string, number>;
   files: Record<string, string>;
 }
@@ -62,7 +66,7 @@ export function buildArtifact(
   program: Program,
   sources: SourceSet,
   backends: readonly BackendOutput[],
-  options: { withSnapshot: boolean; generator?: string },
+  options: { withSnapshot: boolean; generator?: string; node?: string },
 ): Artifact {
   const files = new Map<string, string>();
   files.set('program.json', json(program));
@@ -74,22 +78,23 @@ export function buildArtifact(
     groups: program.groups.length,
   };
   for (const backend of backends) {
-    for (const [name, value] of Object.entries(backend.files)) files.set(name, json(value));
+    for (const [name, value] of Object.entries(backend.files)) files.set(name, backend.compact ? `${JSON.stringify(value)}\n` : json(value));
     Object.assign(counts, backend.counts);
   }
   const names = [...files.keys()].sort();
   const fileHashes: Record<string, string> = {};
   const whole = createHash('sha256');
   for (const name of names) {
-    const text = files.get(name)!;
-    fileHashes[name] = createHash('sha256').update(text).digest('hex');
-    whole.update(name).update('\u0000').update(text).update('\u0000');
+    const bytes = Buffer.from(files.get(name)!, 'utf8'); // encoded once, hashed twice
+    fileHashes[name] = createHash('sha256').update(bytes).digest('hex');
+    whole.update(name).update('\u0000').update(bytes).update('\u0000');
   }
   const manifest: Manifest = {
     formatVersion: ARTIFACT_FORMAT_VERSION,
     generator: options.generator ?? 'policyc',
     contentHash: whole.digest('hex'),
     withSnapshot: options.withSnapshot,
+    ...(options.node !== undefined ? { node: options.node } : {}),
     counts,
     files: fileHashes,
   };

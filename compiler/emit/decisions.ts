@@ -457,13 +457,23 @@ function portPart(key: string): string {
   return key.slice(at + 3, end < 0 ? undefined : end);
 }
 
-export function computeDecisions(program: Program, cluster: Cluster, table: IdentityTable): DecisionTable {
+export interface DecisionScope {
+  /**
+   * Only these subject identities (node-local tables: the protected end of a side is always a
+   * pod of the node — egress protects the local source, ingress the local destination — so a
+   * node needs the rows of its own pods' identities and nothing else). Default: every identity.
+   */
+  readonly subjects?: ReadonlySet<number>;
+}
+
+export function computeDecisions(program: Program, cluster: Cluster, table: IdentityTable, scope: DecisionScope = {}): DecisionTable {
   const identities = table.identities;
   const builder = new DecisionBuilder(program, cluster, identities);
   const elements: DecisionElement[] = [];
   const isolatedOut: Record<Direction, number[]> = { egress: [], ingress: [] };
   for (const direction of DIRECTIONS) {
     for (let s = 0; s < identities.length; s++) {
+      if (scope.subjects && !scope.subjects.has(identities[s].id)) continue;
       if (builder.subjectElements(direction, s, elements)) isolatedOut[direction].push(identities[s].id);
     }
   }
@@ -474,7 +484,7 @@ export function computeDecisions(program: Program, cluster: Cluster, table: Iden
  * The decision elements whose subject or peer is one of `ids` (sorted like computeDecisions),
  * and the isolation of those subjects: what changes when those identities appear.
  */
-export function decisionsFor(program: Program, cluster: Cluster, table: IdentityTable, ids: ReadonlySet<number>): { elements: DecisionElement[]; isolated: Record<Direction, number[]> } {
+export function decisionsFor(program: Program, cluster: Cluster, table: IdentityTable, ids: ReadonlySet<number>, scope: DecisionScope = {}): { elements: DecisionElement[]; isolated: Record<Direction, number[]> } {
   const identities = table.identities;
   const builder = new DecisionBuilder(program, cluster, identities);
   const at = identities.map((i, k) => (ids.has(i.id) ? k : -1)).filter((k) => k >= 0);
@@ -482,6 +492,7 @@ export function decisionsFor(program: Program, cluster: Cluster, table: Identity
   const isolated: Record<Direction, number[]> = { egress: [], ingress: [] };
   for (const direction of DIRECTIONS) {
     for (let s = 0; s < identities.length; s++) {
+      if (scope.subjects && !scope.subjects.has(identities[s].id)) continue;
       if (ids.has(identities[s].id)) {
         if (builder.subjectElements(direction, s, elements)) isolated[direction].push(identities[s].id);
       } else {

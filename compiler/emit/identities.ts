@@ -528,6 +528,13 @@ export function computeIdentities(program: Program, cluster: Cluster, options: I
   return { identities, byId, elements, warnings };
 }
 
+/** Identity ids of the given pods (`namespace/name`): the subjects of a node-local table. */
+export function podIdentities(table: Pick<IdentityTable, 'elements'>, pods: ReadonlySet<string>): Set<number> {
+  const out = new Set<number>();
+  for (const e of table.elements) if (e.pod !== undefined && pods.has(e.pod)) out.add(e.identity);
+  return out;
+}
+
 /** The identity of an address (binary search over the sorted, disjoint elements). */
 export function lookupIdentity(table: Pick<IdentityTable, 'elements'>, text: string): number | undefined {
   const ip = parseIp(text);

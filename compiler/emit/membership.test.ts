@@ -92,8 +92,10 @@ describe('membershipDiff', () => {
     const diff = membershipDiff(before, after);
     expect(diff.identity.delete.map((e) => e.pod)).toEqual(['prod/client-2']);
     expect(diff.identity.add.map((e) => e.pod)).toEqual(['prod/client-2']);
-    expect(diff.decisions.add).toEqual([]);
-    expect(diff.decisions.delete).toEqual([]);
+    expect(diff.pairs.add).toEqual([]);
+    expect(diff.pairs.delete).toEqual([]);
+    expect(diff.ports.add).toEqual([]);
+    expect(diff.ports.delete).toEqual([]);
     expect(diffSize(diff)).toBe(2);
     // Rendered: one delete and one add in each of the two identity maps, deletes first.
     const doc = renderElementDiff(diff);
@@ -113,7 +115,7 @@ describe('membershipDiff', () => {
         const interp = new NftInterpreter(emitNftables(program, c.cluster).document);
         interp.apply(renderElementDiff(membershipDiff(before, after)));
         const fresh = new NftInterpreter(emitNftables(program, cluster2, { previous: before }).document);
-        for (const name of [MAP.srcIdentity(4), MAP.dstIdentity(6), MAP.decisions('egress'), MAP.decisions('ingress'), MAP.isolated('ingress'), MAP.isolated('egress')]) {
+        for (const name of [MAP.srcIdentity(4), MAP.dstIdentity(6), MAP.srcWorld(4), MAP.dstWorld(4), MAP.srcWorld(6), MAP.pairs('egress'), MAP.pairs('ingress'), MAP.ports('egress'), MAP.ports('ingress'), MAP.isolated('ingress'), MAP.isolated('egress')]) {
           const norm = (xs: readonly unknown[]) => xs.map((x) => JSON.stringify(x)).sort();
           expect(norm(interp.elementsOf(name))).toEqual(norm(fresh.elementsOf(name)));
         }

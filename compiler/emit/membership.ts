@@ -11,17 +11,28 @@
 
 import type { Cluster } from '../model/cluster.js';
 import type { Direction, Program } from '../ir/types.js';
-import { computeIdentities, PodClassifier, type Identity, type IdentityElement, type IdentityTable } from './identities.js';
+import { computeIdentities, PodClassifier, podIdentities, type Identity, type IdentityElement, type IdentityTable } from './identities.js';
 import { computeDecisions, decisionsFor, DIRECTIONS, type DecisionElement, type DecisionTable } from './decisions.js';
 import { parseIp, type Family } from '../ir/cidr.js';
 import { fnv1a32 } from '../ir/hash.js';
+import { comparePairs, comparePorts, layoutDecisions, updateLayout, type DecisionLayout, type PairElement, type PortElement } from './profiles.js';
 
 export interface Membership {
   readonly identities: IdentityTable;
   readonly decisions: DecisionTable;
+  /** Every address: pod addresses and the world ranges carved around them (IdentityTable.elements). */
   readonly identityElements: readonly IdentityElement[];
+  /**
+   * The world ranges as the kernel holds them: merged across pod addresses (a pod address is
+   * looked up in the exact pod map first), so pod churn and label changes leave them alone.
+   */
+  readonly world: readonly IdentityElement[];
   readonly decisionElements: readonly DecisionElement[];
   readonly isolated: Readonly<Record<Direction, readonly number[]>>;
+  /** The decisions as the kernel holds them: identity pairs -> profile, profile ports -> rule. */
+  readonly layout: DecisionLayout;
+  /** Set for a node-local table (computeMembership's scope). */
+  readonly scope?: MembershipScope;
   /** Identity key -> number; pass back as `previous` so surviving identities keep their numbers. */
   readonly assignment: ReadonlyMap<string, number>;
 }
@@ -32,23 +43,57 @@ export interface ElementChanges<T> {
 }
 
 export interface MembershipDiff {
+  /** Pod address -> identity elements. */
   readonly identity: ElementChanges<IdentityElement>;
-  readonly decisions: ElementChanges<DecisionElement>;
+  /** World range -> identity elements (Membership.world). */
+  readonly world: ElementChanges<IdentityElement>;
+  readonly pairs: ElementChanges<PairElement>;
+  readonly ports: ElementChanges<PortElement>;
   readonly isolated: Readonly<Record<Direction, ElementChanges<number>>>;
 }
 
-export function computeMembership(program: Program, cluster: Cluster, previous?: Membership | ReadonlyMap<string, number>): Membership {
+export interface MembershipScope {
+  /**
+   * A node-local table: decisions only for the identities of these pods (`namespace/name`), the
+   * pods that run on the node. The ip -> identity maps stay cluster-wide (every remote address
+   * needs its identity). Default: every identity of the cluster.
+   */
+  readonly localPods?: ReadonlySet<string>;
+}
+
+export function computeMembership(program: Program, cluster: Cluster, previous?: Membership | ReadonlyMap<string, number>, scope: MembershipScope = {}): Membership {
   const prev = previous === undefined ? undefined : previous instanceof Map ? previous : (previous as Membership).assignment;
   const identities = computeIdentities(program, cluster, { previous: prev as ReadonlyMap<string, number> | undefined });
-  const decisions = computeDecisions(program, cluster, identities);
+  const subjects = scope.localPods ? podIdentities(identities, scope.localPods) : undefined;
+  const decisions = computeDecisions(program, cluster, identities, { subjects });
+  const previousLayout = previous === undefined || previous instanceof Map ? undefined : (previous as Membership).layout;
   return {
     identities,
     decisions,
     identityElements: identities.elements,
+    world: mergeWorld(identities.elements),
     decisionElements: decisions.elements,
     isolated: decisions.isolated,
+    layout: layoutDecisions(decisions.elements, previousLayout),
+    ...(scope.localPods ? { scope } : {}),
     assignment: new Map(identities.identities.map((i) => [i.key, i.id])),
   };
+}
+
+/**
+ * World elements of a carved, sorted element list, merged across the pod addresses between
+ * them: consecutive world elements of one family with the same identity become one range (what
+ * lies between them are pod addresses, which the exact pod map answers first).
+ */
+export function mergeWorld(elements: readonly IdentityElement[]): IdentityElement[] {
+  const out: IdentityElement[] = [];
+  for (const e of elements) {
+    if (e.pod !== undefined) continue;
+    const last = out[out.length - 1];
+    if (last && last.family === e.family && last.identity === e.identity) out[out.length - 1] = { ...last, last: e.last };
+    else out.push(e);
+  }
+  return out;
 }
 
 export function identityElementKey(e: IdentityElement): string {
@@ -59,8 +104,12 @@ export function decisionElementKey(e: DecisionElement): string {
   return `${e.direction}/${e.subject}/${e.peer}/${e.protoFrom}-${e.protoTo}/${e.portFrom}-${e.portTo}`;
 }
 
-function decisionValue(e: DecisionElement): string {
-  return `${e.rule.action}/${e.rule.cookie}`;
+function pairKey(e: PairElement): string {
+  return `${e.direction}/${e.subject}/${e.peer}`;
+}
+
+function portKey(e: PortElement): string {
+  return `${e.direction}/${e.profile}/${e.protoFrom}-${e.protoTo}/${e.portFrom}-${e.portTo}`;
 }
 
 function diffBy<T>(before: readonly T[], after: readonly T[], key: (t: T) => string, value: (t: T) => string): ElementChanges<T> {
@@ -81,20 +130,6 @@ function diffBy<T>(before: readonly T[], after: readonly T[], key: (t: T) => str
 
 function compareIdentityElements(a: IdentityElement, b: IdentityElement): number {
   return a.family - b.family || (a.first < b.first ? -1 : a.first > b.first ? 1 : 0) || (a.last < b.last ? -1 : a.last > b.last ? 1 : 0);
-}
-
-const DIRECTION_ORDER: Record<Direction, number> = { egress: 0, ingress: 1 };
-
-function compareDecisionElements(a: DecisionElement, b: DecisionElement): number {
-  return (
-    DIRECTION_ORDER[a.direction] - DIRECTION_ORDER[b.direction] ||
-    a.subject - b.subject ||
-    a.peer - b.peer ||
-    a.protoFrom - b.protoFrom ||
-    a.protoTo - b.protoTo ||
-    a.portFrom - b.portFrom ||
-    a.portTo - b.portTo
-  );
 }
 
 /**
@@ -128,15 +163,19 @@ function mergeDiff<T>(before: readonly T[], after: readonly T[], compare: (a: T,
 
 /** Element changes from `before` to `after`: apply deletes first, then adds, in one batch. */
 export function membershipDiff(before: Membership | undefined, after: Membership): MembershipDiff {
-  const identity = mergeDiff(before?.identityElements ?? [], after.identityElements, compareIdentityElements, (a, b) => a.identity === b.identity) ?? diffBy(before?.identityElements ?? [], after.identityElements, identityElementKey, (e) => String(e.identity));
-  const decisions = mergeDiff(before?.decisionElements ?? [], after.decisionElements, compareDecisionElements, (a, b) => a.rule.action === b.rule.action && a.rule.cookie === b.rule.cookie) ?? diffBy(before?.decisionElements ?? [], after.decisionElements, decisionElementKey, decisionValue);
+  const carved = mergeDiff(before?.identityElements ?? [], after.identityElements, compareIdentityElements, (a, b) => a.identity === b.identity) ?? diffBy(before?.identityElements ?? [], after.identityElements, identityElementKey, (e) => String(e.identity));
+  const isPod = (e: IdentityElement) => e.pod !== undefined;
+  const identity = { add: carved.add.filter(isPod), delete: carved.delete.filter(isPod) };
+  const world = mergeDiff(before?.world ?? [], after.world, compareIdentityElements, (a, b) => a.identity === b.identity) ?? diffBy(before?.world ?? [], after.world, identityElementKey, (e) => String(e.identity));
+  const pairs = mergeDiff(before?.layout.pairs ?? [], after.layout.pairs, comparePairs, (a, b) => a.profile === b.profile) ?? diffBy(before?.layout.pairs ?? [], after.layout.pairs, pairKey, (e) => String(e.profile));
+  const ports = mergeDiff(before?.layout.ports ?? [], after.layout.ports, comparePorts, (a, b) => a.rule.action === b.rule.action && a.rule.cookie === b.rule.cookie) ?? diffBy(before?.layout.ports ?? [], after.layout.ports, portKey, (e) => `${e.rule.action}/${e.rule.cookie}`);
   const isolated = {} as Record<Direction, ElementChanges<number>>;
   for (const d of DIRECTIONS) isolated[d] = diffBy(before?.isolated[d] ?? [], after.isolated[d], String, String);
-  return { identity, decisions, isolated };
+  return { identity, world, pairs, ports, isolated };
 }
 
 export function diffSize(d: MembershipDiff): number {
-  let n = d.identity.add.length + d.identity.delete.length + d.decisions.add.length + d.decisions.delete.length;
+  let n = d.identity.add.length + d.identity.delete.length + d.world.add.length + d.world.delete.length + d.pairs.add.length + d.pairs.delete.length + d.ports.add.length + d.ports.delete.length;
   for (const dir of DIRECTIONS) n += d.isolated[dir].add.length + d.isolated[dir].delete.length;
   return n;
 }
@@ -195,7 +234,10 @@ function findPod(cluster: Cluster, name: string): Cluster['pods'][number] | unde
  * namespaces, pods added or removed) falls back to computeMembership.
  */
 export function updateMembership(previous: Membership, program: Program, cluster: Cluster, changedPods: readonly string[]): Membership {
-  const full = () => computeMembership(program, cluster, previous);
+  const full = () => computeMembership(program, cluster, previous, previous.scope);
+  // A node-local table whose own pods change may gain or lose subjects: computed afresh.
+  const local = previous.scope?.localPods;
+  if (local && changedPods.some((n) => local.has(n))) return full();
   const table = previous.identities;
   const elements = previous.identityElements;
   const ix = podIndex(elements);
@@ -313,13 +355,14 @@ export function updateMembership(previous: Membership, program: Program, cluster
   const recompute = new Set<number>();
   for (const key of [...added, ...refamilied]) recompute.add(idOf(key));
   for (const id of recompute) affected.add(id);
-  const fresh = decisionsFor(program, cluster, nextTable, recompute);
-  const hit = [...affected];
-  const decisionElements = mergeDecisions(previous.decisionElements, fresh.elements, (e) => hit.includes(e.subject) || hit.includes(e.peer));
+  const fresh = decisionsFor(program, cluster, nextTable, recompute, { subjects: local ? podIdentities(nextTable, local) : undefined });
+  const decisionElements = mergeDecisions(previous.decisionElements, fresh.elements, (e) => affected.has(e.subject) || affected.has(e.peer));
+  const layout = updateLayout(previous.layout, (p) => affected.has(p.subject) || affected.has(p.peer), fresh.elements);
   const isolated = {} as Record<Direction, number[]>;
   for (const d of DIRECTIONS) isolated[d] = [...previous.isolated[d].filter((id) => !affected.has(id)), ...fresh.isolated[d]].sort((a, b) => a - b);
   const decisions: DecisionTable = { elements: decisionElements, isolated };
-  return { identities: nextTable, decisions, identityElements: nextElements, decisionElements, isolated, assignment };
+  // Only pod elements changed: the world ranges are those of `previous`.
+  return { identities: nextTable, decisions, identityElements: nextElements, world: previous.world, decisionElements, isolated, layout, ...(previous.scope ? { scope: previous.scope } : {}), assignment };
 }
 
 function pairOrder(a: DecisionElement, b: DecisionElement): number {

@@ -2,7 +2,9 @@
 // VXLAN between the nodes, pods wired by our CNI plugin) is brought up once; for each case and
 // step the step's policies and cluster snapshot are applied (later steps as updates, removed
 // policies deleted), each probe of the step is run with real TCP/UDP/SCTP packets, and the
-// matrix must equal the truth table and `computeReach` on the same inputs.
+// matrix must equal the truth table and `computeReach` on the same inputs. Each node daemon runs
+// with --node-name: node-local tables (egress judged on the source's node, ingress on the
+// destination's), checked through the daemons' status.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileSources } from '../../compiler/compile.js';
@@ -10,14 +12,30 @@ import { Evaluator } from '../../compiler/evaluate/evaluator.js';
 import { computeReach } from '../../compiler/evaluate/reach.js';
 import { requireKernel } from '../../cni/testing/requirements.js';
 import { formatMatrix, loadCases, POD_ORDER, snapshotYaml } from '../../testkit/conformance.js';
+import { daemonRequest } from './daemon-client.js';
 import { labApply, labDelete, labDown, labProbe, labUp } from './lab.js';
 import { objectsOf, policyKeyOf } from './objects.js';
+import { DELIVERY } from './policy-delivery.js';
+import { loadState } from './state.js';
 
 const ready = requireKernel('lab conformance (real packets)', { tools: ['nft', 'bridge', 'sysctl'] });
 const LAB = `c${randomBytes(3).toString('hex')}`;
 const cases = loadCases();
 
 const stats = { cases: 0, casesPassed: 0, probes: 0, probesPassed: 0, probeMs: 0, applyMs: 0, upMs: 0, startedAt: 0 };
+
+/** Each node daemon (`--node-name`) holds a node-local table: decision rows for its own pods only. */
+async function expectNodeLocalTables(): Promise<void> {
+  if (DELIVERY !== 'daemon') return;
+  const state = loadState(LAB);
+  for (const n of state.nodes) {
+    const status = (await daemonRequest(n.socket, { type: 'status' })) as { counts: { scope: unknown } };
+    const local = Object.values(state.pods).filter((p) => p.node === n.name).length;
+    expect(local).toBeGreaterThan(0);
+    expect(local).toBeLessThan(Object.keys(state.pods).length);
+    expect(status.counts.scope).toEqual({ node: n.name, localPods: local });
+  }
+}
 
 function policyKeys(text: string): string[] {
   if (!text.trim()) return [];
@@ -30,6 +48,7 @@ describe.skipIf(!ready)(`upstream conformance on real packets (lab ${LAB}, 2 nod
     const up = await labUp({ name: LAB, sources: [{ name: 'snapshot.yaml', text: snapshotYaml() }] });
     stats.upMs = up.timings.total ?? 0;
     expect(up.state.nodes.map((n) => `${n.name} ${n.podCidr}`)).toEqual(['node-1 10.244.1.0/24', 'node-2 10.244.2.0/24']);
+    await expectNodeLocalTables();
   }, 120_000);
 
   afterAll(async () => {
@@ -95,4 +114,8 @@ describe.skipIf(!ready)(`upstream conformance on real packets (lab ${LAB}, 2 nod
       stats.casesPassed++;
     }, 60_000);
   }
+
+  it('ran every case on node-local tables (each daemon has decisions for its own pods only)', async () => {
+    await expectNodeLocalTables();
+  });
 });

@@ -2,7 +2,8 @@
 //
 //   pl-<lab>-u            underlay: bridge br0; one veth per node (192.168.200.<i>/24 on ul0)
 //   pl-<lab>-n<i>         node i: ip_forward, vxlan0 overlay (dataplane/overlay/), the node
-//                         daemon (`policyc daemon --host-netns pl-<lab>-n<i>`, a process) and
+//                         daemon (`policyc daemon --host-netns pl-<lab>-n<i> --node-name <node>`,
+//                         a process: node-local policy tables) and
 //                         the policyc nft table
 //   pl-<lab>-<ns>.<pod>   a pod: eth0 wired by our CNI plugin, one server process
 //   <root>/<lab>/         lab.json (what exists), pids, logs, daemon state and sockets
@@ -266,7 +267,7 @@ export async function labUp(options: UpOptions): Promise<UpResult> {
       state.nodes.map(async (n) => {
         mkdirSync(join(n.stateDir, 'net.d'), { recursive: true, mode: 0o700 });
         writeFileSync(n.conflist, `${JSON.stringify(conflistFor(name, n), null, 2)}\n`);
-        const cmd = daemonCommand(['--state-dir', n.stateDir, '--socket', n.socket, '--spool-dir', n.spoolDir, '--host-netns', n.netns, ...daemonPolicyArgs(state.delivery)]);
+        const cmd = daemonCommand(['--state-dir', n.stateDir, '--socket', n.socket, '--spool-dir', n.spoolDir, '--host-netns', n.netns, '--node-name', n.name, ...daemonPolicyArgs(state.delivery)]);
         n.pid = await spawnDetached({
           lab: name,
           what: `daemon ${n.name}`,

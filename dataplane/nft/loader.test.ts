@@ -26,7 +26,7 @@ function conformance(prefix: string, step = 0) {
   ]);
 }
 
-const MAPS = [MAP.srcIdentity(4), MAP.dstIdentity(4), MAP.srcIdentity(6), MAP.decisions('egress'), MAP.decisions('ingress'), MAP.isolated('egress'), MAP.isolated('ingress')];
+const MAPS = [MAP.srcIdentity(4), MAP.dstIdentity(4), MAP.srcIdentity(6), MAP.srcWorld(4), MAP.dstWorld(6), MAP.pairs('egress'), MAP.pairs('ingress'), MAP.ports('egress'), MAP.ports('ingress'), MAP.isolated('egress'), MAP.isolated('ingress')];
 
 async function snapshotMaps(ns: string): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {};
@@ -76,8 +76,10 @@ describe.skipIf(!kernel.ok)(`nft loader${kernel.ok ? '' : ` (skipped: ${kernel.r
       await applyRuleset(ns, emitNftables(program, comp.cluster).document);
       const before = await snapshotMaps(ns);
       const bogus = renderElementDiff({
-        identity: { add: [], delete: [{ family: 4, first: 1n, last: 1n, identity: 5 }] },
-        decisions: { add: m.decisionElements.slice(0, 0), delete: [] },
+        identity: { add: [], delete: [{ family: 4, first: 1n, last: 1n, identity: 5, pod: 'nowhere/missing' }] },
+        world: { add: [], delete: [] },
+        pairs: { add: [], delete: [] },
+        ports: { add: [], delete: [] },
         isolated: { egress: { add: [123], delete: [] }, ingress: { add: [], delete: [] } },
       });
       await expect(applyRuleset(ns, bogus)).rejects.toBeInstanceOf(NftError);

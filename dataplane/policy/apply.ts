@@ -4,7 +4,7 @@
 //                 an empty or half-built one;
 //   element diff: deletes then adds of the elements that changed; the rules are not touched.
 import type { Membership, MembershipDiff } from '../../compiler/emit/membership.js';
-import { membershipCommands, renderElementDiff } from '../../compiler/emit/nftables/ruleset.js';
+import { MAP, membershipCommands, renderElementDiff } from '../../compiler/emit/nftables/ruleset.js';
 import type { NftCommand, NftDocument } from '../../compiler/emit/nftables/schema.js';
 import type { LoadedArtifact } from './artifact.js';
 
@@ -37,12 +37,15 @@ export function fullReplaceDocument(artifact: LoadedArtifact, membership: Member
  * TODO: find the rule in nft's interval/concat code (or bypass it: raw netlink set-element
  * messages from the policyc-nft helper), and move the fix into renderElementDiff.
  */
+const INTERVAL_CONCAT_MAPS = new Set([MAP.ports('egress'), MAP.ports('ingress')]);
+
 export function fixConcatDeletes(doc: NftDocument): NftDocument {
   const asRange = (part: unknown) => (typeof part === 'number' || typeof part === 'string' ? { range: [part, part] } : part);
   return {
     nftables: doc.nftables.map((c) => {
       const el = (c as Record<string, any>).delete?.element;
-      if (!el) return c;
+      // only the interval maps: the pair maps have exact keys, where a range is refused
+      if (!el || !INTERVAL_CONCAT_MAPS.has(el.name)) return c;
       const elem = (el.elem as unknown[]).map((e) => {
         if (!Array.isArray(e)) return e;
         const [key, value] = e as [Record<string, any>, unknown];

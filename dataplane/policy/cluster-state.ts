@@ -245,6 +245,21 @@ export class ClusterState {
     this.cached = undefined;
   }
 
+  /**
+   * The pods (`namespace/name`) a node-local table must hold decisions for: the pods the API
+   * places on `nodeName` (spec.nodeName) plus every pod with an endpoint wired here, whatever
+   * the API says (an endpoint is on this node by construction). Without a node name:
+   * undefined, a cluster-wide table (the daemon cannot tell which API pods run here, and a
+   * missing local pod would lose its rows: never fewer decisions than needed).
+   */
+  localPods(nodeName: string | undefined): ReadonlySet<string> | undefined {
+    if (!nodeName) return undefined;
+    const out = new Set<string>();
+    for (const pod of this.build().cluster.pods) if (pod.node === nodeName) out.add(key(pod.namespace, pod.name));
+    for (const ep of this.endpoints.values()) if (ep.namespace && ep.podName) out.add(key(ep.namespace, ep.podName));
+    return out;
+  }
+
   /** The cluster membership is computed from: API pods with endpoint IPs merged in, sorted. */
   cluster(): Cluster {
     return this.build().cluster;

@@ -10,11 +10,17 @@
 //     difference the one-pod path could have introduced.
 //   restart -> the persisted last good vs what the kernel lists: adopt it when equal (counters
 //     survive), full replace when not.
+//   node-local tables (nodeName set): decisions only for the identities of this node's pods
+//     (ClusterState.localPods: spec.nodeName = nodeName, plus every pod with an endpoint here);
+//     egress is judged at the source's node and ingress at the destination's, so the protected
+//     end is always local. The ip -> identity maps stay cluster-wide. When the local set changes
+//     (endpoint added/removed, a pod scheduled here or moved away) the membership is recomputed
+//     with the new scope and the diff applied. Without nodeName: cluster-wide, as before.
 //
 // Every kernel change is serialized through one queue, so the model always equals the kernel
 // as far as our own batches go. Readiness (CNI STATUS/ADD) stays false until a policy is loaded
 // when requirePolicy is on (the default: fail closed).
-import { computeMembership, diffSize, membershipDiff, type Membership, type MembershipDiff } from '../../compiler/emit/membership.js';
+import { computeMembership, diffSize, membershipDiff, type Membership, type MembershipDiff, type MembershipScope } from '../../compiler/emit/membership.js';
 import { renderElementDiff } from '../../compiler/emit/nftables/ruleset.js';
 import type { NftDocument } from '../../compiler/emit/nftables/schema.js';
 import type { Cluster } from '../../compiler/model/cluster.js';
@@ -25,7 +31,7 @@ import { ClusterState, type ClusterChange, type EndpointLike } from './cluster-s
 import { updatePods, type PodsUpdate } from './incremental.js';
 import { elementsOfCommands, elementsOfListing, mapTypes, rulesFingerprint, sameElements, type KernelModel } from './kernel-model.js';
 import { Histogram, renderMetrics, ruleCounters } from './metrics.js';
-import type { DropSample, DropSampleSource } from './nflog.js';
+import { RecentDrops, type DropSample, type DropSampleSource } from './nflog.js';
 import { describeNetns, netnsTarget, NftRunner } from './nft-exec.js';
 import { PolicyStore, type LastGood } from './persist.js';
 
@@ -54,6 +60,11 @@ export interface EngineOptions {
   nftHelper?: string | false;
   /** optional NFLOG reader (see nflog.ts) */
   dropSamples?: DropSampleSource;
+  /**
+   * This node's name (Kubernetes spec.nodeName): compute node-local tables, decisions only for
+   * the pods placed on it and the pods with an endpoint here. Unset = cluster-wide decisions.
+   */
+  nodeName?: string;
 }
 
 export interface ApplyReport {
@@ -76,6 +87,16 @@ interface ErrorRecord {
 
 function short(hash: string | undefined): string {
   return hash ? hash.slice(0, 12) : 'none';
+}
+
+/** Whether a membership computed with scope `a` holds exactly the rows `b` asks for. */
+function sameScope(a: MembershipScope | undefined, b: MembershipScope): boolean {
+  const x = a?.localPods;
+  const y = b.localPods;
+  if (!x || !y) return !x && !y;
+  if (x.size !== y.size) return false;
+  for (const p of x) if (!y.has(p)) return false;
+  return true;
 }
 
 function stderrLine(s: string): string {
@@ -110,6 +131,8 @@ export class PolicyEngine {
   private readonly errors = new Map<string, number>();
   private readonly sampleListeners = new Set<(s: DropSample) => void>();
   private stopSamples?: () => Promise<void>;
+  /** the last 100 drop samples (status.recentDrops) and per-rule totals (metrics) */
+  private readonly recentDrops = new RecentDrops(100);
   private readonly onAdd = (ep: EndpointLike) => this.endpointChanged('add', ep);
   private readonly onRemove = (ep: EndpointLike) => this.endpointChanged('remove', ep);
 
@@ -128,6 +151,7 @@ export class PolicyEngine {
     const store = await PolicyStore.open(o.stateDir);
     const engine = new PolicyEngine(o, store);
     if (engine.nft.mode === 'exec') engine.log('dataplane/policy/helper/bin/policyc-nft is not built (bash dataplane/policy/helper/build.sh); running nft per batch');
+    if (o.nodeName) engine.log(`node-local tables for node ${o.nodeName}: decisions for its pods and its endpoints' pods only`);
     await engine.restore();
     if (o.endpoints) {
       o.endpoints.on('add', engine.onAdd);
@@ -151,6 +175,7 @@ export class PolicyEngine {
     }
     if (o.dropSamples) {
       const handle = await o.dropSamples.start((s) => {
+        engine.recentDrops.add(s);
         for (const l of engine.sampleListeners) l(s);
       });
       engine.stopSamples = () => handle.stop();
@@ -237,7 +262,13 @@ export class PolicyEngine {
   /** Membership from the cluster state; undefined = use the artifact's snapshot elements. */
   private membershipFor(artifact: LoadedArtifact, previous?: Membership | ReadonlyMap<string, number>): Membership | undefined {
     if (!this.state.pushed && artifact.withSnapshot) return undefined;
-    return computeMembership(artifact.program, this.state.cluster(), previous);
+    return computeMembership(artifact.program, this.state.cluster(), previous, this.scope());
+  }
+
+  /** The membership scope now: node-local when a node name is set, else cluster-wide ({}). */
+  private scope(): MembershipScope {
+    const localPods = this.state.localPods(this.o.nodeName);
+    return localPods ? { localPods } : {};
   }
 
   // ---- artifacts
@@ -353,8 +384,12 @@ export class PolicyEngine {
       return this.fullReplace(artifact, this.membershipFor(artifact, model.membership), 'cluster state', this.stale ? 'after a failed batch' : 'first cluster state', t0);
     }
     let fallback: string | undefined;
+    const scope = this.scope();
+    const scopeChanged = !sameScope(model.membership.scope, scope);
     // the one-pod path: only labels/ports of pods that keep their addresses changed
-    if (change.relabeled && model.generation === this.state.generation - 1) {
+    if (scopeChanged) {
+      if (change.relabeled) fallback = 'the node-local pods changed';
+    } else if (change.relabeled && model.generation === this.state.generation - 1) {
       let u: PodsUpdate | undefined;
       try {
         u = updatePods(program, this.state.cluster(), model.membership, change.relabeled.map(({ after }) => `${after.namespace}/${after.name}`));
@@ -369,7 +404,7 @@ export class PolicyEngine {
     } else if (change.relabeled) {
       fallback = 'the model is behind the cluster state';
     }
-    const next = computeMembership(program, this.state.cluster(), model.membership);
+    const next = computeMembership(program, this.state.cluster(), model.membership, scope);
     const diff = membershipDiff(model.membership, next);
     if (reconcile && diffSize(diff) > 0) this.log(`reconcile: ${diffSize(diff)} elements differed from a full computation; correcting`);
     const report = await this.applyDiff(artifact, next, diff, t0);
@@ -385,7 +420,7 @@ export class PolicyEngine {
     }
     let doc: NftDocument = diffDocument(diff, artifact.table);
     let r = await this.nft.apply(JSON.stringify(doc));
-    if (!r.ok && diff.decisions.delete.length > 0) {
+    if (!r.ok && diff.ports.delete.length > 0) {
       // nft 1.0.6 deletes some concatenated interval elements only in the form they were
       // added in (see apply.ts fixConcatDeletes): one more try with the deletes as rendered
       doc = renderElementDiff(diff, { table: artifact.table });
@@ -469,6 +504,9 @@ export class PolicyEngine {
         groups: a?.program.groups.length ?? 0,
         identities: m?.membership?.identities.identities.length ?? 0,
         setElements: this.setElements(),
+        // node: null = cluster-wide decisions; localPods: how many pods the loaded table holds
+        // decision rows for (null: the loaded table is cluster-wide, or nothing is loaded)
+        scope: { node: this.o.nodeName ?? null, localPods: m?.membership?.scope?.localPods?.size ?? null },
       },
       elementsFrom: m ? (m.membership ? 'cluster-state' : 'artifact-snapshot') : null,
       cluster: { pushed: this.state.pushed, generation: this.state.generation, namespaces: c.namespaces, pods: c.pods, nodes: c.nodes },
@@ -477,6 +515,7 @@ export class PolicyEngine {
       lastApply: this.lastApply ? { ...this.lastApply, at: this.lastApply.at.toISOString() } : null,
       applies: Object.fromEntries(this.applies),
       lastError: this.lastError ? { ...this.lastError, at: this.lastError.at.toISOString() } : null,
+      recentDrops: this.recentDrops.list(),
     };
   }
 
@@ -505,6 +544,7 @@ export class PolicyEngine {
         applyErrors: this.errors,
         counters,
         countersError,
+        dropSamples: this.o.dropSamples ? this.recentDrops.totals : undefined,
         lastError: this.lastError ? { reason: this.lastError.reason, message: this.lastError.message, at: this.lastError.at } : undefined,
         loadedAt: this.model?.loadedAt,
         artifactHash: this.artifact?.hash,

@@ -11,12 +11,17 @@
 //   {type: 'metrics'}                                   -> {contentType, text} (Prometheus text)
 import type { RequestHandler } from '../daemon/handlers.js';
 import { PolicyEngine, type EndpointSource } from './engine.js';
+import type { DropSampleSource } from './nflog.js';
 
 export interface PolicyDaemonOptions {
   /** run the policy engine even without an artifacts directory (artifacts pushed over the socket) */
   policy?: boolean;
   /** Fail closed: CNI STATUS not ready (50) and ADD "try again later" (11) until a policy is loaded. Default true. */
   requirePolicy?: boolean;
+  /** NFLOG drop-sample reader (nflog-reader.ts), started with the engine */
+  dropSamples?: DropSampleSource;
+  /** this node's name (`--node-name`, env NODE_NAME): node-local tables; unset = cluster-wide */
+  nodeName?: string;
 }
 
 export interface PolicyHookContext {
@@ -42,6 +47,8 @@ export async function attachPolicy(options: PolicyDaemonOptions, ctx: PolicyHook
     netns: ctx.hostNetns,
     artifactsDir: ctx.artifactsDir,
     requirePolicy: options.requirePolicy ?? true,
+    dropSamples: options.dropSamples,
+    nodeName: options.nodeName || undefined,
     setReady: ctx.setReady,
     endpoints: ctx.endpoints,
     log: ctx.log,

@@ -14,6 +14,9 @@ function fingerprint(m: Membership) {
     identity: m.identityElements.map((e) => `${identityElementKey(e)}=${e.identity}`).sort(),
     decisions: m.decisionElements.map((e) => `${decisionElementKey(e)}=${e.rule.cookie}`).sort(),
     isolated: m.isolated,
+    // what the kernel holds, numbers included: the incremental layout must number profiles as a fresh one does
+    pairs: m.layout.pairs.map((p) => `${p.direction}/${p.subject}/${p.peer}=${p.profile}`),
+    ports: m.layout.ports.map((p) => `${p.direction}/${p.profile}/${p.protoFrom}-${p.protoTo}/${p.portFrom}-${p.portTo}=${p.rule.cookie}`),
   };
 }
 

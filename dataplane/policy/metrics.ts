@@ -1,7 +1,8 @@
 // Prometheus text exposition (format 0.0.4) of the engine's figures. Allow/drop counts are the
 // kernel's own counters in the per-rule allow_<cookie>/drop_<cookie> chains (read with a terse
 // `nft -j list table`, elements left out), mapped to rule ids through the artifact's rules.json;
-// they are exact, unlike the rate-limited NFLOG samples (see nflog.ts).
+// they are exact, unlike the rate-limited NFLOG samples (see nflog.ts), which are counted
+// separately as policyc_drop_samples_total when the NFLOG reader runs.
 import type { RuleInfo } from './artifact.js';
 
 export const APPLY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -72,6 +73,8 @@ export interface MetricsInput {
   applies: ReadonlyMap<'full' | 'diff', number>;
   counters?: RuleCounter[];
   countersError?: string;
+  /** NFLOG drop samples received, by rule id (nflog.ts RecentDrops.totals); absent: no reader */
+  dropSamples?: ReadonlyMap<string, number>;
   lastError?: { reason: string; message: string; at: Date };
   loadedAt?: Date;
   artifactHash?: string;
@@ -108,6 +111,10 @@ export function renderMetrics(m: MetricsInput): string {
     for (const c of m.counters) if (c.action === 'drop') lines.push(`policyc_drops_total${labels({ rule_id: c.ruleId, policy: c.policy })} ${c.packets}`);
     lines.push('# HELP policyc_allows_total New flows allowed, by rule (kernel counters of allow_<cookie> chains).', '# TYPE policyc_allows_total counter');
     for (const c of m.counters) if (c.action === 'allow') lines.push(`policyc_allows_total${labels({ rule_id: c.ruleId, policy: c.policy })} ${c.packets}`);
+  }
+  if (m.dropSamples) {
+    lines.push('# HELP policyc_drop_samples_total NFLOG drop samples received, by rule (rate-limited: see policyc_drops_total for exact counts).', '# TYPE policyc_drop_samples_total counter');
+    for (const [ruleId, n] of m.dropSamples) lines.push(`policyc_drop_samples_total${labels({ rule_id: ruleId })} ${n}`);
   }
   if (m.countersError) gauge('policyc_counters_unavailable', `Kernel counters could not be read: ${m.countersError.replace(/\n/g, ' ')}`, 1);
   lines.push('# HELP policyc_last_error_info The last refused artifact or failed batch (value: unix time).', '# TYPE policyc_last_error_info gauge');

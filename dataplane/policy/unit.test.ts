@@ -97,8 +97,15 @@ describe('element normalization', () => {
     expect(elementKey(dec, [{ concat: [65537, 7, 6, 80] }, { goto: { target: 'allow_1' } }])).toBe(elementKey(dec, [{ concat: ['1:1', 7, 'tcp', 80] }, { goto: { target: 'allow_1' } }]));
   });
   it('rewrites concatenated deletes as ranges (nft 1.0.6 workaround)', () => {
-    const doc = fixConcatDeletes({ nftables: [{ delete: { element: { family: 'inet', table: 't', name: 'm', elem: [[{ concat: [1, 2, { range: [0, 5] }, 80] }, { goto: { target: 'x' } }]] } } }] } as any);
-    expect((doc.nftables[0] as any).delete.element.elem[0][0].concat).toEqual([{ range: [1, 1] }, { range: [2, 2] }, { range: [0, 5] }, { range: [80, 80] }]);
+    const doc = fixConcatDeletes({
+      nftables: [
+        { delete: { element: { family: 'inet', table: 't', name: 'egress_ports', elem: [[{ concat: [1, { range: [0, 5] }, 80] }, { goto: { target: 'x' } }]] } } },
+        { delete: { element: { family: 'inet', table: 't', name: 'egress_pairs', elem: [[{ concat: [1, 2] }, 7]] } } },
+      ],
+    } as any);
+    expect((doc.nftables[0] as any).delete.element.elem[0][0].concat).toEqual([{ range: [1, 1] }, { range: [0, 5] }, { range: [80, 80] }]);
+    // the pair maps have exact keys: a range there would be refused
+    expect((doc.nftables[1] as any).delete.element.elem[0][0].concat).toEqual([1, 2]);
   });
 });
 

@@ -89,28 +89,43 @@ export class NftInterpreter {
   identity(which: 'src' | 'dst', ipText: string): number {
     const ip = parseIp(ipText);
     if (!ip) return 0;
-    const name = which === 'src' ? MAP.srcIdentity(ip.family) : MAP.dstIdentity(ip.family);
-    for (const e of this.elementsOf(name)) {
-      const [key, value] = e as readonly [NftElementKey, Scalar];
-      if (addressIn(key, ip.family, ip.value)) return Number(value);
+    // the pod map (exact) wins over the world ranges, as the forward chain loads world first, then pod
+    const names = which === 'src' ? [MAP.srcIdentity(ip.family), MAP.srcWorld(ip.family)] : [MAP.dstIdentity(ip.family), MAP.dstWorld(ip.family)];
+    for (const name of names) {
+      for (const e of this.elementsOf(name)) {
+        const [key, value] = e as readonly [NftElementKey, Scalar];
+        if (addressIn(key, ip.family, ip.value)) return Number(value);
+      }
     }
     return 0;
   }
 
+  /** The profile of an identity pair (the `*_pairs` map), undefined when the pair has none. */
+  profile(direction: Direction, subject: number, peer: number): number | undefined {
+    for (const e of this.elementsOf(MAP.pairs(direction))) {
+      const [key, value] = e as readonly [NftElementKey, Scalar];
+      const [s, p] = (key as { concat: readonly NftElementKey[] }).concat;
+      if (numberIn(s, subject) && numberIn(p, peer)) return Number(value);
+    }
+    return undefined;
+  }
+
   side(direction: Direction, subject: number, peer: number, proto: number, port: number): SideOutcome {
-    for (const e of this.elementsOf(MAP.decisions(direction))) {
-      const [key, verdict] = e as readonly [NftElementKey, { goto: { target: string } }];
-      const parts = (key as { concat: readonly NftElementKey[] }).concat;
-      const values = [subject, peer, proto, port];
-      if (parts.every((p, i) => numberIn(p, values[i]))) {
+    const isolated = this.elementsOf(MAP.isolated(direction)).some((x) => Number(x) === subject);
+    const profile = this.profile(direction, subject, peer);
+    if (profile !== undefined) {
+      for (const e of this.elementsOf(MAP.ports(direction))) {
+        const [key, verdict] = e as readonly [NftElementKey, { goto: { target: string } }];
+        const parts = (key as { concat: readonly NftElementKey[] }).concat;
+        const values = [profile, proto, port];
+        if (!parts.every((p, i) => numberIn(p, values[i]))) continue;
         const chain = verdict.goto.target;
         const action = chain.startsWith('allow_') ? 'allow' : 'drop';
         if (!this.chains.has(chain)) throw new Error(`decision jumps to missing chain ${chain}`);
         return { kind: 'rule', action, chain, ruleId: this.comments.get(chain) ?? '' };
       }
     }
-    if (this.elementsOf(MAP.isolated(direction)).some((x) => Number(x) === subject)) return { kind: 'isolated' };
-    return { kind: 'continue' };
+    return isolated ? { kind: 'isolated' } : { kind: 'continue' };
   }
 
   /** The first packet of a new flow through the forward chain. */

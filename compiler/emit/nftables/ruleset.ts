@@ -8,18 +8,38 @@
 //     ct state invalid drop
 //     ICMPv6 neighbour discovery accept
 //     meta priority set 0 ct mark set 0             clear the two scratch registers
-//     meta priority set ip saddr map @src_identity_v4    (and ip6)   source identity
-//     ct mark set ip daddr map @dst_identity_v4          (and ip6)   destination identity
-//     jump egress     meta priority . ct mark . meta l4proto . th dport vmap @egress_decisions
-//                     meta priority @isolated_egress goto drop_isolated_egress
-//     jump ingress    ct mark . meta priority . meta l4proto . th dport vmap @ingress_decisions
-//                     ct mark @isolated_ingress goto drop_isolated_ingress
+//     meta priority set ip saddr map @src_world_v4       (and ip6)   source identity: world range,
+//     meta priority set ip saddr map @src_identity_v4    (and ip6)     then the pod address if one
+//     ct mark set ip daddr map @dst_world_v4 / @dst_identity_v4       destination identity, the same
+//     jump egress
+//        meta priority @isolated_egress goto egress_isolated
+//        meta priority set meta priority . ct mark map @egress_pairs \
+//          meta priority . meta l4proto . th dport vmap @egress_ports
+//        (egress_isolated: the same rule, then goto drop_isolated_egress)
+//     meta priority set ip saddr map @src_world_v4 / @src_identity_v4   the source identity again
+//     jump ingress      the same with ct mark (destination) as the subject
 //     meta priority set 0 ct mark set 0 accept
+//
+// Decisions in two steps (compiler/emit/profiles.ts): the identity pair is looked up in a hash
+// map (`*_pairs`, exact keys, one element per pair with a decision) whose value is a profile
+// number, written over the subject's register; then (profile, l4proto, dport) is looked up in a
+// small interval map (`*_ports`, one element per distinct port function). A pair that is not in
+// the map stops the rule before the port lookup, so the subject's fallback applies. Why two
+// steps: a single concatenated interval map over (subject, peer, proto, port) is served by
+// nft_set_pipapo, whose lookup scans bitmaps as long as the element count; with hundreds of
+// thousands of elements a new connection cost more than the rest of its handshake. The egress
+// step overwrites the source identity, so it is loaded again before the ingress step.
 //
 // Decision values are `goto allow_<cookie>` (counter; return: the direction is settled, the
 // other one is judged next) or `goto drop_<cookie>` (rate-limited NFLOG sample with the rule's
 // cookie and id, counter, drop). Rule comments carry rule ids. The number of rules grows with
 // the number of IR rules (one allow_/drop_ chain each), never with pods or peers.
+//
+// Addresses in two maps per end and family: pod addresses in an exact (hash) map, the world
+// ranges (ipBlock classes, carved by the compiler, merged across pod addresses) in an interval
+// map read first. A pod's label change or a new pod then touches the hash map only: libnftables
+// re-reads a whole interval set to add or delete one of its elements, which made a one-pod
+// change cost ~27 ms at 5k pods when pod addresses sat in the interval map.
 //
 // Why `meta priority` and `ct mark`: nft 1.0.6 cannot put a map lookup inside a concatenation
 // ("Expression type map not allowed"), so the two identities must sit in registers that can be
@@ -37,17 +57,17 @@
 // that conntrack does not track (notrack) cannot carry the ct mark register and skip the
 // ingress side: do not notrack pod-to-pod traffic.
 //
-// Elements are disjoint (identities carve pod addresses out of world ranges; decisions are split
-// at every port boundary and merged where results agree), sorted, and deterministic. A full
-// replace is `add table` + `delete table` + everything again, in one batch: it works whether or
-// not the table exists, and drops stale elements (`flush table` would keep them).
+// Elements are disjoint (identities carve pod addresses out of world ranges; port elements are
+// split at every port boundary and merged where results agree), sorted, and deterministic. A
+// full replace is `add table` + `delete table` + everything again, in one batch: it works
+// whether or not the table exists, and drops stale elements (`flush table` would keep them).
 
 import type { Cluster } from '../../model/cluster.js';
 import type { Direction, Program, Rule } from '../../ir/types.js';
 import { formatIp, rangeToCidrs, type Family } from '../../ir/cidr.js';
 import type { IdentityElement } from '../identities.js';
-import type { DecisionElement } from '../decisions.js';
 import { computeMembership, type Membership, type MembershipDiff } from '../membership.js';
+import type { PairElement, PortElement } from '../profiles.js';
 import type {
   NftChain,
   NftCommand,
@@ -77,7 +97,11 @@ export interface NftCounts {
   readonly identities: number;
   /** ip -> identity elements (each is loaded twice: source and destination map). */
   readonly identityElements: number;
+  /** Decisions as the evaluator states them: (subject, peer, proto range, port range) -> rule. */
   readonly decisionElements: number;
+  /** What the kernel holds for them: identity pairs -> profile, and profile ports -> rule. */
+  readonly pairElements: number;
+  readonly portElements: number;
   readonly isolatedElements: number;
   /** Every element loaded into the kernel. */
   readonly setElements: number;
@@ -98,9 +122,14 @@ export interface NftEmission {
 
 export const DEFAULT_TABLE = 'policyc';
 export const MAP = {
+  /** Pod address -> identity (exact). */
   srcIdentity: (f: Family) => `src_identity_v${f}`,
   dstIdentity: (f: Family) => `dst_identity_v${f}`,
-  decisions: (d: Direction) => `${d}_decisions`,
+  /** World range -> identity (interval; pod addresses are answered by the maps above). */
+  srcWorld: (f: Family) => `src_world_v${f}`,
+  dstWorld: (f: Family) => `dst_world_v${f}`,
+  pairs: (d: Direction) => `${d}_pairs`,
+  ports: (d: Direction) => `${d}_ports`,
   isolated: (d: Direction) => `isolated_${d}`,
 } as const;
 
@@ -127,13 +156,26 @@ const CTMARK = { ct: { key: 'mark' } } as const;
 const L4PROTO = { meta: { key: 'l4proto' } } as const;
 const DPORT = { payload: { protocol: 'th', field: 'dport' } } as const;
 
-/** The decision key of a direction: (subject identity, peer identity, l4proto, dport). */
-function decisionKey(d: Direction): NftExpression {
-  return { concat: d === 'egress' ? [PRIORITY, CTMARK, L4PROTO, DPORT] : [CTMARK, PRIORITY, L4PROTO, DPORT] };
-}
-
 function subjectRegister(d: Direction) {
   return d === 'egress' ? PRIORITY : CTMARK;
+}
+
+/** The pair key of a direction: (subject identity, peer identity). */
+function pairKey(d: Direction): NftExpression {
+  return { concat: d === 'egress' ? [PRIORITY, CTMARK] : [CTMARK, PRIORITY] };
+}
+
+/** The port key: (profile, l4proto, dport); the profile sits in the subject's register. */
+function portKey(d: Direction): NftExpression {
+  return { concat: [subjectRegister(d), L4PROTO, DPORT] };
+}
+
+/** subject register := pairs[subject . peer], then ports[profile . l4proto . dport]; a missing pair ends the rule. */
+function decisionStatements(d: Direction): NftStatement[] {
+  return [
+    { mangle: { key: subjectRegister(d), value: { map: { key: pairKey(d), data: `@${MAP.pairs(d)}` } } } },
+    { vmap: { key: portKey(d), data: `@${MAP.ports(d)}` } },
+  ];
 }
 
 /** Rules that decide something (allow or deny), by cookie: one chain each. */
@@ -168,17 +210,23 @@ export function skeletonCommands(program: Program, options: NftOptions = {}): Nf
     chain('forward', { type: 'filter', hook: 'forward', prio: options.priority ?? 0, policy: 'accept' }),
     chain('egress'),
     chain('ingress'),
+    chain('egress_isolated'),
+    chain('ingress_isolated'),
     chain('drop_isolated_egress'),
     chain('drop_isolated_ingress'),
     ...deciding.map((r) => chain(ruleChain(r))),
   ];
   for (const f of [4, 6] as const) {
     const addr = f === 4 ? 'ipv4_addr' : 'ipv6_addr';
-    cmds.push(map({ name: MAP.srcIdentity(f), type: addr, map: 'classid', flags: ['interval'], comment: 'source address -> identity' }));
-    cmds.push(map({ name: MAP.dstIdentity(f), type: addr, map: 'mark', flags: ['interval'], comment: 'destination address -> identity' }));
+    cmds.push(map({ name: MAP.srcWorld(f), type: addr, map: 'classid', flags: ['interval'], comment: 'source range -> world identity' }));
+    cmds.push(map({ name: MAP.srcIdentity(f), type: addr, map: 'classid', comment: 'source pod address -> identity' }));
+    cmds.push(map({ name: MAP.dstWorld(f), type: addr, map: 'mark', flags: ['interval'], comment: 'destination range -> world identity' }));
+    cmds.push(map({ name: MAP.dstIdentity(f), type: addr, map: 'mark', comment: 'destination pod address -> identity' }));
   }
-  cmds.push(map({ name: MAP.decisions('egress'), type: ['classid', 'mark', 'inet_proto', 'inet_service'], map: 'verdict', flags: ['interval'], comment: 'egress: source identity . destination identity . l4proto . dport' }));
-  cmds.push(map({ name: MAP.decisions('ingress'), type: ['mark', 'classid', 'inet_proto', 'inet_service'], map: 'verdict', flags: ['interval'], comment: 'ingress: destination identity . source identity . l4proto . dport' }));
+  cmds.push(map({ name: MAP.pairs('egress'), type: ['classid', 'mark'], map: 'classid', comment: 'egress: source identity . destination identity -> profile' }));
+  cmds.push(map({ name: MAP.pairs('ingress'), type: ['mark', 'classid'], map: 'mark', comment: 'ingress: destination identity . source identity -> profile' }));
+  cmds.push(map({ name: MAP.ports('egress'), type: ['classid', 'inet_proto', 'inet_service'], map: 'verdict', flags: ['interval'], comment: 'egress: profile . l4proto . dport' }));
+  cmds.push(map({ name: MAP.ports('ingress'), type: ['mark', 'inet_proto', 'inet_service'], map: 'verdict', flags: ['interval'], comment: 'ingress: profile . l4proto . dport' }));
   cmds.push(set({ name: MAP.isolated('egress'), type: 'classid', comment: 'sources isolated for egress by NetworkPolicy' }));
   cmds.push(set({ name: MAP.isolated('ingress'), type: 'mark', comment: 'destinations isolated for ingress by NetworkPolicy' }));
 
@@ -196,23 +244,28 @@ export function skeletonCommands(program: Program, options: NftOptions = {}): Nf
     ),
     rule('forward', clear, 'policyc: clear scratch registers'),
   );
+  const load = (register: typeof PRIORITY | typeof CTMARK, f: Family, field: 'saddr' | 'daddr', mapName: string, comment: string): NftCommand =>
+    rule('forward', [{ mangle: { key: register, value: { map: { key: { payload: { protocol: f === 4 ? 'ip' : 'ip6', field } }, data: `@${mapName}` } } } }], comment);
+  const sourceIdentity = (again: string) => ([4, 6] as const).flatMap((f) => [
+    load(PRIORITY, f, 'saddr', MAP.srcWorld(f), `policyc: source world identity v${f}${again}`),
+    load(PRIORITY, f, 'saddr', MAP.srcIdentity(f), `policyc: source pod identity v${f}${again}`),
+  ]);
+  cmds.push(...sourceIdentity(''));
   for (const f of [4, 6] as const) {
-    const proto = f === 4 ? 'ip' : 'ip6';
-    cmds.push(rule('forward', [{ mangle: { key: PRIORITY, value: { map: { key: { payload: { protocol: proto, field: 'saddr' } }, data: `@${MAP.srcIdentity(f)}` } } } }], `policyc: source identity v${f}`));
+    cmds.push(load(CTMARK, f, 'daddr', MAP.dstWorld(f), `policyc: destination world identity v${f}`), load(CTMARK, f, 'daddr', MAP.dstIdentity(f), `policyc: destination pod identity v${f}`));
   }
-  for (const f of [4, 6] as const) {
-    const proto = f === 4 ? 'ip' : 'ip6';
-    cmds.push(rule('forward', [{ mangle: { key: CTMARK, value: { map: { key: { payload: { protocol: proto, field: 'daddr' } }, data: `@${MAP.dstIdentity(f)}` } } } }], `policyc: destination identity v${f}`));
-  }
+  cmds.push(rule('forward', [{ jump: { target: 'egress' } }], 'policyc: egress of the source'));
+  cmds.push(...sourceIdentity(' again'));
   cmds.push(
-    rule('forward', [{ jump: { target: 'egress' } }], 'policyc: egress of the source'),
     rule('forward', [{ jump: { target: 'ingress' } }], 'policyc: ingress of the destination'),
     rule('forward', [...clear, { accept: null }], 'policyc: allowed'),
   );
   for (const d of ['egress', 'ingress'] as const) {
-    cmds.push(rule(d, [{ vmap: { key: decisionKey(d), data: `@${MAP.decisions(d)}` } }], `policyc: ${d} decisions`));
     cmds.push(
-      rule(d, [{ match: { op: '==', left: subjectRegister(d), right: `@${MAP.isolated(d)}` } }, { goto: { target: `drop_isolated_${d}` } }], `policyc: ${d} isolated by NetworkPolicy`),
+      rule(d, [{ match: { op: '==', left: subjectRegister(d), right: `@${MAP.isolated(d)}` } }, { goto: { target: `${d}_isolated` } }], `policyc: ${d} isolated by NetworkPolicy`),
+      rule(d, decisionStatements(d), `policyc: ${d} decisions`),
+      rule(`${d}_isolated`, decisionStatements(d), `policyc: ${d} decisions`),
+      rule(`${d}_isolated`, [{ goto: { target: `drop_isolated_${d}` } }], `policyc: ${d} not allowed`),
     );
     const chainName = `drop_isolated_${d}`;
     cmds.push(
@@ -248,14 +301,20 @@ function rangeOrValue(from: number, to: number): NftElementKey {
   return from === to ? from : { range: [from, to] };
 }
 
-export function decisionElement(e: DecisionElement): NftElement {
-  return [{ concat: [e.subject, e.peer, rangeOrValue(e.protoFrom, e.protoTo), rangeOrValue(e.portFrom, e.portTo)] }, { goto: { target: ruleChain(e.rule) } }];
+export function pairElement(e: PairElement): NftElement {
+  return [{ concat: [e.subject, e.peer] }, e.profile];
+}
+
+export function portElement(e: PortElement): NftElement {
+  return [{ concat: [e.profile, rangeOrValue(e.protoFrom, e.protoTo), rangeOrValue(e.portFrom, e.portTo)] }, { goto: { target: ruleChain(e.rule) } }];
 }
 
 /** Element payloads per map/set name, sorted. */
 export function elementsByName(
   identityElements: readonly IdentityElement[],
-  decisionElements: readonly DecisionElement[],
+  world: readonly IdentityElement[],
+  pairs: readonly PairElement[],
+  ports: readonly PortElement[],
   isolated: Readonly<Record<Direction, readonly number[]>>,
 ): Map<string, NftElement[]> {
   const out = new Map<string, NftElement[]>();
@@ -265,11 +324,18 @@ export function elementsByName(
     list.push(e);
   };
   for (const e of identityElements) {
+    if (e.pod === undefined) continue; // world ranges come merged, in `world`
     const key = addressKey(e);
     push(MAP.srcIdentity(e.family), [key, e.identity]);
     push(MAP.dstIdentity(e.family), [key, e.identity]);
   }
-  for (const e of decisionElements) push(MAP.decisions(e.direction), decisionElement(e));
+  for (const e of world) {
+    const key = addressKey(e);
+    push(MAP.srcWorld(e.family), [key, e.identity]);
+    push(MAP.dstWorld(e.family), [key, e.identity]);
+  }
+  for (const e of pairs) push(MAP.pairs(e.direction), pairElement(e));
+  for (const e of ports) push(MAP.ports(e.direction), portElement(e));
   for (const d of ['egress', 'ingress'] as const) for (const id of isolated[d]) push(MAP.isolated(d), id);
   return out;
 }
@@ -287,14 +353,14 @@ function elementCommands(kind: 'add' | 'delete', byName: Map<string, NftElement[
 
 /** `add element` commands that fill the maps of a freshly created table. */
 export function membershipCommands(m: Membership, options: NftOptions = {}): NftCommand[] {
-  return elementCommands('add', elementsByName(m.identityElements, m.decisionElements, m.isolated), options.table ?? DEFAULT_TABLE);
+  return elementCommands('add', elementsByName(m.identityElements, m.world, m.layout.pairs, m.layout.ports, m.isolated), options.table ?? DEFAULT_TABLE);
 }
 
 /** One batch: deletes first, then adds (the kernel rejects overlapping interval elements). */
 export function renderElementDiff(diff: MembershipDiff, options: NftOptions = {}): NftDocument {
   const table = options.table ?? DEFAULT_TABLE;
-  const del = elementsByName(diff.identity.delete, diff.decisions.delete, { egress: diff.isolated.egress.delete, ingress: diff.isolated.ingress.delete });
-  const add = elementsByName(diff.identity.add, diff.decisions.add, { egress: diff.isolated.egress.add, ingress: diff.isolated.ingress.add });
+  const del = elementsByName(diff.identity.delete, diff.world.delete, diff.pairs.delete, diff.ports.delete, { egress: diff.isolated.egress.delete, ingress: diff.isolated.ingress.delete });
+  const add = elementsByName(diff.identity.add, diff.world.add, diff.pairs.add, diff.ports.add, { egress: diff.isolated.egress.add, ingress: diff.isolated.ingress.add });
   return { nftables: [{ metainfo: { json_schema_version: 1 } }, ...elementCommands('delete', del, table), ...elementCommands('add', add, table)] };
 }
 
@@ -318,9 +384,9 @@ export function countCommands(cmds: readonly NftCommand[]): { rules: number; cha
  * The whole table. With a snapshot (`cluster` given and `hasSnapshot` not false) the maps are
  * filled; without one the skeleton is emitted with empty maps for the node daemon to fill.
  */
-export function emitNftables(program: Program, cluster?: Cluster, options: NftOptions & { previous?: Membership } = {}): NftEmission {
+export function emitNftables(program: Program, cluster?: Cluster, options: NftOptions & { previous?: Membership; localPods?: ReadonlySet<string> } = {}): NftEmission {
   const skeleton = skeletonCommands(program, options);
-  const membership = cluster ? computeMembership(program, cluster, options.previous) : undefined;
+  const membership = cluster ? computeMembership(program, cluster, options.previous, { localPods: options.localPods }) : undefined;
   const elements = membership ? membershipCommands(membership, options) : [];
   const cmds = [...skeleton, ...elements];
   const c = countCommands(cmds);
@@ -330,13 +396,16 @@ export function emitNftables(program: Program, cluster?: Cluster, options: NftOp
     identities: membership?.identities.identities.length ?? 0,
     identityElements: membership?.identityElements.length ?? 0,
     decisionElements: membership?.decisionElements.length ?? 0,
+    pairElements: membership?.layout.pairs.length ?? 0,
+    portElements: membership?.layout.ports.length ?? 0,
     isolatedElements,
     setElements: c.elements,
     maps: c.maps,
     chains: c.chains,
     rules: c.rules,
-    // forward: 11 rules at most, egress 2, ingress 2, then allow_ chains (1 each) or a drop chain (2).
-    perPacketRules: 11 + 2 + 2 + 2,
+    // forward: 20 rules at most, egress 2 (+1 isolated), ingress 2 (+1), then an allow_ chain
+    // (1 rule) or a drop chain (2).
+    perPacketRules: 20 + 3 + 3 + 2,
   };
   return { document: { nftables: cmds }, counts, membership, warnings: membership?.identities.warnings ?? [] };
 }
