@@ -6,9 +6,10 @@ import { compilePhases } from './task-phases.js';
 import { compileToArtifact } from './task-compile.js';
 import { emittedSize } from './task-emitted.js';
 import { labelChange } from './task-label-change.js';
+import { labelChangeNode } from './task-label-change-node.js';
 import { parseJsYaml, parseJson, parseYamlDocuments } from './task-parse.js';
 
-export type TaskName = 'compile' | 'compile-node' | 'compile-core' | 'js-yaml' | 'json' | 'yaml-doc' | 'phases' | 'label-change' | 'label-change-emit' | 'emitted' | 'emitted-nft' | 'emitted-linear';
+export type TaskName = 'compile' | 'compile-node' | 'compile-core' | 'js-yaml' | 'json' | 'yaml-doc' | 'phases' | 'label-change' | 'label-change-emit' | 'label-change-node' | 'emitted' | 'emitted-nft' | 'emitted-linear';
 
 const TASKS: Record<TaskName, (paths: string[]) => Record<string, number | string> | Promise<Record<string, number | string>>> = {
   compile: (p) => compileToArtifact(p),
@@ -20,6 +21,7 @@ const TASKS: Record<TaskName, (paths: string[]) => Record<string, number | strin
   phases: compilePhases,
   'label-change': (p) => labelChange(p, 'bench'),
   'label-change-emit': (p) => labelChange(p, 'emit'),
+  'label-change-node': labelChangeNode,
   emitted: (p) => emittedSize(p, 'bench'),
   'emitted-nft': (p) => emittedSize(p, 'nft'),
   'emitted-linear': (p) => emittedSize(p, 'linear'),

@@ -4,7 +4,7 @@
 //      without the backends of cli/backends.ts, against parsing the same files with js-yaml /
 //      JSON.parse, interleaved, same run; and the `yaml` Document API on the snapshot;
 //   2. where compile time goes (phases);
-//   3. one pod's labels changing: time and set elements touched;
+//   3. one pod's labels changing: time and set elements touched (node-local table, updateMembership);
 //   4. emitted size: our lowering against a per-peer linear lowering.
 // Flags: --sizes PODS:POLICIES,... (default 5000:1000,50000:10000)  --reps N (default 3)
 //        --skip-yaml-doc  --only compile|phases|label|emitted (repeatable)
@@ -187,7 +187,8 @@ async function main(): Promise<void> {
       log();
       log('-- one pod\'s labels change (target < 10 ms, touching only the affected elements)');
       reportFlat(measure('label-change', paths).result);
-      optional('label-change-emit', 'compiler/emit/membership computeMembership+membershipDiff');
+      // the node daemon's path on the table a node loads (cluster-wide tables are quadratic in identities)
+      optional('label-change-node', 'compiler/emit/membership updateMembership+membershipDiff, node-local table');
     }
     if (only.has('emitted')) {
       log();

@@ -29,7 +29,10 @@ export function compileToArtifact(paths: readonly string[], backends = true, nod
     for (const p of compilation.cluster.pods) if (p.node) count.set(p.node, (count.get(p.node) ?? 0) + 1);
     [nodeName, localPods] = [...count.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0];
   }
-  const outputs = backends ? runBackends(compilation, { table: 'policyc', node: nodeName }).outputs : [];
+  const lowered = backends ? runBackends(compilation, { table: 'policyc', node: nodeName }) : { outputs: [], diagnostics: [] };
+  // `policyc compile` writes nothing then: report it as the failure it is
+  if (lowered.diagnostics.length > 0) throw new Error(`${lowered.diagnostics[0].code}: ${lowered.diagnostics[0].message.split('. ')[0]}`);
+  const outputs = lowered.outputs;
   const artifact = buildArtifact(compilation.program, compilation.sources, outputs, { withSnapshot: compilation.hasSnapshot, generator: 'policyc bench' });
   let bytes = 0;
   for (const text of artifact.files.values()) bytes += text.length;

@@ -10,7 +10,7 @@ import { loadAndCompile, splitFileArgs } from '../load.js';
 export const command: Command = {
   name: 'reach',
   summary: 'Reachability matrix over every pod of the snapshot (rows = from, columns = to)',
-  usage: 'policyc reach -f <file|dir>... --port <number|name> [--protocol TCP|UDP|SCTP] [-o text|json|svg]',
+  usage: 'policyc reach -f <file|dir>... --port <number|name> [--protocol TCP|UDP|SCTP] [--family 4|6] [-o text|json|svg]',
   async run(args, io) {
     const { values, positionals } = parseArgs({
       args,
@@ -19,11 +19,12 @@ export const command: Command = {
         file: { type: 'string', short: 'f', multiple: true },
         port: { type: 'string', short: 'p' },
         protocol: { type: 'string', default: 'TCP' },
+        family: { type: 'string' },
         output: { type: 'string', short: 'o', default: 'text' },
       },
     });
     const protocol = values.protocol!.toUpperCase();
-    if (!values.port || !['TCP', 'UDP', 'SCTP'].includes(protocol) || !['text', 'json', 'svg'].includes(values.output!)) {
+    if (!values.port || !['TCP', 'UDP', 'SCTP'].includes(protocol) || !['text', 'json', 'svg'].includes(values.output!) || (values.family !== undefined && !['4', '6'].includes(values.family))) {
       io.stderr.write(`usage: ${this.usage}\n`);
       return exitCodes.usage;
     }
@@ -34,7 +35,10 @@ export const command: Command = {
       return exitCodes.failed;
     }
     const port = /^\d+$/.test(values.port) ? Number(values.port) : values.port;
-    const matrix = computeReach(new Evaluator(compilation.program, compilation.cluster), port, protocol as Protocol);
+    // --family: each pod's address of that family (pods without one reach nothing); unset: as before
+    const family = values.family === undefined ? undefined : (Number(values.family) as 4 | 6);
+    const evaluator = new Evaluator(compilation.program, compilation.cluster);
+    const matrix = computeReach(evaluator, port, protocol as Protocol, evaluator.cluster.pods, family);
     if (values.output === 'json') io.stdout.write(`${JSON.stringify({ pods: matrix.pods, allowed: matrix.allowed })}\n`);
     else if (values.output === 'svg') io.stdout.write(renderReachSvg(matrix, `${values.port}/${protocol}`));
     else io.stdout.write(`${renderReachText(matrix)}\n`);

@@ -15,12 +15,18 @@ export function renderStatus(s: any): string {
   if (s.artifact) {
     out += line('artifact', `${s.artifact.hash.slice(0, 12)} from ${s.artifact.source ?? '?'}, loaded ${s.artifact.loadedAt}, table inet ${s.artifact.table}`);
     out += line('policy', `${s.counts.policies} policies, ${s.counts.rules} rules, ${s.counts.groups} groups, ${s.counts.identities} identities, ${s.counts.setElements} set elements (from ${s.elementsFrom})`);
+    const scope = s.counts.scope;
+    out += line('table', scope?.node ? `node-local: node ${scope.node}, decisions for ${scope.localPods ?? 0} local pods` : 'cluster-wide (no --node-name)');
   } else {
     out += line('artifact', 'none');
   }
   out += line('cluster', `${s.cluster.pushed ? '' : 'not pushed; '}${s.cluster.namespaces} namespaces, ${s.cluster.pods} pods, ${s.cluster.nodes} nodes; ${s.endpoints} local endpoints`);
   if (s.lastApply) out += line('last apply', `${s.lastApply.kind}, ${s.lastApply.elements} elements, ${Number(s.lastApply.durationMs).toFixed(1)} ms at ${s.lastApply.at}${s.lastApply.fallback ? ` (${s.lastApply.fallback})` : ''}`);
   out += line('applies', `${s.applies.full ?? 0} full, ${s.applies.diff ?? 0} diff`);
+  if (Array.isArray(s.recentDrops) && s.recentDrops.length > 0) {
+    const d = s.recentDrops[0];
+    out += line('last drop', `${d.at ?? ''} ${d.ruleId ?? (d.isolated ? `isolated (${d.isolated})` : '?')}${d.src ? ` ${d.src} -> ${d.dst}${d.dport !== undefined ? `:${d.dport}` : ''}` : ''} (${s.recentDrops.length} recent samples)`);
+  }
   out += line('last error', s.lastError ? `${s.lastError.at} ${s.lastError.reason}: ${s.lastError.message}` : 'none');
   return out;
 }

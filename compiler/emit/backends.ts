@@ -4,7 +4,8 @@
 import type { Compilation } from '../compile.js';
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import type { BackendOutput } from './artifact.js';
-import { checkDataplaneLimits, DEFAULT_LIMITS, type DataplaneLimits } from './limits.js';
+import { checkDataplaneLimits, decisionLimitDiagnostic, DEFAULT_LIMITS, type DataplaneLimits } from './limits.js';
+import { DecisionLimitError } from './decisions.js';
 import { emitNftables } from './nftables/index.js';
 
 export function runBackends(
@@ -16,8 +17,15 @@ export function runBackends(
   // fills them from the pods it sees. With one, membership is filled in here: for the whole
   // cluster, or (`node`) the table that node loads: decisions for its own pods only.
   const localPods = options.node === undefined ? undefined : new Set(compilation.cluster.pods.filter((p) => p.node === options.node).map((p) => `${p.namespace}/${p.name}`));
-  const nft = emitNftables(program, compilation.hasSnapshot ? compilation.cluster : undefined, { table: options.table, localPods });
-  const diagnostics = nft.membership ? checkDataplaneLimits(program, nft.membership, options.limits ?? DEFAULT_LIMITS) : [];
+  const limits = options.limits ?? DEFAULT_LIMITS;
+  let nft: ReturnType<typeof emitNftables>;
+  try {
+    nft = emitNftables(program, compilation.hasSnapshot ? compilation.cluster : undefined, { table: options.table, localPods, maxPairsPerDirection: limits.maxDecisionElements });
+  } catch (err) {
+    if (err instanceof DecisionLimitError) return { outputs: [], diagnostics: [decisionLimitDiagnostic(program, err, limits)] };
+    throw err;
+  }
+  const diagnostics = nft.membership ? checkDataplaneLimits(program, nft.membership, limits) : [];
   const c = nft.counts;
   const outputs: BackendOutput[] = [
     {

@@ -23,7 +23,7 @@ import type { Cluster } from '../model/cluster.js';
 import type { Protocol } from '../model/k8s-types.js';
 import type { Direction, Group, Peer, PortMatch, Program, Rule } from '../ir/types.js';
 import { selectorKey } from '../ir/selector.js';
-import type { Endpoint } from '../evaluate/endpoints.js';
+import { endpointIp, type Endpoint } from '../evaluate/endpoints.js';
 import { peerMatches } from '../evaluate/match.js';
 import { cidrPeerKey, identityAddressClass, type Identity, type IdentityTable } from './identities.js';
 
@@ -212,25 +212,43 @@ function applicable(ix: RuleIndex, subject: Identity, direction: Direction): { r
  */
 class PeerSets {
   private readonly byGroup = new Map<string, number[]>();
-  private readonly classes: Array<Set<string>>;
+  /** Per identity, the parts of its address class; built on first use (only single-peer queries need it). */
+  private classesOf?: Array<Set<string>>;
+  /** Address-class part (a cidr peer key) -> identities whose class has it, so a cidr peer does not scan every identity. */
+  private readonly byClass = new Map<string, number[]>();
   private readonly cache = new Map<string, { all: boolean; set: Set<number>; sorted: number[] }>();
   private readonly single = new Map<string, boolean>();
-  private readonly groups: ReadonlyMap<string, Group>;
+  private groupsById?: ReadonlyMap<string, Group>;
+  private nodeIps?: Set<string>;
 
   constructor(
     private readonly identities: readonly Identity[],
-    program: Program,
+    private readonly program: Program,
     private readonly cluster: Cluster,
   ) {
-    this.groups = new Map(program.groups.map((g) => [g.id, g]));
     identities.forEach((ident, i) => {
       for (const g of ident.groups) {
         let l = this.byGroup.get(g);
         if (!l) this.byGroup.set(g, (l = []));
         l.push(i);
       }
+      const cls = identityAddressClass(ident.key);
+      if (cls === '') return; // most identities: no cidr peer holds their addresses
+      for (const key of new Set(cls.split('|'))) {
+        let l = this.byClass.get(key);
+        if (!l) this.byClass.set(key, (l = []));
+        l.push(i);
+      }
     });
-    this.classes = identities.map((ident) => new Set(identityAddressClass(ident.key).split('|')));
+  }
+
+  private get classes(): Array<Set<string>> {
+    return (this.classesOf ??= this.identities.map((ident) => new Set(identityAddressClass(ident.key).split('|'))));
+  }
+
+  /** Program groups by id, for the evaluator's test of nodes peers (rare: built on first use). */
+  private get groups(): ReadonlyMap<string, Group> {
+    return (this.groupsById ??= new Map(this.program.groups.map((g) => [g.id, g])));
   }
 
   /** Whether the rule's peers match identity `i`, without building the rule's whole set. */
@@ -272,13 +290,13 @@ class PeerSets {
       if (p.kind === 'pods') {
         for (const i of this.byGroup.get(p.group) ?? []) set.add(i);
       } else if (p.kind === 'cidr') {
-        const key = cidrPeerKey(p.cidr, p.except);
-        this.classes.forEach((c, i) => {
-          if (c.has(key)) set.add(i);
-        });
+        for (const i of this.byClass.get(cidrPeerKey(p.cidr, p.except)) ?? []) set.add(i);
       } else {
+        // Only an identity whose representative has a node's address can match a nodes peer.
+        this.nodeIps ??= new Set(this.cluster.nodes.flatMap((n) => n.ips));
         this.identities.forEach((ident, i) => {
-          if (!set.has(i) && peerMatches(p, ident.representative, this.groups, this.cluster).matched) set.add(i);
+          const ip = endpointIp(ident.representative);
+          if (ip !== undefined && this.nodeIps!.has(ip) && !set.has(i) && peerMatches(p, ident.representative, this.groups, this.cluster).matched) set.add(i);
         });
       }
     }
@@ -341,16 +359,53 @@ function hasNamedPorts(rule: Rule): boolean {
   return !!rule.ports?.some((pm) => pm.kind === 'named');
 }
 
-/** Per (subject, peer) with rules, decides through the cache of rows (keyed by matching rules, isolation, and the destination identity when a named port is involved). */
+/**
+ * Lists of rule indices, interned as the nodes of a trie (node 0: the empty list), so that
+ * building one list per peer identity, rule by rule, and keying rows by it costs a number per
+ * step instead of a growing string.
+ */
+class RuleLists {
+  private readonly children: Array<Map<number, number>> = [new Map()];
+  private readonly parent: number[] = [-1];
+  private readonly last: number[] = [-1];
+
+  /** The list `node` followed by rule `r`. */
+  append(node: number, r: number): number {
+    const m = this.children[node];
+    let child = m.get(r);
+    if (child === undefined) {
+      child = this.parent.length;
+      m.set(r, child);
+      this.children.push(new Map());
+      this.parent.push(node);
+      this.last.push(r);
+    }
+    return child;
+  }
+
+  rules(node: number): number[] {
+    const out: number[] = [];
+    for (let n = node; n > 0; n = this.parent[n]) out.push(this.last[n]);
+    return out.reverse();
+  }
+}
+
+/** Per (subject, peer) with rules, decides through the cache of rows (keyed by matching rules, isolation, and the destination identity's named ports when a named port is involved). */
 class DecisionBuilder {
   readonly ix: RuleIndex;
   readonly peers: PeerSets;
-  private readonly rows = new Map<string, Row>();
+  private readonly lists = new RuleLists();
+  /** Row per (matching list, isolation, destination port class + 1 or 0): see rowKey. */
+  private readonly rows = new Map<number, Row>();
   private readonly named: boolean[];
-  private readonly sig: Array<string | undefined>;
+  /** Per peer identity: its matching-rule list (a RuleLists node) while a subject is built; -1 = none. */
+  private readonly sig: Int32Array;
+  /** Peers with a list (sig >= 0) while a subject is built: reused, so no growing array per subject. */
+  private readonly touched: Int32Array;
   private readonly namedFlag: Uint8Array;
   private readonly familyMask: Uint8Array;
   private readonly portClass: number[];
+  private readonly portClasses: number;
 
   constructor(
     readonly program: Program,
@@ -360,7 +415,8 @@ class DecisionBuilder {
     this.ix = ruleIndex(program);
     this.peers = new PeerSets(identities, program, cluster);
     this.named = program.rules.map(hasNamedPorts);
-    this.sig = new Array(identities.length).fill(undefined);
+    this.sig = new Int32Array(identities.length).fill(-1);
+    this.touched = new Int32Array(identities.length);
     this.namedFlag = new Uint8Array(identities.length);
     this.familyMask = Uint8Array.from(identities, (i) => (i.families.includes(4) ? 1 : 0) | (i.families.includes(6) ? 2 : 0));
     const classes = new Map<string, number>();
@@ -370,6 +426,11 @@ class DecisionBuilder {
       if (c === undefined) classes.set(k, (c = classes.size));
       return c;
     });
+    this.portClasses = classes.size;
+  }
+
+  private rowKey(list: number, isolated: boolean, portClass: number): number {
+    return (list * (this.portClasses + 1) + portClass + 1) * 2 + (isolated ? 1 : 0);
   }
 
   /** Elements of one subject (index) and direction (only towards `onlyPeer` if given), in peer order; returns isolation. */
@@ -382,65 +443,77 @@ class DecisionBuilder {
     const n = this.identities.length;
     const sig = this.sig;
     const named = this.namedFlag;
-    const touched: number[] = [];
+    const lists = this.lists;
+    const touched = this.touched;
+    let count = 0;
     let everything = false;
-    // Per peer identity, the list of matching rules (in rule order), built rule by rule.
-    for (const r of rules) {
-      const tag = `${r},`;
+    // Per peer identity, the list of matching rules (in rule order), built rule by rule. Indexed
+    // loops here and below: for-of allocates an iterator result per step until the function is
+    // optimized, and this runs hundreds of thousands of steps in a one-shot compile.
+    for (let k = 0; k < rules.length; k++) {
+      const r = rules[k];
       const isNamed = this.named[r];
       if (onlyPeer !== undefined) {
         if (!this.peers.contains(all[r], onlyPeer)) continue;
-        if (sig[onlyPeer] === undefined) {
-          sig[onlyPeer] = '';
-          touched.push(onlyPeer);
+        if (sig[onlyPeer] < 0) {
+          sig[onlyPeer] = 0;
+          touched[count++] = onlyPeer;
         }
-        sig[onlyPeer] += tag;
+        sig[onlyPeer] = lists.append(sig[onlyPeer], r);
         if (isNamed) named[onlyPeer] = 1;
         continue;
       }
       const set = this.peers.of(all[r]);
       if (set.all) everything = true;
-      for (const p of set.sorted) {
-        if (sig[p] === undefined) {
-          sig[p] = '';
-          touched.push(p);
+      // Peers of one rule mostly share their list so far: remember the last step taken.
+      let from = -1;
+      let to = -1;
+      const peers = set.sorted;
+      for (let k = 0; k < peers.length; k++) {
+        const p = peers[k];
+        let cur = sig[p];
+        if (cur < 0) {
+          cur = 0;
+          touched[count++] = p;
         }
-        sig[p] += tag;
+        if (cur !== from) {
+          from = cur;
+          to = lists.append(cur, r);
+        }
+        sig[p] = to;
         if (isNamed) named[p] = 1;
       }
     }
-    let order: Iterable<number>;
-    if (everything || touched.length > n / 8) {
-      const marked: number[] = [];
-      for (let p = 0; p < n; p++) if (sig[p] !== undefined) marked.push(p);
-      order = marked;
-    } else order = touched.sort((a, b) => a - b);
+    // In peer order: a scan when many peers have a list, else sort the few.
+    if (everything || count > n / 8) {
+      count = 0;
+      for (let p = 0; p < n; p++) if (sig[p] >= 0) touched[count++] = p;
+    } else touched.subarray(0, count).sort();
     const sMask = this.familyMask[s];
-    const prefix = isolated ? 'i' : 'n';
-    for (const p of order) {
-      const matching = sig[p]!;
+    const sid = subject.id;
+    for (let k = 0; k < count; k++) {
+      const p = touched[k];
+      const matching = sig[p];
       const isNamed = named[p] === 1;
-      sig[p] = undefined;
+      sig[p] = -1;
       named[p] = 0;
       if ((this.familyMask[p] & sMask) === 0) continue;
-      const peer = this.identities[p];
       const destination = direction === 'ingress' ? s : p;
-      const cacheKey = isNamed ? `${prefix}${this.portClass[destination]}|${matching}` : `${prefix}|${matching}`;
+      const cacheKey = this.rowKey(matching, isolated, isNamed ? this.portClass[destination] : -1);
       let row = this.rows.get(cacheKey);
       if (!row) {
-        const idx = matching.split(',');
-        idx.pop();
         row = pairRow(
-          idx.map((r) => all[Number(r)]),
+          lists.rules(matching).map((r) => all[r]),
           isolated,
           this.identities[destination].representative,
         );
         this.rows.set(cacheKey, row);
       }
-      const sid = subject.id;
-      const pid = peer.id;
-      for (const m of row) {
-        for (const r of m.result) {
+      const pid = this.identities[p].id;
+      for (let a = 0; a < row.length; a++) {
+        const m = row[a];
+        for (let b = 0; b < m.result.length; b++) {
+          const r = m.result[b];
           out.push({ direction, subject: sid, peer: pid, protoFrom: m.protoFrom, protoTo: m.protoTo, portFrom: r.from, portTo: r.to, rule: r.rule });
         }
       }
@@ -464,6 +537,23 @@ export interface DecisionScope {
    * node needs the rows of its own pods' identities and nothing else). Default: every identity.
    */
   readonly subjects?: ReadonlySet<number>;
+  /**
+   * Stop once a direction has more identity pairs than this (DecisionLimitError): a cluster-wide
+   * table is quadratic in identities and would exhaust memory long before the dataplane limit
+   * check (limits.ts: pairs per direction) refused it anyway.
+   */
+  readonly maxPairsPerDirection?: number;
+}
+
+/** computeDecisions stopped at DecisionScope.maxElements; `partial` holds what it had. */
+export class DecisionLimitError extends Error {
+  constructor(
+    readonly direction: Direction,
+    readonly pairs: number,
+    readonly partial: readonly DecisionElement[],
+  ) {
+    super(`more than ${pairs - 1} ${direction} identity pairs`);
+  }
 }
 
 export function computeDecisions(program: Program, cluster: Cluster, table: IdentityTable, scope: DecisionScope = {}): DecisionTable {
@@ -472,9 +562,15 @@ export function computeDecisions(program: Program, cluster: Cluster, table: Iden
   const elements: DecisionElement[] = [];
   const isolatedOut: Record<Direction, number[]> = { egress: [], ingress: [] };
   for (const direction of DIRECTIONS) {
+    let pairs = 0;
     for (let s = 0; s < identities.length; s++) {
       if (scope.subjects && !scope.subjects.has(identities[s].id)) continue;
+      const from = elements.length;
       if (builder.subjectElements(direction, s, elements)) isolatedOut[direction].push(identities[s].id);
+      if (scope.maxPairsPerDirection === undefined) continue;
+      // a subject's elements come in peer runs
+      for (let i = from; i < elements.length; i++) if (i === from || elements[i].peer !== elements[i - 1].peer) pairs++;
+      if (pairs > scope.maxPairsPerDirection) throw new DecisionLimitError(direction, pairs, elements);
     }
   }
   return { elements, isolated: { egress: isolatedOut.egress.sort((a, b) => a - b), ingress: isolatedOut.ingress.sort((a, b) => a - b) } };
@@ -482,9 +578,18 @@ export function computeDecisions(program: Program, cluster: Cluster, table: Iden
 
 /**
  * The decision elements whose subject or peer is one of `ids` (sorted like computeDecisions),
- * and the isolation of those subjects: what changes when those identities appear.
+ * and the isolation of those subjects: what changes when those identities appear. Subjects in
+ * `rows` get their whole rows (and isolation) as well.
  */
-export function decisionsFor(program: Program, cluster: Cluster, table: IdentityTable, ids: ReadonlySet<number>, scope: DecisionScope = {}): { elements: DecisionElement[]; isolated: Record<Direction, number[]> } {
+export function decisionsFor(
+  program: Program,
+  cluster: Cluster,
+  table: IdentityTable,
+  ids: ReadonlySet<number>,
+  scope: DecisionScope = {},
+  /** Subjects whose whole rows are wanted too (a node-local table's new subjects). */
+  rows: ReadonlySet<number> = new Set(),
+): { elements: DecisionElement[]; isolated: Record<Direction, number[]> } {
   const identities = table.identities;
   const builder = new DecisionBuilder(program, cluster, identities);
   const at = identities.map((i, k) => (ids.has(i.id) ? k : -1)).filter((k) => k >= 0);
@@ -493,7 +598,7 @@ export function decisionsFor(program: Program, cluster: Cluster, table: Identity
   for (const direction of DIRECTIONS) {
     for (let s = 0; s < identities.length; s++) {
       if (scope.subjects && !scope.subjects.has(identities[s].id)) continue;
-      if (ids.has(identities[s].id)) {
+      if (ids.has(identities[s].id) || rows.has(identities[s].id)) {
         if (builder.subjectElements(direction, s, elements)) isolated[direction].push(identities[s].id);
       } else {
         for (const p of at) builder.subjectElements(direction, s, elements, p);

@@ -22,7 +22,7 @@
 // identities that survive a change keep their number (the daemon then touches few elements).
 
 import { namespaceLabels, type Cluster, type ClusterPod } from '../model/cluster.js';
-import { formatIp, parseCidr, parseIp, cidrRange, type Family, type IpRange } from '../ir/cidr.js';
+import { formatIp, formatIpv4Number, parseCidr, parseIp, parseIpv4Number, cidrRange, subtractRanges, type Family, type IpRange } from '../ir/cidr.js';
 import { fnv1a32 } from '../ir/hash.js';
 import { selectorKey, selectorMatches, type Labels, type Selector } from '../ir/selector.js';
 import type { Group, Peer, Program } from '../ir/types.js';
@@ -72,8 +72,7 @@ export interface IdentityOptions {
 interface AddressPeer {
   readonly key: string;
   readonly family?: Family;
-  readonly contains: (family: Family, value: bigint, text: string) => boolean;
-  /** Range boundaries (first, last) this peer introduces. */
+  /** cidr peers: the cidr's range, then its excepts' (the boundaries the peer introduces). */
   readonly ranges: readonly IpRange[];
   /** nodes peers: the node selector. */
   readonly selector?: Selector;
@@ -97,7 +96,7 @@ export function cidrPeerKey(cidr: string, except: readonly string[]): string {
   return `cidr:${cidr}-${[...except].sort(cmp).join(',')}`;
 }
 
-function addressPeers(program: Program, cluster: Cluster): AddressPeer[] {
+function addressPeers(program: Program): AddressPeer[] {
   const out = new Map<string, AddressPeer>();
   for (const rule of program.rules) {
     for (const peer of rule.peers) {
@@ -108,34 +107,34 @@ function addressPeers(program: Program, cluster: Cluster): AddressPeer[] {
         if (!c) continue;
         const outer = cidrRange(c);
         const holes = peer.except.map(parseCidr).filter((x): x is NonNullable<typeof x> => !!x).map(cidrRange);
-        out.set(key, {
-          key,
-          family: c.family,
-          ranges: [outer, ...holes],
-          contains: (family, value) =>
-            family === c.family && value >= outer.first && value <= outer.last && !holes.some((h) => h.family === family && value >= h.first && value <= h.last),
-        });
+        out.set(key, { key, family: c.family, ranges: [outer, ...holes] });
       } else if (peer.kind === 'nodes') {
         const key = `nodes:${selectorKey(peer.selector)}`;
         if (out.has(key)) continue;
-        out.set(key, { key, ranges: [], selector: peer.selector, contains: nodeMatcher(peer.selector, cluster) });
+        out.set(key, { key, ranges: [], selector: peer.selector });
       }
     }
   }
   return [...out.values()].sort((a, b) => cmp(a.key, b.key));
 }
 
-/** The evaluator's rule: the first node listing the address decides, by its labels. */
-function nodeMatcher(selector: Selector, cluster: Cluster): AddressPeer['contains'] {
-  return (family, value) => {
-    const node = cluster.nodes.find((n) => n.ips.some((t) => sameAddress(t, family, value)));
-    return !!node && selectorMatches(selector, node.labels);
-  };
-}
-
-function sameAddress(text: string, family: Family, value: bigint): boolean {
-  const ip = parseIp(text);
-  return !!ip && ip.family === family && ip.value === value;
+/**
+ * The class at each cut: the '|'-joined keys (peer order) of the cidr peers containing it. Every
+ * range boundary is a cut, so a peer contains whole runs of cuts: each peer marks its runs (outer
+ * range minus the excepts) instead of every cut testing every peer.
+ */
+function cutClasses(cuts: readonly bigint[], cidrPeers: readonly AddressPeer[], family: Family): string[] {
+  const index = new Map<bigint, number>(cuts.map((v, i) => [v, i]));
+  const members: number[][] = cuts.map(() => []);
+  cidrPeers.forEach((p, k) => {
+    const [outer, ...holes] = p.ranges;
+    if (!outer || outer.family !== family) return;
+    for (const r of subtractRanges(outer, holes)) {
+      const end = r.last + 1n > MAX[family] ? cuts.length : index.get(r.last + 1n)!;
+      for (let i = index.get(r.first)!; i < end; i++) members[i].push(k);
+    }
+  });
+  return members.map((ks) => ks.map((k) => cidrPeers[k].key).join('|'));
 }
 
 /**
@@ -146,6 +145,8 @@ function sameAddress(text: string, family: Family, value: bigint): boolean {
  */
 export class AddressClassifier {
   private readonly cuts: Record<Family, bigint[]> = { 4: [], 6: [] };
+  /** The IPv4 cuts as numbers (exact), for classOfV4. */
+  private readonly cuts4: Float64Array;
   private readonly classes: Record<Family, string[]> = { 4: [], 6: [] };
   private readonly nodePeers: AddressPeer[];
   /** "family/value" -> labels of the first node listing the address. */
@@ -165,13 +166,9 @@ export class AddressClassifier {
       }
       const cuts = [...set].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
       this.cuts[family] = cuts;
-      this.classes[family] = cuts.map((v) =>
-        cidrPeers
-          .filter((p) => p.contains(family, v, ''))
-          .map((p) => p.key)
-          .join('|'),
-      );
+      this.classes[family] = cutClasses(cuts, cidrPeers, family);
     }
+    this.cuts4 = Float64Array.from(this.cuts[4], Number);
     if (this.nodePeers.length > 0) {
       for (const n of cluster.nodes) {
         for (const t of n.ips) {
@@ -185,6 +182,7 @@ export class AddressClassifier {
   }
 
   classOf(family: Family, value: bigint): string {
+    if (family === 4) return this.classOfV4(Number(value));
     const cuts = this.cuts[family];
     let lo = 0;
     let hi = cuts.length - 1;
@@ -193,9 +191,25 @@ export class AddressClassifier {
       if (cuts[mid] <= value) lo = mid;
       else hi = mid - 1;
     }
-    const cidr = this.classes[family][lo];
+    return this.withNodes(family, value, this.classes[family][lo]);
+  }
+
+  /** classOf(4, BigInt(value)), without bigints: called for every pod address and world cut. */
+  classOfV4(value: number): string {
+    const cuts = this.cuts4;
+    let lo = 0;
+    let hi = cuts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (cuts[mid] <= value) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.withNodes(4, value, this.classes[4][lo]);
+  }
+
+  private withNodes(family: Family, value: bigint | number, cidr: string): string {
     if (this.nodePeers.length === 0) return cidr;
-    const labels = this.nodeAt.get(`${family}/${value}`);
+    const labels = this.nodeAt.get(`${family}/${value}`); // a number and a bigint print alike
     if (!labels) return cidr;
     const parts = cidr === '' ? [] : [cidr];
     for (const p of this.nodePeers) if (selectorMatches(p.selector!, labels)) parts.push(p.key);
@@ -203,23 +217,31 @@ export class AddressClassifier {
   }
 }
 
+/** `name=port/proto+...` for each referenced name the pod defines, ','-joined; no arrays in the usual one-port-per-name case. */
 function portKey(pod: ClusterPod, names: readonly string[]): string {
   if (names.length === 0 || pod.ports.length === 0) return '';
-  const parts: string[] = [];
+  let out = '';
   for (const name of names) {
-    const ports = pod.ports
-      .filter((p) => p.name === name)
-      .map((p) => `${p.port}/${p.protocol}`)
-      .sort(cmp);
-    if (ports.length > 0) parts.push(`${name}=${[...new Set(ports)].join('+')}`);
+    let first: string | undefined;
+    let more: string[] | undefined;
+    for (const p of pod.ports) {
+      if (p.name !== name) continue;
+      const text = `${p.port}/${p.protocol}`;
+      if (first === undefined) first = text;
+      else (more ??= [first]).push(text);
+    }
+    if (first === undefined) continue;
+    const ports = more ? [...new Set(more.sort(cmp))].join('+') : first;
+    out += `${out === '' ? '' : ','}${name}=${ports}`;
   }
-  return parts.join(',');
+  return out;
 }
 
 /** Program-only indexes: groups by namespace name, selector groups, referenced port names, cidr peers. */
 interface ProgramIndex {
   readonly byName: ReadonlyMap<string, readonly number[]>;
-  readonly selectorGroups: readonly number[];
+  /** Groups with a namespace selector, by distinct selector: each selector is tested once per namespace. */
+  readonly selectorGroups: ReadonlyArray<{ readonly selector: Selector; readonly groups: readonly number[] }>;
   readonly portNames: readonly string[];
   /** Cached per program (and node list): the address classifier. */
   address?: { nodes: Cluster['nodes']; classifier: AddressClassifier };
@@ -241,15 +263,20 @@ function programIndex(program: Program): ProgramIndex {
   let ix = programIndexes.get(program);
   if (ix) return ix;
   const byName = new Map<string, number[]>();
-  const selectorGroups: number[] = [];
+  const bySelector = new Map<string, { selector: Selector; groups: number[] }>();
   program.groups.forEach((g, i) => {
     if (g.namespaces.kind === 'name') {
       let l = byName.get(g.namespaces.name);
       if (!l) byName.set(g.namespaces.name, (l = []));
       l.push(i);
-    } else selectorGroups.push(i);
+    } else {
+      const k = selectorKey(g.namespaces.selector);
+      let e = bySelector.get(k);
+      if (!e) bySelector.set(k, (e = { selector: g.namespaces.selector, groups: [] }));
+      e.groups.push(i);
+    }
   });
-  ix = { byName, selectorGroups, portNames: referencedPortNames(program), namespaces: new Map() };
+  ix = { byName, selectorGroups: [...bySelector.values()], portNames: referencedPortNames(program), namespaces: new Map() };
   programIndexes.set(program, ix);
   return ix;
 }
@@ -260,8 +287,14 @@ interface NamespaceCandidates {
   readonly candidates: readonly number[];
   /** Label keys the candidates' pod selectors read (sorted). */
   readonly keys: readonly string[];
-  /** Projected pod labels -> group ids. */
-  readonly memo: Map<string, string[]>;
+  /** Projected pod labels -> group ids: a trie over `keys` (undefined: the label is absent). */
+  readonly memo: ProjectionNode;
+}
+
+/** A trie node: one level per key read, so a lookup hashes label values the pod already holds instead of building a string. */
+interface ProjectionNode {
+  next?: Map<string | undefined, ProjectionNode>;
+  ids?: string[];
 }
 
 /**
@@ -274,6 +307,7 @@ export class PodClassifier {
   readonly address: AddressClassifier;
   private readonly index: ProgramIndex;
   private readonly namespaces: Map<string, NamespaceCandidates>;
+  private last?: { readonly name: string; readonly ns: NamespaceCandidates };
 
   constructor(
     readonly program: Program,
@@ -284,28 +318,31 @@ export class PodClassifier {
     const cached = this.index.address;
     if (cached && cached.nodes === cluster.nodes) this.address = cached.classifier;
     else {
-      this.address = new AddressClassifier(addressPeers(program, cluster), cluster);
+      this.address = new AddressClassifier(addressPeers(program), cluster);
       this.index.address = { nodes: cluster.nodes, classifier: this.address };
     }
     this.namespaces = this.index.namespaces;
   }
 
   private namespace(name: string): NamespaceCandidates {
+    // Pods come sorted by namespace: the previous answer is usually the one (this classifier's cluster does not change).
+    if (this.last?.name === name) return this.last.ns;
     const labels = namespaceLabels(this.cluster, name);
     let ns = this.namespaces.get(name);
     // Valid while the namespace's labels are the same (the cluster model shares unchanged objects); else by content.
-    if (ns && (ns.labels === labels || sameLabels(ns.labels, labels))) return ns;
+    if (ns && (ns.labels === labels || sameLabels(ns.labels, labels))) {
+      this.last = { name, ns };
+      return ns;
+    }
     const groups = this.program.groups;
     const set = new Set<number>(this.index.byName.get(name) ?? []);
-    for (const i of this.index.selectorGroups) {
-      const nsm = groups[i].namespaces;
-      if (nsm.kind === 'selector' && selectorMatches(nsm.selector, labels)) set.add(i);
-    }
+    for (const s of this.index.selectorGroups) if (selectorMatches(s.selector, labels)) for (const i of s.groups) set.add(i);
     const candidates = [...set].sort((a, b) => a - b);
     const keys = new Set<string>();
     for (const i of candidates) for (const r of groups[i].pods.requirements) keys.add(r.key);
-    ns = { labels, candidates, keys: [...keys].sort(cmp), memo: new Map() };
+    ns = { labels, candidates, keys: [...keys].sort(cmp), memo: {} };
     this.namespaces.set(name, ns);
+    this.last = { name, ns };
     return ns;
   }
 
@@ -317,14 +354,20 @@ export class PodClassifier {
   groupsOf(pod: ClusterPod): string[] {
     const ns = this.namespace(pod.namespace);
     const labels = pod.labels;
-    let projected = '';
-    for (const k of ns.keys) projected += Object.prototype.hasOwnProperty.call(labels, k) ? `\u0001${labels[k]}\u0000` : '\u0002\u0000';
-    let ids = ns.memo.get(projected);
+    let node = ns.memo;
+    for (const k of ns.keys) {
+      const value = Object.prototype.hasOwnProperty.call(labels, k) ? labels[k] : undefined;
+      const next = (node.next ??= new Map());
+      let child = next.get(value);
+      if (!child) next.set(value, (child = {}));
+      node = child;
+    }
+    let ids = node.ids;
     if (!ids) {
       ids = [];
       const groups = this.program.groups;
       for (const i of ns.candidates) if (selectorMatches(groups[i].pods, labels)) ids.push(groups[i].id);
-      ns.memo.set(projected, ids);
+      node.ids = ids;
     }
     return ids;
   }
@@ -351,16 +394,18 @@ export function identityAddressClass(key: string): string {
   return at < 0 ? '' : key.slice(at + 3);
 }
 
-/** Sorted, deduplicated; IPv4 values sort as doubles (exact below 2^53). */
-function sortUnique(values: bigint[], family: Family): bigint[] {
-  if (family === 4) {
-    const f = Float64Array.from(values, Number).sort();
-    const out: bigint[] = [];
-    for (let i = 0; i < f.length; i++) if (i === 0 || f[i] !== f[i - 1]) out.push(BigInt(f[i]));
-    return out;
-  }
+/** Sorted, deduplicated IPv6 values. */
+function sortUniqueBig(values: bigint[]): bigint[] {
   const sorted = values.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   return sorted.filter((v, i) => i === 0 || v !== sorted[i - 1]);
+}
+
+/** Sorted, deduplicated IPv4 values (numbers, exact). */
+function sortUniqueV4(values: readonly number[]): Float64Array {
+  const f = Float64Array.from(values).sort();
+  let n = 0;
+  for (let i = 0; i < f.length; i++) if (n === 0 || f[i] !== f[n - 1]) f[n++] = f[i];
+  return f.subarray(0, n);
 }
 
 interface Draft {
@@ -369,114 +414,212 @@ interface Draft {
   families: Set<Family>;
   representative: Endpoint;
   groups: string[];
-  members: number;
+}
+
+/** A pod address; IPv4 values are numbers (exact, and much cheaper to sort and compare than bigints). */
+interface PodAddress<T> {
+  readonly value: T;
+  readonly key: string;
+  readonly pod: string;
+}
+
+interface WorldRange<T> {
+  readonly first: T;
+  last: T;
+  readonly key: string;
+}
+
+/**
+ * One family's world ranges: the address line cut at `sorted` (sorted, unique, starting at 0),
+ * the pod addresses (`pods`: sorted, each a cut, as is the address after it) left out, and
+ * neighbouring ranges with the same key merged. `opened` sees each range's key and first address.
+ */
+function carveWorld<T extends number | bigint>(
+  sorted: ArrayLike<T>,
+  pods: ArrayLike<T>,
+  max: T,
+  pred: (v: T) => T,
+  keyOf: (v: T) => string,
+  opened: (key: string, first: T) => void,
+): Array<WorldRange<T>> {
+  const out: Array<WorldRange<T>> = [];
+  let open: WorldRange<T> | undefined;
+  let nextPod = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    const first = sorted[i];
+    const last = i + 1 < sorted.length ? pred(sorted[i + 1]) : max;
+    while (nextPod < pods.length && pods[nextPod] < first) nextPod++;
+    if (nextPod < pods.length && pods[nextPod] === first) {
+      if (open) out.push(open);
+      open = undefined;
+      continue;
+    }
+    const key = keyOf(first);
+    if (open && open.key === key) {
+      open.last = last;
+      continue;
+    }
+    if (open) out.push(open);
+    open = { first, last, key };
+    opened(key, first);
+  }
+  if (open) out.push(open);
+  return out;
+}
+
+/** Pod addresses (sorted) and world ranges (sorted) of one family merged into elements. */
+function mergeElements<T extends number | bigint>(family: Family, pods: ReadonlyArray<PodAddress<T>>, world: ReadonlyArray<WorldRange<T>>, ids: ReadonlyMap<string, number>, out: IdentityElement[]): void {
+  let i = 0;
+  let j = 0;
+  while (i < pods.length || j < world.length) {
+    if (j >= world.length || (i < pods.length && pods[i].value < world[j].first)) {
+      const p = pods[i++];
+      const v = BigInt(p.value);
+      out.push({ family, first: v, last: v, identity: ids.get(p.key)!, pod: p.pod });
+    } else {
+      const w = world[j++];
+      out.push({ family, first: BigInt(w.first), last: BigInt(w.last), identity: ids.get(w.key)! });
+    }
+  }
+}
+
+/**
+ * Pods: one element per address, with its identity key (drafts are added for new keys). Its own
+ * function with indexed loops: it runs once per compile over every pod, and for-of iterators or a
+ * long enclosing function would keep it in slower code for much of that one run.
+ */
+function podAddresses(cluster: Cluster, classifier: PodClassifier, drafts: Map<string, Draft>, warnings: string[]): { pods4: Array<PodAddress<number>>; pods6: Array<PodAddress<bigint>> } {
+  const address = classifier.address;
+  // Identity keys by (groups array, port key, address class): groupsOf returns one shared array
+  // per distinct group set, so most pods reuse a key string instead of building one.
+  const keyCache = new Map<readonly string[], Map<string, Map<string, string>>>();
+  const podKey = (groupIds: readonly string[], ports: string, cls: string): string => {
+    let byPorts = keyCache.get(groupIds);
+    if (!byPorts) keyCache.set(groupIds, (byPorts = new Map()));
+    let byClass = byPorts.get(ports);
+    if (!byClass) byPorts.set(ports, (byClass = new Map()));
+    let key = byClass.get(cls);
+    if (key === undefined) byClass.set(cls, (key = PodClassifier.key(groupIds, ports, cls)));
+    return key;
+  };
+  const pods4: Array<PodAddress<number>> = [];
+  const pods6: Array<PodAddress<bigint>> = [];
+  const taken4 = new Map<number, string>();
+  const taken6 = new Map<bigint, string>();
+  const pods = cluster.pods;
+  for (let i = 0; i < pods.length; i++) {
+    const pod = pods[i];
+    const groupIds = classifier.groupsOf(pod);
+    const ports = classifier.portKey(pod);
+    const name = `${pod.namespace}/${pod.name}`;
+    // A pod in no group and with no referenced named port is, to every rule, an address
+    // like any other: it shares the world identity of its address class.
+    const kind = groupIds.length > 0 || ports !== '' ? 'pod' : 'world';
+    for (let k = 0; k < pod.ips.length; k++) {
+      const text = pod.ips[k];
+      const v4 = parseIpv4Number(text);
+      const ip = v4 === undefined ? parseIp(text) : undefined;
+      if (v4 === undefined && !ip) {
+        warnings.push(`pod ${pod.namespace}/${pod.name}: address ${text} is not an IP address; ignored`);
+        continue;
+      }
+      const owner = v4 !== undefined ? taken4.get(v4) : taken6.get(ip!.value);
+      if (owner !== undefined) {
+        if (owner !== name) warnings.push(`pods ${owner} and ${name} share address ${text}; ${owner} owns it`);
+        continue;
+      }
+      let key: string;
+      if (v4 !== undefined) {
+        taken4.set(v4, name);
+        key = podKey(groupIds, ports, address.classOfV4(v4));
+        pods4.push({ value: v4, key, pod: name });
+      } else {
+        taken6.set(ip!.value, name);
+        key = podKey(groupIds, ports, address.classOf(6, ip!.value));
+        pods6.push({ value: ip!.value, key, pod: name });
+      }
+      let d = drafts.get(key);
+      if (!d) drafts.set(key, (d = { key, kind, families: new Set(), representative: { kind: 'pod', pod, namespaceLabels: classifier.namespaceLabels(pod.namespace), ip: text }, groups: groupIds }));
+      d.families.add(v4 !== undefined ? 4 : 6);
+    }
+  }
+  return { pods4, pods6 };
+}
+
+const MAX4 = 2 ** 32 - 1;
+
+/** A world identity's draft (the first range of a key brings its representative), or its family noted. */
+function noteWorld(drafts: Map<string, Draft>, key: string, family: Family, ip: () => string): void {
+  const d = drafts.get(key);
+  if (d) d.families.add(family);
+  else drafts.set(key, { key, kind: 'world', families: new Set([family]), representative: { kind: 'external', ip: ip() }, groups: [] });
+}
+
+/**
+ * World: each family's address space split at every cidr/except boundary (and every node
+ * address, when a nodes peer exists) and around every pod address (sorted); the pod addresses
+ * are carved out. IPv4 values are numbers.
+ */
+function worldRanges(
+  cluster: Cluster,
+  address: AddressClassifier,
+  pods4: ReadonlyArray<PodAddress<number>>,
+  pods6: ReadonlyArray<PodAddress<bigint>>,
+  drafts: Map<string, Draft>,
+): { world4: Array<WorldRange<number>>; world6: Array<WorldRange<bigint>> } {
+  const peers = address.peers;
+  const hasNodePeers = peers.some((p) => p.key.startsWith('nodes:'));
+  const worldKeys = new Map<string, string>();
+  const worldKey = (cls: string): string => {
+    let key = worldKeys.get(cls);
+    if (key === undefined) worldKeys.set(cls, (key = `world;a=${cls}`));
+    return key;
+  };
+  const nodeIps: { 4: Map<number, string>; 6: Map<bigint, string> } = { 4: new Map(), 6: new Map() };
+  for (const n of cluster.nodes) {
+    for (const t of n.ips) {
+      const ip = parseIp(t);
+      if (!ip) continue;
+      if (ip.family === 4 && !nodeIps[4].has(Number(ip.value))) nodeIps[4].set(Number(ip.value), t);
+      if (ip.family === 6 && !nodeIps[6].has(ip.value)) nodeIps[6].set(ip.value, t);
+    }
+  }
+
+  const cuts4: number[] = [0];
+  const cut4 = (v: number) => {
+    if (v >= 0 && v <= MAX4) cuts4.push(v);
+  };
+  for (const p of peers) for (const r of p.ranges) if (r.family === 4) cut4(Number(r.first)), cut4(Number(r.last) + 1);
+  if (hasNodePeers) for (const v of nodeIps[4].keys()) cut4(v), cut4(v + 1);
+  const podSorted4 = sortUniqueV4(pods4.map((p) => p.value));
+  for (let i = 0; i < podSorted4.length; i++) cut4(podSorted4[i]), cut4(podSorted4[i] + 1);
+  const world4 = carveWorld(sortUniqueV4(cuts4), podSorted4, MAX4, (v) => v - 1, (v) => worldKey(address.classOfV4(v)), (key, first) =>
+    noteWorld(drafts, key, 4, () => nodeIps[4].get(first) ?? formatIpv4Number(first)),
+  );
+
+  const cuts6 = new Set<bigint>([0n]);
+  const cut6 = (v: bigint) => {
+    if (v >= 0n && v <= MAX[6]) cuts6.add(v);
+  };
+  for (const p of peers) for (const r of p.ranges) if (r.family === 6) cut6(r.first), cut6(r.last + 1n);
+  if (hasNodePeers) for (const v of nodeIps[6].keys()) cut6(v), cut6(v + 1n);
+  const podSorted6 = sortUniqueBig(pods6.map((p) => p.value));
+  for (const v of podSorted6) cut6(v), cut6(v + 1n);
+  const world6 = carveWorld(sortUniqueBig([...cuts6]), podSorted6, MAX[6], (v) => v - 1n, (v) => worldKey(address.classOf(6, v)), (key, first) =>
+    noteWorld(drafts, key, 6, () => nodeIps[6].get(first) ?? formatIp({ family: 6, value: first })),
+  );
+  return { world4, world6 };
 }
 
 export function computeIdentities(program: Program, cluster: Cluster, options: IdentityOptions = {}): IdentityTable {
   const warnings: string[] = [];
   const classifier = new PodClassifier(program, cluster);
-  const peers = classifier.address.peers;
   const drafts = new Map<string, Draft>();
-  const draftOf = (key: string, kind: 'pod' | 'world', family: Family, representative: () => Endpoint, groupIds: string[]): Draft => {
-    let d = drafts.get(key);
-    if (!d) {
-      d = { key, kind, families: new Set(), representative: representative(), groups: groupIds, members: 0 };
-      drafts.set(key, d);
-    }
-    d.families.add(family);
-    d.members++;
-    return d;
-  };
+  const { pods4, pods6 } = podAddresses(cluster, classifier, drafts, warnings);
+  pods4.sort((a, b) => a.value - b.value);
+  pods6.sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+  const { world4, world6 } = worldRanges(cluster, classifier.address, pods4, pods6, drafts);
 
-  // Pods: one element per address.
-  const podElements: Array<{ family: Family; value: bigint; key: string; pod: string }> = [];
-  const taken: Record<Family, Map<bigint, string>> = { 4: new Map(), 6: new Map() };
-  for (const pod of cluster.pods) {
-    const groupIds = classifier.groupsOf(pod);
-    const ports = classifier.portKey(pod);
-    const name = `${pod.namespace}/${pod.name}`;
-    for (const text of pod.ips) {
-      const ip = parseIp(text);
-      if (!ip) {
-        warnings.push(`pod ${pod.namespace}/${pod.name}: address ${text} is not an IP address; ignored`);
-        continue;
-      }
-      const owner = taken[ip.family].get(ip.value);
-      if (owner !== undefined) {
-        if (owner !== name) warnings.push(`pods ${owner} and ${name} share address ${text}; ${owner} owns it`);
-        continue;
-      }
-      taken[ip.family].set(ip.value, name);
-      const cls = classifier.address.classOf(ip.family, ip.value);
-      // A pod in no group and with no referenced named port is, to every rule, an address
-      // like any other: it shares the world identity of its address class.
-      const observed = groupIds.length > 0 || ports !== '';
-      const key = PodClassifier.key(groupIds, ports, cls);
-      draftOf(key, observed ? 'pod' : 'world', ip.family, () => ({ kind: 'pod', pod, namespaceLabels: classifier.namespaceLabels(pod.namespace), ip: text }), groupIds);
-      podElements.push({ family: ip.family, value: ip.value, key, pod: name });
-    }
-  }
-
-  // World: each family's address space split at every boundary; pod addresses carved out.
-  const worldElements: Array<{ family: Family; first: bigint; last: bigint; key: string }> = [];
-  for (const family of [4, 6] as const) {
-    const cuts = new Set<bigint>([0n]);
-    const addCut = (v: bigint) => {
-      if (v >= 0n && v <= MAX[family]) cuts.add(v);
-    };
-    for (const p of peers) {
-      for (const r of p.ranges) {
-        if (r.family !== family) continue;
-        addCut(r.first);
-        addCut(r.last + 1n);
-      }
-    }
-    const nodeIps = new Map<bigint, string>();
-    for (const n of cluster.nodes) {
-      for (const t of n.ips) {
-        const ip = parseIp(t);
-        if (ip && ip.family === family && !nodeIps.has(ip.value)) nodeIps.set(ip.value, t);
-      }
-    }
-    if (peers.some((p) => p.key.startsWith('nodes:'))) {
-      for (const v of nodeIps.keys()) {
-        addCut(v);
-        addCut(v + 1n);
-      }
-    }
-    const podList: bigint[] = [];
-    for (const e of podElements) if (e.family === family) podList.push(e.value);
-    const podSorted = sortUnique(podList, family);
-    for (const v of podSorted) {
-      addCut(v);
-      if (v + 1n <= MAX[family]) cuts.add(v + 1n);
-    }
-    const sorted = sortUnique([...cuts], family);
-    let open: { first: bigint; last: bigint; key: string } | undefined;
-    let nextPod = 0;
-    for (let i = 0; i < sorted.length; i++) {
-      const first = sorted[i];
-      const last = i + 1 < sorted.length ? sorted[i + 1] - 1n : MAX[family];
-      while (nextPod < podSorted.length && podSorted[nextPod] < first) nextPod++;
-      if (nextPod < podSorted.length && podSorted[nextPod] === first) {
-        if (open) worldElements.push({ family, ...open });
-        open = undefined;
-        continue;
-      }
-      const cls = classifier.address.classOf(family, first);
-      const key = `world;a=${cls}`;
-      if (open && open.key === key) {
-        open.last = last;
-        continue;
-      }
-      if (open) worldElements.push({ family, ...open });
-      open = { first, last, key };
-      const d = drafts.get(key);
-      if (!d) draftOf(key, 'world', family, () => ({ kind: 'external', ip: nodeIps.get(first) ?? formatIp({ family, value: first }) }), []);
-      else d.families.add(family);
-    }
-    if (open) worldElements.push({ family, ...open });
-  }
   // Numbers: previous assignment first, then hashes in key order.
   const ids = new Map<string, number>();
   const used = new Set<number>([0]);
@@ -510,28 +653,21 @@ export function computeIdentities(program: Program, cluster: Cluster, options: I
   });
   identities.sort((a, b) => a.id - b.id);
   const byId = new Map(identities.map((i) => [i.id, i]));
-  // Pod elements sorted (IPv4 by a double, exact), then merged with the world elements, which are built in order.
-  const v4 = podElements.filter((e) => e.family === 4);
-  const nums = new Map<bigint, number>(v4.map((e) => [e.value, Number(e.value)]));
-  v4.sort((a, b) => nums.get(a.value)! - nums.get(b.value)!);
-  const v6 = podElements.filter((e) => e.family === 6).sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
-  const pods: IdentityElement[] = [...v4, ...v6].map((e) => ({ family: e.family, first: e.value, last: e.value, identity: ids.get(e.key)!, pod: e.pod }));
-  const world: IdentityElement[] = worldElements.map((e) => ({ family: e.family, first: e.first, last: e.last, identity: ids.get(e.key)! }));
   const elements: IdentityElement[] = [];
-  let i = 0;
-  let j = 0;
-  const before = (a: IdentityElement, b: IdentityElement) => a.family < b.family || (a.family === b.family && a.first < b.first);
-  while (i < pods.length && j < world.length) elements.push(before(pods[i], world[j]) ? pods[i++] : world[j++]);
-  while (i < pods.length) elements.push(pods[i++]);
-  while (j < world.length) elements.push(world[j++]);
-  for (const e of elements) byId.get(e.identity)!.members++;
+  mergeElements(4, pods4, world4, ids, elements);
+  mergeElements(6, pods6, world6, ids, elements);
+  for (let i = 0; i < elements.length; i++) byId.get(elements[i].identity)!.members++;
   return { identities, byId, elements, warnings };
 }
 
 /** Identity ids of the given pods (`namespace/name`): the subjects of a node-local table. */
 export function podIdentities(table: Pick<IdentityTable, 'elements'>, pods: ReadonlySet<string>): Set<number> {
   const out = new Set<number>();
-  for (const e of table.elements) if (e.pod !== undefined && pods.has(e.pod)) out.add(e.identity);
+  const elements = table.elements; // indexed: one pass over every address, often in a one-shot compile
+  for (let i = 0; i < elements.length; i++) {
+    const e = elements[i];
+    if (e.pod !== undefined && pods.has(e.pod)) out.add(e.identity);
+  }
   return out;
 }
 

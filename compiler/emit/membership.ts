@@ -11,7 +11,7 @@
 
 import type { Cluster } from '../model/cluster.js';
 import type { Direction, Program } from '../ir/types.js';
-import { computeIdentities, PodClassifier, podIdentities, type Identity, type IdentityElement, type IdentityTable } from './identities.js';
+import { computeIdentities, PodClassifier, type Identity, type IdentityElement, type IdentityTable } from './identities.js';
 import { computeDecisions, decisionsFor, DIRECTIONS, type DecisionElement, type DecisionTable } from './decisions.js';
 import { parseIp, type Family } from '../ir/cidr.js';
 import { fnv1a32 } from '../ir/hash.js';
@@ -59,13 +59,15 @@ export interface MembershipScope {
    * needs its identity). Default: every identity of the cluster.
    */
   readonly localPods?: ReadonlySet<string>;
+  /** Give up (DecisionLimitError, decisions.ts) past this many identity pairs in a direction. */
+  readonly maxPairsPerDirection?: number;
 }
 
 export function computeMembership(program: Program, cluster: Cluster, previous?: Membership | ReadonlyMap<string, number>, scope: MembershipScope = {}): Membership {
   const prev = previous === undefined ? undefined : previous instanceof Map ? previous : (previous as Membership).assignment;
   const identities = computeIdentities(program, cluster, { previous: prev as ReadonlyMap<string, number> | undefined });
-  const subjects = scope.localPods ? podIdentities(identities, scope.localPods) : undefined;
-  const decisions = computeDecisions(program, cluster, identities, { subjects });
+  const subjects = scope.localPods ? localSubjects(identities, cluster, scope.localPods) : undefined;
+  const decisions = computeDecisions(program, cluster, identities, { subjects, maxPairsPerDirection: scope.maxPairsPerDirection });
   const previousLayout = previous === undefined || previous instanceof Map ? undefined : (previous as Membership).layout;
   return {
     identities,
@@ -75,24 +77,49 @@ export function computeMembership(program: Program, cluster: Cluster, previous?:
     decisionElements: decisions.elements,
     isolated: decisions.isolated,
     layout: layoutDecisions(decisions.elements, previousLayout),
-    ...(scope.localPods ? { scope } : {}),
+    ...(scope.localPods ? { scope: { localPods: scope.localPods } } : {}),
     assignment: new Map(identities.identities.map((i) => [i.key, i.id])),
   };
 }
 
 /**
- * World elements of a carved, sorted element list, merged across the pod addresses between
- * them: consecutive world elements of one family with the same identity become one range (what
- * lies between them are pod addresses, which the exact pod map answers first).
+ * The world ranges as the kernel holds them: the world elements of a carved, sorted element list,
+ * stretched over the pod addresses between them (a pod address is answered by the exact pod map,
+ * looked up after the world map) and merged where neighbours have the same identity, so that
+ * they cover each family's whole address space (the ruleset loads both ends' world identities
+ * in one rule) and do not change when pods change labels. A range stretched over a pod address
+ * is only ever read for that address after the pod is gone, and then the carve gives the
+ * address its own world element again.
  */
 export function mergeWorld(elements: readonly IdentityElement[]): IdentityElement[] {
+  // Runs of (family, first, last, identity), turned into elements at the end: one object each.
   const out: IdentityElement[] = [];
+  const top: Record<Family, bigint> = { 4: (1n << 32n) - 1n, 6: (1n << 128n) - 1n };
+  let family: Family | undefined;
+  let first = 0n;
+  let last = 0n;
+  let identity = 0;
+  const close = (end: bigint) => {
+    if (family !== undefined) out.push({ family, first, last: end, identity });
+  };
   for (const e of elements) {
     if (e.pod !== undefined) continue;
-    const last = out[out.length - 1];
-    if (last && last.family === e.family && last.identity === e.identity) out[out.length - 1] = { ...last, last: e.last };
-    else out.push(e);
+    if (family === e.family) {
+      if (identity === e.identity) {
+        last = e.last;
+        continue;
+      }
+      close(e.first - 1n); // stretched over the pod addresses between the two
+      first = e.first;
+    } else {
+      if (family !== undefined) close(top[family]);
+      family = e.family;
+      first = 0n;
+    }
+    last = e.last;
+    identity = e.identity;
   }
+  if (family !== undefined) close(top[family]);
   return out;
 }
 
@@ -210,6 +237,37 @@ function podIndex(elements: readonly IdentityElement[]): PodIndex {
   return ix;
 }
 
+/**
+ * The identities of the addresses the local pods own: podIdentities (identities.ts) without a
+ * pass over every element — the few local pods are found by name and their addresses by binary
+ * search in the sorted elements (an address another pod owns is not theirs, as there).
+ */
+function localSubjects(table: IdentityTable, cluster: Cluster, localPods: ReadonlySet<string>): Set<number> {
+  const out = new Set<number>();
+  const els = table.elements;
+  for (const name of localPods) {
+    const pod = findPod(cluster, name);
+    if (!pod) continue;
+    for (const text of pod.ips) {
+      const ip = parseIp(text);
+      if (!ip) continue;
+      let lo = 0;
+      let hi = els.length - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        const e = els[mid];
+        if (e.family < ip.family || (e.family === ip.family && e.last < ip.value)) lo = mid + 1;
+        else if (e.family > ip.family || e.first > ip.value) hi = mid - 1;
+        else {
+          if (e.pod === name) out.add(e.identity);
+          break;
+        }
+      }
+    }
+  }
+  return out;
+}
+
 function findPod(cluster: Cluster, name: string): Cluster['pods'][number] | undefined {
   // cluster.pods is sorted by namespace/name: binary search, then a linear check as a fallback.
   const pods = cluster.pods;
@@ -235,9 +293,10 @@ function findPod(cluster: Cluster, name: string): Cluster['pods'][number] | unde
  */
 export function updateMembership(previous: Membership, program: Program, cluster: Cluster, changedPods: readonly string[]): Membership {
   const full = () => computeMembership(program, cluster, previous, previous.scope);
-  // A node-local table whose own pods change may gain or lose subjects: computed afresh.
+  // A node-local table: its subjects are its own pods' identities; only a change of one of its
+  // own pods can change them (an identity only a remote pod had never was a subject).
   const local = previous.scope?.localPods;
-  if (local && changedPods.some((n) => local.has(n))) return full();
+  const ownChanged = !!local && changedPods.some((n) => local.has(n));
   const table = previous.identities;
   const elements = previous.identityElements;
   const ix = podIndex(elements);
@@ -344,22 +403,41 @@ export function updateMembership(previous: Membership, program: Program, cluster
     else perFamily.set(id, c);
   }
   podIndexes.set(nextElements, { at: ix.at, perFamily });
-  if (added.size === 0 && removed.size === 0 && refamilied.size === 0) {
-    // Same identities (same keys and numbers): the assignment and decisions are shared.
+  // Subjects of a node-local table that appear (an own pod moved into an identity no own pod had)
+  // or disappear (the last own pod left it).
+  const gained = new Set<number>();
+  const lost = new Set<number>();
+  let subjects: Set<number> | undefined;
+  if (local) {
+    subjects = localSubjects(nextTable, cluster, local);
+    if (ownChanged) {
+      const before = localSubjects(table, cluster, local);
+      for (const id of subjects) if (!before.has(id)) gained.add(id);
+      for (const id of before) if (!subjects.has(id)) lost.add(id);
+    }
+  }
+  if (added.size === 0 && removed.size === 0 && refamilied.size === 0 && gained.size === 0 && lost.size === 0) {
+    // Same identities (same keys and numbers) and subjects: the assignment and decisions are shared.
     return { ...previous, identities: nextTable, identityElements: nextElements };
   }
-  const assignment = new Map(identities.map((i) => [i.key, i.id]));
-  // Decisions: rows and columns of the identities that appeared, vanished or changed families.
+  const assignment = added.size + removed.size + refamilied.size > 0 ? new Map(identities.map((i) => [i.key, i.id])) : previous.assignment;
+  // Decisions: rows and columns of the identities that appeared, vanished or changed families;
+  // whole rows of the subjects a node-local table gained; none for the subjects it lost.
   const affected = new Set<number>();
   for (const key of [...removed, ...refamilied]) affected.add(previous.assignment.get(key)!);
   const recompute = new Set<number>();
   for (const key of [...added, ...refamilied]) recompute.add(idOf(key));
   for (const id of recompute) affected.add(id);
-  const fresh = decisionsFor(program, cluster, nextTable, recompute, { subjects: local ? podIdentities(nextTable, local) : undefined });
-  const decisionElements = mergeDecisions(previous.decisionElements, fresh.elements, (e) => affected.has(e.subject) || affected.has(e.peer));
-  const layout = updateLayout(previous.layout, (p) => affected.has(p.subject) || affected.has(p.peer), fresh.elements);
+  const fresh = decisionsFor(program, cluster, nextTable, recompute, { subjects }, gained);
+  const freshElements = fresh.elements;
+  const stale = (e: { subject: number; peer: number }) => affected.has(e.subject) || affected.has(e.peer) || lost.has(e.subject) || gained.has(e.subject);
+  const decisionElements = mergeDecisions(previous.decisionElements, freshElements, stale);
+  const layout = updateLayout(previous.layout, stale, freshElements);
   const isolated = {} as Record<Direction, number[]>;
-  for (const d of DIRECTIONS) isolated[d] = [...previous.isolated[d].filter((id) => !affected.has(id)), ...fresh.isolated[d]].sort((a, b) => a - b);
+  for (const d of DIRECTIONS) {
+    const kept = previous.isolated[d].filter((id) => !affected.has(id) && !lost.has(id) && !gained.has(id));
+    isolated[d] = [...kept, ...fresh.isolated[d]].sort((a, b) => a - b);
+  }
   const decisions: DecisionTable = { elements: decisionElements, isolated };
   // Only pod elements changed: the world ranges are those of `previous`.
   return { identities: nextTable, decisions, identityElements: nextElements, world: previous.world, decisionElements, isolated, layout, ...(previous.scope ? { scope: previous.scope } : {}), assignment };

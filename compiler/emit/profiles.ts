@@ -73,24 +73,72 @@ function contentKey(run: readonly DecisionElement[]): string {
   return key;
 }
 
-interface Run {
-  readonly first: DecisionElement;
-  readonly key: string;
-  readonly elements: readonly DecisionElement[];
+/** The runs of one (direction, subject, peer) of a decision list, as parallel arrays (one entry per pair: no object each). */
+interface Runs {
+  /** Each run's first element (its pair). */
+  readonly firsts: readonly DecisionElement[];
+  /** Each run's content key. */
+  readonly keys: readonly string[];
+  /** Content key -> the elements of its first run, in order of first appearance. */
+  readonly content: ReadonlyMap<string, readonly DecisionElement[]>;
 }
 
-/** Consecutive runs of one (direction, subject, peer) in a decision list sorted by pair. */
-function runsOf(elements: readonly DecisionElement[]): Run[] {
-  const runs: Run[] = [];
+/** A number over what contentKey reads, to find runs of equal content without building their key. */
+function contentHash(elements: readonly DecisionElement[], from: number, to: number): number {
+  let h = elements[from].direction === 'egress' ? 1 : 2;
+  for (let i = from; i < to; i++) {
+    const e = elements[i];
+    h = Math.imul(h ^ e.protoFrom, 16777619);
+    h = Math.imul(h ^ e.protoTo, 16777619);
+    h = Math.imul(h ^ e.portFrom, 16777619);
+    h = Math.imul(h ^ e.portTo, 16777619);
+    h = Math.imul(h ^ e.rule.cookie ^ (e.rule.action === 'allow' ? 0x40000000 : 0), 16777619);
+  }
+  return h;
+}
+
+/** Whether elements[from, to) has the content `run` has (contentKey would be equal). */
+function sameContent(run: readonly DecisionElement[], elements: readonly DecisionElement[], from: number, to: number): boolean {
+  if (run.length !== to - from || run[0].direction !== elements[from].direction) return false;
+  for (let k = 0; k < run.length; k++) {
+    const a = run[k];
+    const b = elements[from + k];
+    if (a.protoFrom !== b.protoFrom || a.protoTo !== b.protoTo || a.portFrom !== b.portFrom || a.portTo !== b.portTo) return false;
+    if (a.rule.cookie !== b.rule.cookie || (a.rule.action === 'allow') !== (b.rule.action === 'allow')) return false;
+  }
+  return true;
+}
+
+/**
+ * Consecutive runs of one (direction, subject, peer) in a decision list sorted by pair. Many
+ * pairs share few contents: a content key string is built once per distinct content (found by
+ * hash, then compared), not once per pair.
+ */
+function runsOf(elements: readonly DecisionElement[]): Runs {
+  const firsts: DecisionElement[] = [];
+  const keys: string[] = [];
+  const content = new Map<string, readonly DecisionElement[]>();
+  const seen = new Map<number, string[]>(); // content hash -> content keys with it
   let i = 0;
   while (i < elements.length) {
     let j = i + 1;
     while (j < elements.length && samePair(elements[i], elements[j])) j++;
-    const slice = elements.slice(i, j);
-    runs.push({ first: elements[i], key: contentKey(slice), elements: slice });
+    const h = contentHash(elements, i, j);
+    let same = seen.get(h);
+    let key: string | undefined;
+    for (let k = 0; same && k < same.length && key === undefined; k++) if (sameContent(content.get(same[k])!, elements, i, j)) key = same[k];
+    if (key === undefined) {
+      const slice = elements.slice(i, j);
+      key = contentKey(slice);
+      content.set(key, slice);
+      if (!same) seen.set(h, (same = []));
+      same.push(key);
+    }
+    firsts.push(elements[i]);
+    keys.push(key);
     i = j;
   }
-  return runs;
+  return { firsts, keys, content };
 }
 
 /** Numbers for the new keys: hash of the key with the high bit set, probing past `used`, in key order. */
@@ -105,8 +153,8 @@ function assignNew(keys: Iterable<string>, used: Set<number>): Map<string, numbe
   return out;
 }
 
-function portsOf(run: Run, id: number): PortElement[] {
-  return run.elements.map((e) => ({ direction: e.direction, profile: id, protoFrom: e.protoFrom, protoTo: e.protoTo, portFrom: e.portFrom, portTo: e.portTo, rule: e.rule }));
+function portsOf(elements: readonly DecisionElement[], id: number): PortElement[] {
+  return elements.map((e) => ({ direction: e.direction, profile: id, protoFrom: e.protoFrom, protoTo: e.protoTo, portFrom: e.portFrom, portTo: e.portTo, rule: e.rule }));
 }
 
 function sortedPorts(profiles: ReadonlyMap<string, Profile>): PortElement[] {
@@ -122,12 +170,9 @@ function sortedPorts(profiles: ReadonlyMap<string, Profile>): PortElement[] {
  */
 export function layoutDecisions(elements: readonly DecisionElement[], previous?: DecisionLayout): DecisionLayout {
   const runs = runsOf(elements);
-  const uses = new Map<string, { count: number; run: Run }>();
-  for (const r of runs) {
-    const u = uses.get(r.key);
-    if (u) u.count++;
-    else uses.set(r.key, { count: 1, run: r });
-  }
+  const uses = new Map<string, number>();
+  for (const key of runs.content.keys()) uses.set(key, 0);
+  for (let k = 0; k < runs.keys.length; k++) uses.set(runs.keys[k], uses.get(runs.keys[k])! + 1);
   const used = new Set<number>();
   const ids = new Map<string, number>();
   for (const key of uses.keys()) {
@@ -139,12 +184,20 @@ export function layoutDecisions(elements: readonly DecisionElement[], previous?:
   }
   for (const [key, id] of assignNew([...uses.keys()].filter((k) => !ids.has(k)), used)) ids.set(key, id);
   const profiles = new Map<string, Profile>();
-  for (const [key, u] of uses) {
+  for (const [key, count] of uses) {
     const id = ids.get(key)!;
-    profiles.set(key, { id, uses: u.count, ports: portsOf(u.run, id) });
+    profiles.set(key, { id, uses: count, ports: portsOf(runs.content.get(key)!, id) });
   }
-  const pairs: PairElement[] = runs.map((r) => ({ direction: r.first.direction, subject: r.first.subject, peer: r.first.peer, profile: ids.get(r.key)! }));
-  return { pairs, ports: sortedPorts(profiles), profiles };
+  return { pairs: pairsOf(runs, (key) => ids.get(key)!), ports: sortedPorts(profiles), profiles };
+}
+
+function pairsOf(runs: Runs, profile: (key: string) => number): PairElement[] {
+  const out: PairElement[] = new Array(runs.firsts.length);
+  for (let k = 0; k < out.length; k++) {
+    const e = runs.firsts[k];
+    out[k] = { direction: e.direction, subject: e.subject, peer: e.peer, profile: profile(runs.keys[k]) };
+  }
+  return out;
 }
 
 /**
@@ -165,11 +218,8 @@ export function updateLayout(previous: DecisionLayout, drop: (p: PairElement) =>
     } else kept.push(p);
   }
   const runs = runsOf(fresh);
-  const freshRun = new Map<string, Run>();
-  for (const r of runs) {
-    count.set(r.key, (count.get(r.key) ?? 0) + 1);
-    if (!freshRun.has(r.key)) freshRun.set(r.key, r);
-  }
+  const freshRun = runs.content;
+  for (const key of runs.keys) count.set(key, (count.get(key) ?? 0) + 1);
   const used = new Set<number>();
   for (const [key, p] of previous.profiles) if (count.get(key)! > 0) used.add(p.id);
   const newIds = assignNew([...freshRun.keys()].filter((k) => !previous.profiles.has(k)), used);
@@ -188,7 +238,7 @@ export function updateLayout(previous: DecisionLayout, drop: (p: PairElement) =>
       changedSet = true;
     }
   }
-  const added: PairElement[] = runs.map((r) => ({ direction: r.first.direction, subject: r.first.subject, peer: r.first.peer, profile: previous.profiles.get(r.key)?.id ?? newIds.get(r.key)! }));
+  const added = pairsOf(runs, (key) => previous.profiles.get(key)?.id ?? newIds.get(key)!);
   const pairs = mergeSorted(kept, added);
   return { pairs, ports: changedSet ? sortedPorts(profiles) : previous.ports, profiles };
 }

@@ -166,3 +166,34 @@ export function rangeToCidrs(r: IpRange): Cidr[] {
 export function formatRange(r: IpRange): string {
   return `${formatIp({ family: r.family, value: r.first })}-${formatIp({ family: r.family, value: r.last })}`;
 }
+
+/**
+ * An IPv4 address as a plain number, for hot loops over many pod addresses: accepts exactly
+ * the texts parseIp reads as IPv4 (four decimal octets 0-255, no leading zeros), else undefined.
+ */
+export function parseIpv4Number(text: string): number | undefined {
+  const n = text.length;
+  if (n < 7 || n > 15) return undefined;
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let parts = 0;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : 46; // the end closes the last octet like a '.'
+    if (c === 46) {
+      if (digits === 0 || octet > 255 || ++parts > 4) return undefined;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if ((digits === 1 && octet === 0) || ++digits > 3) return undefined; // leading zero, or too long
+      octet = octet * 10 + (c - 48);
+    } else return undefined;
+  }
+  return parts === 4 ? value : undefined;
+}
+
+/** formatIp of an IPv4 address held as a number (0 .. 2^32-1). */
+export function formatIpv4Number(value: number): string {
+  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+}

@@ -10,34 +10,10 @@ import { HandlerRegistry, type RequestHandler } from './handlers.js';
 import { listenUnix } from './server.js';
 import { attachPolicy, type PolicyDaemonOptions } from '../policy/hook.js'; // policy engine hook
 
-/** Usage text of the node-name option (parsed by takeNodeName, for `policyc daemon` and main.ts). */
-export const NODE_NAME_USAGE = '[--node-name NAME (default: env NODE_NAME; unset = cluster-wide policy tables)]';
-
-/**
- * Takes `--node-name NAME` out of the daemon's arguments; the default is the environment's
- * NODE_NAME (what a DaemonSet sets from the downward API, spec.nodeName). With a node name the
- * policy engine computes node-local tables (dataplane/policy/engine.ts).
- */
-export function takeNodeName(args: readonly string[], env: NodeJS.ProcessEnv = process.env): { rest: string[]; nodeName?: string } | { error: string } {
-  const rest: string[] = [];
-  let nodeName = env.NODE_NAME || undefined;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as string;
-    if (arg !== '--node-name' && !arg.startsWith('--node-name=')) {
-      rest.push(arg);
-      continue;
-    }
-    const value = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : args[++i];
-    if (!value) return { error: '--node-name needs a value' };
-    nodeName = value;
-  }
-  return { rest, nodeName };
-}
-
 export const DEFAULT_STATE_DIR = '/var/lib/policyc';
 export const DEFAULT_SOCKET = '/run/policyc/policyc.sock';
 
-// PolicyDaemonOptions (dataplane/policy/hook.ts): `policy`, `requirePolicy`, `dropSamples`, `nodeName`
+// PolicyDaemonOptions (dataplane/policy/hook.ts): `policy`, `requirePolicy`, `dropSamples`, `nodeName`, `flushDeniedFlows`
 export interface DaemonOptions extends PolicyDaemonOptions {
   stateDir?: string;
   socketPath?: string;

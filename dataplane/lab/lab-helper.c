@@ -6,9 +6,11 @@
 //       (method and path echoed back), UDP echoes, SCTP: a raw-socket responder (this kernel
 //       has no SCTP sockets) that answers an INIT to a served port with an INIT-ACK.
 //       Ports are comma-separated, "-" for none. Prints "ready" once every socket is bound.
+//       Serves IPv4 and IPv6 (separate IPV6_V6ONLY sockets; IPv6 is skipped where the
+//       namespace has no IPv6).
 //   probe TCP|UDP|SCTP TIMEOUT_MS
-//       stdin: one probe per line "SRC_NETNS_PATH DST_NETNS_PATH DST_IPV4 PORT"; all run at
-//       once; stdout: one line per probe, "1" (allowed) or "0", in input order.
+//       stdin: one probe per line "SRC_NETNS_PATH DST_NETNS_PATH DST_IP PORT" (DST_IP IPv4 or
+//       IPv6); all run at once; stdout: one line per probe, "1" (allowed) or "0", in input order.
 //       TCP: connect + HTTP GET + an HTTP answer, or a RST from a pod with nothing on that
 //       port (the SYN was delivered). UDP: a datagram echoed back, or ICMP port unreachable
 //       from the pod.
@@ -155,7 +157,8 @@ static size_t build_init_ack(uint8_t *pkt, uint16_t sport, uint16_t dport, uint3
   return 52;
 }
 
-/** Parses an IPv4 packet from a raw socket; returns the SCTP header or NULL. */
+/** Parses an IPv4 packet from a raw socket; returns the SCTP header or NULL. (IPv6 raw
+ *  sockets deliver the SCTP packet without the IP header.) */
 static const uint8_t *sctp_of(const uint8_t *buf, ssize_t n, struct in_addr *src, struct in_addr *dst, ssize_t *sctp_len) {
   if (n < 20) return NULL;
   const struct iphdr *ip = (const struct iphdr *)buf;
@@ -165,6 +168,25 @@ static const uint8_t *sctp_of(const uint8_t *buf, ssize_t n, struct in_addr *src
   dst->s_addr = ip->daddr;
   *sctp_len = n - (ssize_t)ihl;
   return buf + ihl;
+}
+
+// ---- IPv6 helpers
+
+/** An IPv6-only socket, or -1 when this namespace has no IPv6 (the server then serves IPv4 only). */
+static int socket6(int type, int proto) {
+  int s = socket(AF_INET6, type, proto);
+  if (s < 0) {
+    if (errno == EAFNOSUPPORT) return -1;
+    die("IPv6 socket");
+  }
+  int one = 1;
+  if (proto == 0) setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  return s;
+}
+
+static int bind6(int s, int port) {
+  struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = IN6ADDR_ANY_INIT};
+  return bind(s, (struct sockaddr *)&a, sizeof a);
 }
 
 // ---- serve
@@ -217,6 +239,13 @@ static int cmd_serve(int argc, char **argv) {
     ev.events = EPOLLIN;
     ev.data.u64 = (uint64_t)s;
     epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+    int s6 = socket6(SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s6 >= 0) {
+      setsockopt(s6, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      if (bind6(s6, tcp[i]) < 0 || listen(s6, 512) < 0) die("tcp listen (IPv6)");
+      ev.data.u64 = (uint64_t)s6;
+      epoll_ctl(ep, EPOLL_CTL_ADD, s6, &ev);
+    }
   }
   for (int i = 0; i < nudp; i++) {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -225,6 +254,12 @@ static int cmd_serve(int argc, char **argv) {
     ev.events = EPOLLIN;
     ev.data.u64 = (uint64_t)s | (1ull << 32);
     epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+    int s6 = socket6(SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s6 >= 0) {
+      if (bind6(s6, udp[i]) < 0) die("udp bind (IPv6)");
+      ev.data.u64 = (uint64_t)s6 | (1ull << 32);
+      epoll_ctl(ep, EPOLL_CTL_ADD, s6, &ev);
+    }
   }
   if (nsctp > 0) {
     int s = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 132);
@@ -232,6 +267,11 @@ static int cmd_serve(int argc, char **argv) {
     ev.events = EPOLLIN;
     ev.data.u64 = (uint64_t)s | (2ull << 32);
     epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+    int s6 = socket6(SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 132);
+    if (s6 >= 0) {
+      ev.data.u64 = (uint64_t)s6 | (4ull << 32);
+      epoll_ctl(ep, EPOLL_CTL_ADD, s6, &ev);
+    }
   }
   static struct conn conns[4096];
   printf("ready\n");
@@ -274,7 +314,7 @@ static int cmd_serve(int argc, char **argv) {
         }
       } else if (kind == 1) {
         uint8_t buf[65536];
-        struct sockaddr_in from;
+        struct sockaddr_storage from;
         socklen_t fl = sizeof from;
         ssize_t r;
         while ((r = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl)) >= 0) {
@@ -296,6 +336,22 @@ static int cmd_serve(int argc, char **argv) {
           struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr = src};
           sendto(fd, out, len, 0, (struct sockaddr *)&to, sizeof to);
         }
+      } else if (kind == 4) {
+        // IPv6 raw: the payload is the SCTP packet itself; the source comes with recvfrom
+        uint8_t buf[65536];
+        struct sockaddr_in6 from;
+        socklen_t fl = sizeof from;
+        ssize_t r;
+        while ((r = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl)) >= 0) {
+          fl = sizeof from;
+          if (r < 12 + 20 || buf[12] != 1) continue; // INIT only
+          uint16_t sport = get16(buf), dport = get16(buf + 2);
+          if (!in_list(sctp, nsctp, dport)) continue;
+          uint8_t out[64];
+          size_t len = build_init_ack(out, dport, sport, get32(buf + 16));
+          from.sin6_port = 0;
+          sendto(fd, out, len, 0, (struct sockaddr *)&from, sizeof from);
+        }
       }
     }
   }
@@ -305,7 +361,10 @@ static int cmd_serve(int argc, char **argv) {
 
 struct probe {
   char src[256], dst[256];
+  int family; // AF_INET or AF_INET6
   struct in_addr ip;
+  struct in6_addr ip6;
+  char text[64]; // the address as given
   int port;
   int fd;
   int state; // 0 pending, 1 connecting/sent, 2 request sent (tcp)
@@ -322,6 +381,7 @@ struct nsent {
   int fd;    // open netns fd
   int sock;  // sctp: raw socket (send in a source, receive in a destination)
   int rsock;
+  int sock6, rsock6; // the same for IPv6
 };
 static struct nsent nss[MAX_NS];
 static int nns;
@@ -337,7 +397,7 @@ static struct nsent *ns_get(const char *path) {
   snprintf(e->path, sizeof e->path, "%s", path);
   e->fd = open(path, O_RDONLY | O_CLOEXEC);
   if (e->fd < 0) die(path);
-  e->sock = e->rsock = -1;
+  e->sock = e->rsock = e->sock6 = e->rsock6 = -1;
   return e;
 }
 
@@ -376,8 +436,11 @@ static int cmd_probe(int argc, char **argv) {
     struct probe *p = &probes[nprobes];
     char ip[64];
     if (sscanf(line, "%255s %255s %63s %d", p->src, p->dst, ip, &p->port) != 4) continue;
-    if (inet_pton(AF_INET, ip, &p->ip) != 1) {
-      fprintf(stderr, "policyc-lab-helper: bad IPv4 address %s\n", ip);
+    snprintf(p->text, sizeof p->text, "%s", ip);
+    if (inet_pton(AF_INET, ip, &p->ip) == 1) p->family = AF_INET;
+    else if (inet_pton(AF_INET6, ip, &p->ip6) == 1) p->family = AF_INET6;
+    else {
+      fprintf(stderr, "policyc-lab-helper: bad IP address %s\n", ip);
       return 2;
     }
     p->fd = -1;
@@ -391,6 +454,18 @@ static int cmd_probe(int argc, char **argv) {
     // receivers first, so no INIT can arrive before someone listens
     for (int i = 0; i < nprobes; i++) {
       struct nsent *d = ns_get(probes[i].dst);
+      if (probes[i].family == AF_INET6) {
+        if (d->rsock6 >= 0) continue;
+        ns_enter(d);
+        d->rsock6 = socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 132);
+        if (d->rsock6 < 0) die("raw socket (receive, IPv6)");
+        int one = 1;
+        setsockopt(d->rsock6, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+        ev.events = EPOLLIN;
+        ev.data.u64 = (uint64_t)(d - nss) | (2ull << 40);
+        epoll_ctl(ep, EPOLL_CTL_ADD, d->rsock6, &ev);
+        continue;
+      }
       if (d->rsock >= 0) continue;
       ns_enter(d);
       d->rsock = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 132);
@@ -404,24 +479,30 @@ static int cmd_probe(int argc, char **argv) {
   for (int i = 0; i < nprobes; i++) {
     struct probe *p = &probes[i];
     struct nsent *s = ns_get(p->src);
+    int v6 = p->family == AF_INET6;
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p->port), .sin_addr = p->ip};
+    struct sockaddr_in6 to6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)p->port), .sin6_addr = p->ip6};
+    struct sockaddr *dst = v6 ? (struct sockaddr *)&to6 : (struct sockaddr *)&to;
+    socklen_t dlen = v6 ? sizeof to6 : sizeof to;
     if (is_sctp) {
-      if (s->sock < 0) {
+      int *sock = v6 ? &s->sock6 : &s->sock;
+      if (*sock < 0) {
         ns_enter(s);
-        s->sock = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, 132);
-        if (s->sock < 0) die("raw socket (send)");
+        *sock = socket(p->family, SOCK_RAW | SOCK_CLOEXEC, 132);
+        if (*sock < 0) die("raw socket (send)");
       }
       uint8_t pkt[64];
       uint16_t sport = (uint16_t)(20000 + (random32() % 40000));
       size_t len = build_init(pkt, sport, (uint16_t)p->port, run | (uint32_t)(i + 1));
       to.sin_port = 0;
-      if (sendto(s->sock, pkt, len, 0, (struct sockaddr *)&to, sizeof to) < 0) finish(p, 0, ep);
+      to6.sin6_port = 0;
+      if (sendto(*sock, pkt, len, 0, dst, dlen) < 0) finish(p, 0, ep);
       continue;
     }
     ns_enter(s);
-    p->fd = socket(AF_INET, (is_tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    p->fd = socket(p->family, (is_tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (p->fd < 0) die("socket");
-    int r = connect(p->fd, (struct sockaddr *)&to, sizeof to);
+    int r = connect(p->fd, dst, dlen);
     if (r < 0 && errno != EINPROGRESS) {
       finish(p, 0, ep);
       continue;
@@ -454,6 +535,38 @@ static int cmd_probe(int argc, char **argv) {
     }
     for (int e = 0; e < n; e++) {
       uint64_t d = events[e].data.u64;
+      if ((d >> 40) == 2) {
+        // IPv6 raw: the SCTP packet without the IP header; the destination address from IPV6_PKTINFO
+        struct nsent *ns = &nss[d & 0xffffffffu];
+        uint8_t buf[65536];
+        char cbuf[256];
+        for (;;) {
+          struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+          struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+          ssize_t r = recvmsg(ns->rsock6, &mh, 0);
+          if (r < 0) break;
+          struct in6_addr dst6;
+          int have_dst = 0;
+          for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+            if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+              struct in6_pktinfo pi;
+              memcpy(&pi, CMSG_DATA(c), sizeof pi);
+              dst6 = pi.ipi6_addr;
+              have_dst = 1;
+            }
+          }
+          if (!have_dst || r < 12 + 20 || buf[12] != 1) continue;
+          uint32_t tag = get32(buf + 16);
+          if ((tag & 0xffff0000u) != run) continue;
+          int i = (int)(tag & 0xffff) - 1;
+          if (i < 0 || i >= nprobes) continue;
+          struct probe *p = &probes[i];
+          if (p->done || p->family != AF_INET6 || strcmp(p->dst, ns->path) || memcmp(&p->ip6, &dst6, sizeof dst6) || get16(buf + 2) != p->port) continue;
+          finish(p, 1, ep);
+          pending--;
+        }
+        continue;
+      }
       if (d >> 40) {
         struct nsent *ns = &nss[d & 0xffffffffu];
         uint8_t buf[65536];
@@ -468,7 +581,7 @@ static int cmd_probe(int argc, char **argv) {
           int i = (int)(tag & 0xffff) - 1;
           if (i < 0 || i >= nprobes) continue;
           struct probe *p = &probes[i];
-          if (p->done || strcmp(p->dst, ns->path) || p->ip.s_addr != dst.s_addr || get16(s + 2) != p->port) continue;
+          if (p->done || p->family != AF_INET || strcmp(p->dst, ns->path) || p->ip.s_addr != dst.s_addr || get16(s + 2) != p->port) continue;
           finish(p, 1, ep);
           pending--;
         }
@@ -494,8 +607,8 @@ static int cmd_probe(int argc, char **argv) {
           pending--;
           continue;
         }
-        char req[128];
-        int rl = snprintf(req, sizeof req, "GET /policyc-lab-probe HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", inet_ntoa(p->ip));
+        char req[192];
+        int rl = snprintf(req, sizeof req, "GET /policyc-lab-probe HTTP/1.1\r\nHost: %s%s%s\r\nConnection: close\r\n\r\n", p->family == AF_INET6 ? "[" : "", p->text, p->family == AF_INET6 ? "]" : "");
         if (write(p->fd, req, (size_t)rl) != rl) {
           finish(p, 0, ep);
           pending--;

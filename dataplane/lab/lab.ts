@@ -28,10 +28,16 @@ import {
   cidrsOverlap,
   coveringCidr,
   emptyObjects,
+  cidr6Contains,
+  cidrs6Overlap,
+  coveringCidr6,
   freeCidr,
+  freeCidr6,
   nodePodCidr,
+  nodePodCidr6,
   objectsOf,
   podIpv4,
+  podIpv6,
   podKeyOf,
   podNodeName,
   podPorts,
@@ -99,6 +105,13 @@ export function compileLab(objects: LabObjects): Compilation {
 interface PlannedNode {
   name: string;
   podCidr: string;
+  /** dual-stack: the node's IPv6 pod CIDR */
+  podCidr6?: string;
+}
+
+/** Dual-stack when some pod has an IPv6 address or some Node an IPv6 pod CIDR. */
+export function isDualStack(objects: LabObjects): boolean {
+  return Object.values(objects.pods).some((p) => !!podIpv6(p)) || Object.values(objects.nodes).some((n) => !!nodePodCidr6(n));
 }
 
 /** Nodes: those the snapshot names (Node objects, pods' spec.nodeName), else 2; CIDRs from Node spec.podCIDR or the pods' IPs. */
@@ -126,9 +139,26 @@ export function planNodes(objects: LabObjects, requested?: number): PlannedNode[
   }
   // pods with an IP but no node: the node whose CIDR holds it
   for (const name of list) if (!cidrs.has(name)) cidrs.set(name, freeCidr([...cidrs.values(), ...pods.map(podIpv4).filter((ip): ip is string => !!ip).map((ip) => `${ip}/32`)]));
-  const planned = list.map((name) => ({ name, podCidr: cidrs.get(name)! }));
+  const planned: PlannedNode[] = list.map((name) => ({ name, podCidr: cidrs.get(name)! }));
   for (const [i, a] of planned.entries()) {
     for (const b of planned.slice(i + 1)) if (cidrsOverlap(a.podCidr, b.podCidr)) throw new LabError(`pod CIDRs of ${a.name} (${a.podCidr}) and ${b.name} (${b.podCidr}) overlap; give Node objects with spec.podCIDR`);
+  }
+  if (!isDualStack(objects)) return planned;
+  // IPv6: Node spec.podCIDRs, else the /64 covering the node's pods' IPv6 addresses, else a free fd00:10:244:X::/64
+  const cidrs6 = new Map<string, string>();
+  for (const name of list) {
+    const fromNode = nodePodCidr6(objects.nodes[name]);
+    if (fromNode) {
+      cidrs6.set(name, fromNode);
+      continue;
+    }
+    const ips = pods.filter((p) => podNodeName(p) === name).map(podIpv6).filter((ip): ip is string => !!ip);
+    if (ips.length) cidrs6.set(name, coveringCidr6(ips));
+  }
+  for (const name of list) if (!cidrs6.has(name)) cidrs6.set(name, freeCidr6([...cidrs6.values(), ...pods.map(podIpv6).filter((ip): ip is string => !!ip).map((ip) => `${ip}/128`)]));
+  for (const p of planned) p.podCidr6 = cidrs6.get(p.name)!;
+  for (const [i, a] of planned.entries()) {
+    for (const b of planned.slice(i + 1)) if (cidrs6Overlap(a.podCidr6!, b.podCidr6!)) throw new LabError(`IPv6 pod CIDRs of ${a.name} (${a.podCidr6}) and ${b.name} (${b.podCidr6}) overlap; give Node objects with spec.podCIDRs`);
   }
   return planned;
 }
@@ -144,11 +174,18 @@ function placePod(pod: K8sObject, nodes: readonly LabNode[], pods: Record<string
   } else if (ip) {
     node = nodes.find((n) => cidrContains(n.podCidr, ip));
     if (!node) throw new LabError(`pod ${key}: no node's pod CIDR holds its IP ${ip}`);
+  } else if (podIpv6(pod)) {
+    const ip6 = podIpv6(pod)!;
+    node = nodes.find((n) => !!n.podCidr6 && cidr6Contains(n.podCidr6, ip6));
+    if (!node) throw new LabError(`pod ${key}: no node's IPv6 pod CIDR holds its IP ${ip6}`);
   } else {
     const load = (n: LabNode) => Object.values(pods).filter((p) => p.node === n.name).length;
     node = [...nodes].sort((a, b) => load(a) - load(b) || a.index - b.index)[0]!;
   }
   if (ip && !cidrContains(node.podCidr, ip)) throw new LabError(`pod ${key}: IP ${ip} is outside ${node.name}'s pod CIDR ${node.podCidr}`);
+  const ip6 = podIpv6(pod);
+  if (ip6 && !node.podCidr6) throw new LabError(`pod ${key}: IPv6 address ${ip6} but the lab is IPv4-only (dual-stack is decided at 'lab up')`);
+  if (ip6 && !cidr6Contains(node.podCidr6!, ip6)) throw new LabError(`pod ${key}: IPv6 ${ip6} is outside ${node.name}'s IPv6 pod CIDR ${node.podCidr6}`);
   return node;
 }
 
@@ -181,6 +218,7 @@ async function addPod(state: LabState, plugin: string, pod: K8sObject): Promise<
     name: pod.metadata.name,
     node: node.name,
     ip: podIpv4(pod) ?? '',
+    ...(node.podCidr6 ? { ip6: podIpv6(pod) ?? '' } : {}),
     netns: podNetns(state.name, ns, pod.metadata.name),
     containerId: containerId(state.name, ns, pod.metadata.name, generation),
     generation,
@@ -188,12 +226,14 @@ async function addPod(state: LabState, plugin: string, pod: K8sObject): Promise<
   };
   state.pods[key] = lp; // placed: concurrent placements see it
   try {
-    lp.ip = await createPodSandbox(state.name, plugin, node, lp, lp.ip || undefined);
+    const got = await createPodSandbox(state.name, plugin, node, lp, lp.ip || undefined, lp.ip6 || undefined);
+    lp.ip = got.ip;
+    if (got.ip6) lp.ip6 = got.ip6;
   } catch (err) {
     delete state.pods[key];
     throw err;
   }
-  setPodIp(pod, lp.ip);
+  setPodIp(pod, lp.ip, lp.ip6);
   setPodNode(pod, node.name);
   state.objects.pods[key] = pod;
   lp.serverPid = await startPodServer(state.name, state.dir, lp);
@@ -245,6 +285,7 @@ export async function labUp(options: UpOptions): Promise<UpResult> {
       netns: nodeNetns(name, i + 1),
       underlayIp: underlayIp(i + 1),
       podCidr: p.podCidr,
+      ...(p.podCidr6 ? { podCidr6: p.podCidr6 } : {}),
       socket: join(dir, `node${i + 1}.sock`),
       stateDir: join(dir, `node${i + 1}`),
       spoolDir: join(dir, `node${i + 1}`, 'cni-spool'),
@@ -261,7 +302,7 @@ export async function labUp(options: UpOptions): Promise<UpResult> {
     t.mark('build');
     await createUnderlay(state.underlayNetns);
     await Promise.all(state.nodes.map((n) => createNode(n, state.underlayNetns)));
-    await setupOverlay(state.nodes.map((n) => ({ index: n.index, netns: n.netns, underlayDev: 'ul0', underlayIp: n.underlayIp, podCidr: n.podCidr })));
+    await setupOverlay(state.nodes.map((n) => ({ index: n.index, netns: n.netns, underlayDev: 'ul0', underlayIp: n.underlayIp, podCidr: n.podCidr, podCidr6: n.podCidr6 })));
     t.mark('nodes');
     await Promise.all(
       state.nodes.map(async (n) => {
@@ -340,12 +381,13 @@ export async function labApply(options: ApplyOptions): Promise<ApplyResult> {
         continue;
       }
       const ip = podIpv4(pod);
+      const ip6 = podIpv6(pod);
       const node = podNodeName(pod);
-      if ((ip && ip !== lp.ip) || (node && node !== lp.node)) {
+      if ((ip && ip !== lp.ip) || (ip6 && ip6 !== lp.ip6) || (node && node !== lp.node)) {
         toRecreate.push(pod);
         continue;
       }
-      if (!ip) setPodIp(pod, lp.ip);
+      if (!ip || (lp.ip6 && !ip6)) setPodIp(pod, ip ?? lp.ip, ip6 ?? lp.ip6);
       if (!node) setPodNode(pod, lp.node);
       if (!same(podPorts(pod), lp.ports)) restart.push(key);
       if (!same(pod, state.objects.pods[key])) result.updatedPods.push(key);
@@ -364,6 +406,8 @@ export async function labApply(options: ApplyOptions): Promise<ApplyResult> {
         }
       }
     }
+    // placement (node, CIDRs, family) checked before any pod is removed or created
+    for (const pod of [...toCreate, ...toRecreate]) placePod(pod, state.nodes, state.pods);
     // compile before touching the kernel: a policy set that does not compile changes nothing
     compileLab({ ...state.objects, pods: { ...state.objects.pods, ...Object.fromEntries([...toCreate, ...toRecreate].map((p) => [podKeyOf(p), p])) } });
     t.mark('compile');
@@ -453,6 +497,8 @@ export async function labDelete(name: string, kind: string, target: string, name
 
 export interface ProbeOptions {
   timeoutMs?: number;
+  /** 4 (default) or 6: probe each pod's address of that family (dual-stack labs) */
+  family?: 4 | 6;
 }
 
 export interface ProbeResult extends ReachMatrix {
@@ -462,9 +508,13 @@ export interface ProbeResult extends ReachMatrix {
 
 export async function labProbe(name: string, port: number | string, protocol: Protocol, options: ProbeOptions = {}): Promise<ProbeResult> {
   checkName(name);
+  const family = options.family ?? 4;
+  if (family !== 4 && family !== 6) throw new LabError(`--family must be 4 or 6`);
   const started = performance.now();
   const state = loadState(name);
+  if (family === 6 && !state.nodes.some((n) => n.podCidr6)) throw new LabError(`lab '${name}' is IPv4-only: no pod of the snapshot it was started from has an IPv6 address (status.podIPs)`);
   const helper = await ensureHelper();
+  const addressOf = (p: LabPod) => (family === 6 ? p.ip6 : p.ip);
   // the compiler's pod order, so the matrix lines up with `policyc reach`
   const cluster = compileSources([{ name: 'lab-cluster.json', text: snapshotText(state.objects) }]).cluster;
   const pods = cluster.pods.filter((p) => state.pods[`${p.namespace}/${p.name}`]);
@@ -475,8 +525,9 @@ export async function labProbe(name: string, port: number | string, protocol: Pr
     for (const [j, dst] of pods.entries()) {
       const to = state.pods[`${dst.namespace}/${dst.name}`]!;
       const resolved = resolvePort(dst, port, protocol);
-      if (resolved === undefined || !to.ip) continue;
-      lines.push(`${netnsPath(from.netns)} ${netnsPath(to.netns)} ${to.ip} ${resolved}`);
+      // a pod without an address of the family can neither send nor receive over it
+      if (resolved === undefined || !addressOf(to) || !addressOf(from)) continue;
+      lines.push(`${netnsPath(from.netns)} ${netnsPath(to.netns)} ${addressOf(to)} ${resolved}`);
       cells.push([i, j]);
     }
   }

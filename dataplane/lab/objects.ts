@@ -1,7 +1,9 @@
 // The lab's view of the cluster: the Kubernetes objects it was given (Namespaces, Nodes, Pods,
 // policies), kept as plain JSON in the lab's state and handed to the compiler as text, so the
 // lab compiles exactly what `policyc compile -f <policies> -f <snapshot>` would.
+import { isIPv6 } from 'node:net';
 import type { Inputs } from '../../compiler/model/inputs.js';
+import { cidrContains as cniCidrContains, formatCidr, ipToBigint, parseCidr } from '../../cni/ipam/cidr.js';
 
 export interface K8sObject {
   apiVersion?: string;
@@ -66,8 +68,16 @@ export function podIpv4(pod: K8sObject): string | undefined {
   return ips.find((ip) => /^\d+\.\d+\.\d+\.\d+$/.test(ip));
 }
 
-export function setPodIp(pod: K8sObject, ip: string): void {
-  pod.status = { ...(pod.status ?? {}), phase: 'Running', podIP: ip, podIPs: [{ ip }] };
+/** The pod's IPv6 address (status.podIPs; podIP when it is IPv6), if any. */
+export function podIpv6(pod: K8sObject): string | undefined {
+  const status = (pod.status ?? {}) as { podIP?: unknown; podIPs?: Array<{ ip?: unknown }> };
+  const ips = [status.podIP, ...(status.podIPs ?? []).map((p) => p?.ip)].filter((ip): ip is string => typeof ip === 'string');
+  return ips.find((ip) => isIPv6(ip));
+}
+
+/** podIP = the IPv4 address (the primary family), podIPs = IPv4 then IPv6 when there is one. */
+export function setPodIp(pod: K8sObject, ip: string, ip6?: string): void {
+  pod.status = { ...(pod.status ?? {}), phase: 'Running', podIP: ip, podIPs: ip6 ? [{ ip }, { ip: ip6 }] : [{ ip }] };
 }
 
 export function podNodeName(pod: K8sObject): string | undefined {
@@ -105,6 +115,48 @@ export function nodePodCidr(node: K8sObject | undefined): string | undefined {
   const spec = (node?.spec ?? {}) as { podCIDR?: unknown; podCIDRs?: unknown };
   const all = [spec.podCIDR, ...(Array.isArray(spec.podCIDRs) ? spec.podCIDRs : [])].filter((c): c is string => typeof c === 'string');
   return all.find((c) => c.includes('.'));
+}
+
+/** The node's IPv6 pod CIDR (spec.podCIDRs), if any. */
+export function nodePodCidr6(node: K8sObject | undefined): string | undefined {
+  const spec = (node?.spec ?? {}) as { podCIDR?: unknown; podCIDRs?: unknown };
+  const all = [spec.podCIDR, ...(Array.isArray(spec.podCIDRs) ? spec.podCIDRs : [])].filter((c): c is string => typeof c === 'string');
+  return all.find((c) => c.includes(':'));
+}
+
+// ---- IPv6 arithmetic for pod CIDRs (bigints, cni/ipam/cidr.ts)
+
+export function cidr6Contains(cidr: string, ip: string): boolean {
+  try {
+    return isIPv6(ip) && cniCidrContains(parseCidr(cidr), ip);
+  } catch {
+    return false;
+  }
+}
+
+export function cidrs6Overlap(a: string, b: string): boolean {
+  const ca = parseCidr(a);
+  const cb = parseCidr(b);
+  const len = BigInt(128 - Math.min(ca.prefix, cb.prefix));
+  return ca.base >> len === cb.base >> len;
+}
+
+/** The /64 holding all the IPv6 addresses, or the smallest prefix covering them. */
+export function coveringCidr6(ips: readonly string[]): string {
+  const vals = ips.map(ipToBigint);
+  let len = 64;
+  const net = (v: bigint, l: number) => (v >> BigInt(128 - l)) << BigInt(128 - l);
+  while (len > 0 && new Set(vals.map((v) => net(v, len))).size > 1) len--;
+  return formatCidr({ family: 6, base: net(vals[0]!, len), prefix: len });
+}
+
+/** The first fd00:10:244:X::/64 overlapping none of the given IPv6 CIDRs. */
+export function freeCidr6(taken: readonly string[]): string {
+  for (let x = 1; x < 0x10000; x++) {
+    const c = `fd00:10:244:${x.toString(16)}::/64`;
+    if (!taken.some((t) => cidrs6Overlap(t, c))) return c;
+  }
+  throw new Error('no free /64 in fd00:10:244::/48 for a node');
 }
 
 // ---- IPv4 arithmetic for pod CIDRs

@@ -21,7 +21,7 @@ export function conflistFor(lab: string, node: LabNode): Record<string, unknown>
     plugins: [
       {
         type: 'policyc-cni',
-        podCIDR: node.podCidr,
+        podCIDR: node.podCidr6 ? [node.podCidr, node.podCidr6] : node.podCidr,
         daemonSocket: node.socket,
         spoolDir: node.spoolDir,
         overlay: 'vxlan',
@@ -33,12 +33,13 @@ export function conflistFor(lab: string, node: LabNode): Record<string, unknown>
 }
 
 /** What libcni puts on the plugin's stdin: the plugin's entry + name + cniVersion + runtimeConfig for declared capabilities. */
-function pluginStdin(node: LabNode, ip: string | undefined): string {
+function pluginStdin(node: LabNode, ip: string | undefined, ip6?: string): string {
   const list = JSON.parse(readFileSync(node.conflist, 'utf8')) as { cniVersion: string; name: string; plugins: Array<Record<string, unknown>> };
   const plugin = { ...list.plugins[0]!, name: list.name, cniVersion: list.cniVersion } as Record<string, unknown>;
   const caps = (plugin.capabilities ?? {}) as Record<string, boolean>;
   delete plugin.capabilities;
-  if (ip && caps.ips) plugin.runtimeConfig = { ips: [`${ip}/${node.podCidr.split('/')[1]}`] };
+  const ips = [...(ip ? [`${ip}/${node.podCidr.split('/')[1]}`] : []), ...(ip6 && node.podCidr6 ? [`${ip6}/${node.podCidr6.split('/')[1]}`] : [])];
+  if (ips.length && caps.ips) plugin.runtimeConfig = { ips };
   return JSON.stringify(plugin);
 }
 
@@ -48,7 +49,7 @@ export interface CniOutcome {
   stderr: string;
 }
 
-export async function execCni(plugin: string, command: 'ADD' | 'DEL' | 'CHECK', node: LabNode, pod: LabPod, ip: string | undefined): Promise<CniOutcome> {
+export async function execCni(plugin: string, command: 'ADD' | 'DEL' | 'CHECK', node: LabNode, pod: LabPod, ip: string | undefined, ip6?: string): Promise<CniOutcome> {
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
     CNI_COMMAND: command,
@@ -59,22 +60,28 @@ export async function execCni(plugin: string, command: 'ADD' | 'DEL' | 'CHECK', 
     CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name};K8S_POD_INFRA_CONTAINER_ID=${pod.containerId}`,
   };
   // the runtime runs in the node's network namespace
-  const r = await run('nsenter', [`--net=${netnsPath(node.netns)}`, plugin], { env, input: pluginStdin(node, ip), timeoutMs: 30_000 });
+  const r = await run('nsenter', [`--net=${netnsPath(node.netns)}`, plugin], { env, input: pluginStdin(node, ip, ip6), timeoutMs: 30_000 });
   return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Creates the sandbox and wires it; returns the pod's IPv4 address (the CNI result's). */
-export async function createPodSandbox(lab: string, plugin: string, node: LabNode, pod: LabPod, wantIp: string | undefined): Promise<string> {
+/**
+ * Creates the sandbox and wires it; returns the pod's addresses (the CNI result's): IPv4, and
+ * IPv6 when the node has an IPv6 pod CIDR (dual-stack).
+ */
+export async function createPodSandbox(lab: string, plugin: string, node: LabNode, pod: LabPod, wantIp: string | undefined, wantIp6?: string): Promise<{ ip: string; ip6?: string }> {
   await addNetns(pod.netns);
   try {
-    const r = await execCni(plugin, 'ADD', node, pod, wantIp);
+    const r = await execCni(plugin, 'ADD', node, pod, wantIp, wantIp6);
     if (r.code !== 0) throw new Error(`CNI ADD for ${pod.namespace}/${pod.name} failed (exit ${r.code}): ${r.stdout.trim() || r.stderr.trim()}`);
     const result = JSON.parse(r.stdout) as { ips?: Array<{ address: string }> };
-    const ip = result.ips?.map((x) => x.address.split('/')[0]!).find((a) => a.includes('.'));
+    const addrs = result.ips?.map((x) => x.address.split('/')[0]!) ?? [];
+    const ip = addrs.find((a) => a.includes('.'));
+    const ip6 = addrs.find((a) => a.includes(':'));
     if (!ip) throw new Error(`CNI ADD for ${pod.namespace}/${pod.name} returned no IPv4 address: ${r.stdout.trim()}`);
-    return ip;
+    if (node.podCidr6 && !ip6) throw new Error(`CNI ADD for ${pod.namespace}/${pod.name} returned no IPv6 address on a dual-stack node: ${r.stdout.trim()}`);
+    return ip6 ? { ip, ip6 } : { ip };
   } catch (err) {
-    await execCni(plugin, 'DEL', node, pod, wantIp).catch(() => undefined);
+    await execCni(plugin, 'DEL', node, pod, wantIp, wantIp6).catch(() => undefined);
     await delNetns(pod.netns);
     throw err;
   }
@@ -100,7 +107,7 @@ export async function startPodServer(lab: string, dir: string, pod: LabPod): Pro
 export async function deletePod(plugin: string, node: LabNode | undefined, pod: LabPod): Promise<void> {
   if (pod.serverPid) await stopProcess(pod.serverPid, netnsPath(pod.netns), 1000);
   if (node) {
-    const r = await execCni(plugin, 'DEL', node, pod, pod.ip);
+    const r = await execCni(plugin, 'DEL', node, pod, pod.ip, pod.ip6);
     if (r.code !== 0) throw new Error(`CNI DEL for ${pod.namespace}/${pod.name} failed (exit ${r.code}): ${r.stdout.trim() || r.stderr.trim()}`);
   }
   await delNetns(pod.netns);

@@ -15,6 +15,8 @@ export interface LabNode {
   netns: string;
   underlayIp: string;
   podCidr: string;
+  /** dual-stack labs: the node's IPv6 pod CIDR (a /64 unless the snapshot says otherwise) */
+  podCidr6?: string;
   /** the node daemon */
   socket: string;
   stateDir: string;
@@ -29,6 +31,8 @@ export interface LabPod {
   name: string;
   node: string;
   ip: string;
+  /** dual-stack labs: the pod's IPv6 address */
+  ip6?: string;
   netns: string;
   containerId: string;
   generation: number;

@@ -1,6 +1,6 @@
 // Nodes and the underlay: a netns per node, joined through a bridge that lives in its own
 // netns (pl-<lab>-u); each node has one veth (ul0) on it with an underlay address. IP
-// forwarding is switched on inside the node namespaces only.
+// forwarding (IPv4, and IPv6 for dual-stack labs) is switched on inside the node namespaces only.
 import { ipBatch, must, run, sysctlIn } from './run.js';
 
 export const UNDERLAY_BRIDGE = 'br0';
@@ -29,12 +29,14 @@ export async function createUnderlay(netns: string): Promise<void> {
   await ipBatch(netns, [`link add ${UNDERLAY_BRIDGE} type bridge`, `link set ${UNDERLAY_BRIDGE} up`]);
 }
 
-export async function createNode(node: { netns: string; index: number; underlayIp: string }, underlay: string): Promise<void> {
+export async function createNode(node: { netns: string; index: number; underlayIp: string; podCidr6?: string }, underlay: string): Promise<void> {
   await addNetns(node.netns);
   await sysctlIn(node.netns, {
     'net.ipv4.ip_forward': '1',
     'net.ipv4.conf.all.rp_filter': '0',
     'net.ipv4.conf.default.rp_filter': '0',
+    // dual-stack: IPv6 forwarding too (inside the node netns only)
+    ...(node.podCidr6 ? { 'net.ipv6.conf.all.forwarding': '1', 'net.ipv6.conf.default.forwarding': '1' } : {}),
   });
   const port = `n${node.index}`;
   await ipBatch(node.netns, [

@@ -4,6 +4,10 @@
 //   - for each peer node: a permanent FDB entry (peer's vxlan MAC -> peer's underlay IP), a
 //     permanent neighbour (peer's overlay address -> peer's MAC) and a route to the peer's
 //     pod CIDR via that address (onlink). No learning, no multicast, no ARP across the overlay.
+//   - dual-stack (a node with an IPv6 pod CIDR): IPv6 rides the same IPv4 VXLAN. vxlan0 gets
+//     a fixed link-local address (fe80::706c:<index>, nodad); each peer gets a permanent
+//     neighbour for its link-local address (-> its MAC) and a route to its IPv6 pod CIDR via
+//     that address. No neighbour discovery across the overlay either.
 // Works only inside the network namespaces it is given (`ip -n`, `bridge -n`).
 import { ipBatch, must } from '../lab/run.js';
 
@@ -16,6 +20,8 @@ export interface OverlayNode {
   underlayIp: string;
   /** the node's IPv4 pod CIDR, e.g. 10.244.1.0/24 */
   podCidr: string;
+  /** dual-stack: the node's IPv6 pod CIDR, e.g. fd00:10:244:1::/64 */
+  podCidr6?: string;
 }
 
 export interface OverlayOptions {
@@ -42,9 +48,19 @@ export function overlayAddress(podCidr: string): string {
   return [24, 16, 8, 0].map((s) => (net >>> s) & 0xff).join('.');
 }
 
-function peerLines(peer: OverlayNode, dev: string): string[] {
+/** The IPv6 overlay address of a node: a fixed link-local address on its VXLAN device. */
+export function overlayLinkLocal(index: number): string {
+  return `fe80::706c:${index.toString(16)}`;
+}
+
+function peerLines(peer: OverlayNode, dev: string, ipv6: boolean): string[] {
   const addr = overlayAddress(peer.podCidr);
-  return [`neigh replace ${addr} lladdr ${vxlanMac(peer.index)} dev ${dev} nud permanent`, `route replace ${peer.podCidr} via ${addr} dev ${dev} onlink`];
+  const lines = [`neigh replace ${addr} lladdr ${vxlanMac(peer.index)} dev ${dev} nud permanent`, `route replace ${peer.podCidr} via ${addr} dev ${dev} onlink`];
+  if (ipv6 && peer.podCidr6) {
+    const ll = overlayLinkLocal(peer.index);
+    lines.push(`neigh replace ${ll} lladdr ${vxlanMac(peer.index)} dev ${dev} nud permanent`, `route replace ${peer.podCidr6} via ${ll} dev ${dev}`);
+  }
+  return lines;
 }
 
 /** Creates the device and the peer entries on every node. */
@@ -55,22 +71,25 @@ export async function setupOverlay(nodes: readonly OverlayNode[], options: Overl
   const mtu = options.mtu ?? VXLAN_MTU;
   await Promise.all(
     nodes.map(async (node) => {
+      const ipv6 = !!node.podCidr6;
       await ipBatch(node.netns, [
         `link add ${dev} address ${vxlanMac(node.index)} mtu ${mtu} type vxlan id ${vni} local ${node.underlayIp} dev ${node.underlayDev} dstport ${port} nolearning`,
         `addr add ${overlayAddress(node.podCidr)}/32 dev ${dev}`,
+        ...(ipv6 ? [`addr add ${overlayLinkLocal(node.index)}/64 dev ${dev} nodad`] : []),
         `link set ${dev} up`,
       ]);
       const peers = nodes.filter((n) => n !== node);
       for (const peer of peers) await must('bridge', ['-n', node.netns, 'fdb', 'append', vxlanMac(peer.index), 'dev', dev, 'dst', peer.underlayIp, 'self', 'permanent']);
-      await ipBatch(node.netns, peers.flatMap((p) => peerLines(p, dev)));
+      await ipBatch(node.netns, peers.flatMap((p) => peerLines(p, dev, ipv6)));
     }),
   );
 }
 
 /** The overlay as the kernel has it on one node (for tests and `lab status`). */
-export async function describeOverlay(netns: string, device = 'vxlan0'): Promise<{ mtu: number; fdb: string[]; routes: string[] }> {
+export async function describeOverlay(netns: string, device = 'vxlan0'): Promise<{ mtu: number; fdb: string[]; routes: string[]; routes6: string[] }> {
   const link = JSON.parse(await must('ip', ['-j', '-n', netns, 'link', 'show', device])) as Array<{ mtu: number }>;
   const fdb = (await must('bridge', ['-n', netns, 'fdb', 'show', 'dev', device])).split('\n').filter(Boolean);
   const routes = (JSON.parse(await must('ip', ['-j', '-n', netns, 'route', 'show', 'dev', device])) as Array<{ dst: string }>).map((r) => r.dst);
-  return { mtu: link[0]?.mtu ?? 0, fdb, routes };
+  const routes6 = (JSON.parse(await must('ip', ['-j', '-6', '-n', netns, 'route', 'show', 'dev', device])) as Array<{ dst: string }>).map((r) => r.dst).filter((d) => !d.startsWith('fe80:'));
+  return { mtu: link[0]?.mtu ?? 0, fdb, routes, routes6 };
 }

@@ -120,7 +120,7 @@ describe.skipIf(!kernel.ok)(`policy engine in a throwaway netns${kernel.ok ? '' 
       expect(good).toBe(await freshLoad(A, engine, scratch, dir));
 
       // hash mismatch: a file changed after the manifest was sealed
-      const tampered = { ...B, 'program.json': B['program.json'].replace('"formatVersion": 1', '"formatVersion":  1') };
+      const tampered = { ...B, 'program.json': B['program.json'].replace(/"formatVersion":\s*1/, '"formatVersion":  1') };
       await expect(engine.loadArtifact(tampered, 'test')).rejects.toThrow(/content hash .* does not match/);
       // truncated JSON, consistently sealed
       const truncated = resealed(B, 'nftables.json', B['nftables.json'].slice(0, 200));

@@ -34,6 +34,7 @@ import { Histogram, renderMetrics, ruleCounters } from './metrics.js';
 import { RecentDrops, type DropSample, type DropSampleSource } from './nflog.js';
 import { describeNetns, netnsTarget, NftRunner } from './nft-exec.js';
 import { PolicyStore, type LastGood } from './persist.js';
+import { ConntrackFlusher, type ApplyEvent } from './conntrack-flush.js';
 
 export interface EndpointSource {
   live(): EndpointLike[];
@@ -65,6 +66,13 @@ export interface EngineOptions {
    * the pods placed on it and the pods with an endpoint here. Unset = cluster-wide decisions.
    */
   nodeName?: string;
+  /**
+   * After a change, delete the conntrack entries of established flows the new policy denies
+   * (conntrack-flush.ts; the `conntrack` tool in the node netns). Default true.
+   */
+  flushDeniedFlows?: boolean;
+  /** conntrack tool path for the flush; default `conntrack` on PATH */
+  conntrackPath?: string;
 }
 
 export interface ApplyReport {
@@ -105,6 +113,8 @@ function stderrLine(s: string): string {
 
 export class PolicyEngine {
   private readonly nft: NftRunner;
+  /** established flows a change denies (conntrack-flush.ts); undefined when turned off */
+  private readonly flusher?: ConntrackFlusher;
   private state: ClusterState;
   private artifact?: LoadedArtifact;
   private model?: KernelModel;
@@ -141,6 +151,7 @@ export class PolicyEngine {
     private readonly store: PolicyStore,
   ) {
     this.nft = new NftRunner(netnsTarget(o.netns), `${store.dir}/tmp`, { helper: o.nftHelper, log: (m) => this.log(m) });
+    if (o.flushDeniedFlows ?? true) this.flusher = new ConntrackFlusher({ target: this.nft.target, conntrack: o.conntrackPath, scratchDir: `${store.dir}/tmp`, log: (m) => this.log(m) });
     this.state = new ClusterState();
     this.ready = !(o.requirePolicy ?? true);
     o.setReady(this.ready);
@@ -324,6 +335,7 @@ export class PolicyEngine {
     await this.persistLastGood(artifact, source);
     if (membership) this.persistClusterNow();
     this.setReady(true);
+    this.flushDenied({ kind: 'full' });
     return report;
   }
 
@@ -439,7 +451,16 @@ export class PolicyEngine {
     this.observe('diff', durationMs);
     const report: ApplyReport = { kind: 'diff', elements: batchElements(doc), durationMs, artifactHash: artifact.hash };
     this.lastApply = { ...report, at: new Date() };
+    this.flushDenied({ kind: 'diff', diff, next });
     return report;
+  }
+
+  /** Queues a flush of the established flows the loaded policy denies (conntrack-flush.ts). */
+  private flushDenied(event: ApplyEvent): void {
+    this.flusher?.afterApply(event, {
+      enqueue: (op) => this.enqueue(op),
+      current: () => (this.artifact && this.model && !this.stale ? { artifact: this.artifact, membership: this.model.membership } : undefined),
+    });
   }
 
   private scheduleReconcile(): void {
@@ -516,6 +537,7 @@ export class PolicyEngine {
       applies: Object.fromEntries(this.applies),
       lastError: this.lastError ? { ...this.lastError, at: this.lastError.at.toISOString() } : null,
       recentDrops: this.recentDrops.list(),
+      conntrackFlush: this.flusher ? this.flusher.status() : null,
     };
   }
 
@@ -545,6 +567,7 @@ export class PolicyEngine {
         counters,
         countersError,
         dropSamples: this.o.dropSamples ? this.recentDrops.totals : undefined,
+        conntrackFlush: this.flusher?.totals,
         lastError: this.lastError ? { reason: this.lastError.reason, message: this.lastError.message, at: this.lastError.at } : undefined,
         loadedAt: this.model?.loadedAt,
         artifactHash: this.artifact?.hash,

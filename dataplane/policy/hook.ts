@@ -22,6 +22,8 @@ export interface PolicyDaemonOptions {
   dropSamples?: DropSampleSource;
   /** this node's name (`--node-name`, env NODE_NAME): node-local tables; unset = cluster-wide */
   nodeName?: string;
+  /** `--flush-denied-flows on|off`: delete conntrack entries of established flows a change denies (conntrack-flush.ts). Default on. */
+  flushDeniedFlows?: boolean;
 }
 
 export interface PolicyHookContext {
@@ -49,6 +51,7 @@ export async function attachPolicy(options: PolicyDaemonOptions, ctx: PolicyHook
     requirePolicy: options.requirePolicy ?? true,
     dropSamples: options.dropSamples,
     nodeName: options.nodeName || undefined,
+    flushDeniedFlows: options.flushDeniedFlows ?? true,
     setReady: ctx.setReady,
     endpoints: ctx.endpoints,
     log: ctx.log,

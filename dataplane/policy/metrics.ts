@@ -75,6 +75,8 @@ export interface MetricsInput {
   countersError?: string;
   /** NFLOG drop samples received, by rule id (nflog.ts RecentDrops.totals); absent: no reader */
   dropSamples?: ReadonlyMap<string, number>;
+  /** established flows the policy denies, flushed from conntrack (conntrack-flush.ts); absent: turned off */
+  conntrackFlush?: { runs: number; skipped: number; checked: number; flushed: number; errors: number };
   lastError?: { reason: string; message: string; at: Date };
   loadedAt?: Date;
   artifactHash?: string;
@@ -115,6 +117,15 @@ export function renderMetrics(m: MetricsInput): string {
   if (m.dropSamples) {
     lines.push('# HELP policyc_drop_samples_total NFLOG drop samples received, by rule (rate-limited: see policyc_drops_total for exact counts).', '# TYPE policyc_drop_samples_total counter');
     for (const [ruleId, n] of m.dropSamples) lines.push(`policyc_drop_samples_total${labels({ rule_id: ruleId })} ${n}`);
+  }
+  if (m.conntrackFlush) {
+    const f = m.conntrackFlush;
+    const counter = (name: string, help: string, value: number) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);
+    counter('policyc_conntrack_flushed_total', 'Conntrack entries of established flows deleted because a policy change denies them.', f.flushed);
+    counter('policyc_conntrack_checked_total', 'Conntrack entries judged against a new policy by the denied-flow flush.', f.checked);
+    counter('policyc_conntrack_flush_runs_total', 'Denied-flow flushes run (conntrack listed and judged).', f.runs);
+    counter('policyc_conntrack_flush_skipped_total', 'Element diffs that provably deny nothing new (no flush needed).', f.skipped);
+    counter('policyc_conntrack_flush_errors_total', 'Denied-flow flushes that failed (conntrack or ip failed).', f.errors);
   }
   if (m.countersError) gauge('policyc_counters_unavailable', `Kernel counters could not be read: ${m.countersError.replace(/\n/g, ' ')}`, 1);
   lines.push('# HELP policyc_last_error_info The last refused artifact or failed batch (value: unix time).', '# TYPE policyc_last_error_info gauge');

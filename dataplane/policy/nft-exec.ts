@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 // daemon no orphaned nft commits a batch behind the back of the restarted daemon's resync (the
 // batch itself is atomic either way). Used when setpriv is on PATH.
 let setprivPath: string | null | undefined;
-function setpriv(): string | null {
+export function setpriv(): string | null {
   if (setprivPath === undefined) {
     setprivPath = null;
     for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter)) {

@@ -18,7 +18,7 @@ import { Evaluator } from '../../compiler/evaluate/evaluator.js';
 import type { Cluster } from '../../compiler/model/cluster.js';
 import type { Protocol } from '../../compiler/model/k8s-types.js';
 import { expectedSide } from '../../testkit/emit.js';
-import { takeNodeName } from '../daemon/start.js';
+import { parseDaemonArgs } from '../daemon/options.js';
 import { addNetns, deleteNetns, listTable } from '../nft/loader.js';
 import { fullReplaceDocument } from './apply.js';
 import { parseArtifact, type LoadedArtifact } from './artifact.js';
@@ -140,11 +140,11 @@ describe('node scope without the kernel', () => {
   });
 
   it('--node-name and NODE_NAME', () => {
-    expect(takeNodeName(['--socket', 's', '--node-name', 'n1'], {})).toEqual({ rest: ['--socket', 's'], nodeName: 'n1' });
-    expect(takeNodeName(['--node-name=n2'], { NODE_NAME: 'env' })).toEqual({ rest: [], nodeName: 'n2' });
-    expect(takeNodeName(['--policy', 'on'], { NODE_NAME: 'env' })).toEqual({ rest: ['--policy', 'on'], nodeName: 'env' });
-    expect(takeNodeName([], { NODE_NAME: '' })).toEqual({ rest: [], nodeName: undefined });
-    expect(takeNodeName(['--node-name'], {})).toEqual({ error: '--node-name needs a value' });
+    expect(parseDaemonArgs(['--socket', 's', '--node-name', 'n1'], {})).toEqual({ options: { socketPath: 's', nodeName: 'n1' } });
+    expect(parseDaemonArgs(['--node-name=n2'], { NODE_NAME: 'env' })).toEqual({ options: { nodeName: 'n2' } });
+    expect(parseDaemonArgs(['--policy', 'on'], { NODE_NAME: 'env' })).toEqual({ options: { policy: true, nodeName: 'env' } });
+    expect(parseDaemonArgs([], { NODE_NAME: '' })).toEqual({ options: {} });
+    expect(parseDaemonArgs(['--node-name'], {})).toEqual({ error: '--node-name needs a value' });
   });
 });
 
@@ -323,9 +323,9 @@ describe.skipIf(!kernel.ok)(`node-local tables in throwaway netns${kernel.ok ? '
     expect(r2b).toMatchObject({ kind: 'diff', elements: 4 });
     expect(r2b.fallback).toBeUndefined();
     await expectKernel(netns, engine, localOf(engine.cluster(), 'node-1'));
-    // a local pod into a new identity (role=api and app=db): the subjects change, recomputed with the scope
+    // a local pod into a new identity (role=api and app=db): a new subject, its rows computed and merged
     const r2c = await engine.pushClusterState({ upsert: [podObject('api3', { ...api3, labels: { role: 'api', app: 'db' } })] });
-    expect(r2c.fallback).toMatch(/local pod x\/api3 changed: node-local table recomputed/);
+    expect(r2c.fallback).toMatch(/x\/api3 moves into a new identity/);
     await expectKernel(netns, engine, localOf(engine.cluster(), 'node-1'));
     await engine.pushClusterState({ delete: [{ kind: 'Pod', namespace: 'x', name: 'api3' }] });
     expect(scope()).toEqual({ node: 'node-1', localPods: 4 });

@@ -4,19 +4,21 @@
 // policies, pods or peers:
 //
 //   forward (hook forward, priority 0, policy accept)
-//     ct state established,related accept          judged on the first packet only
-//     ct state invalid drop
-//     ICMPv6 neighbour discovery accept
-//     meta priority set 0 ct mark set 0             clear the two scratch registers
-//     meta priority set ip saddr map @src_world_v4       (and ip6)   source identity: world range,
-//     meta priority set ip saddr map @src_identity_v4    (and ip6)     then the pod address if one
-//     ct mark set ip daddr map @dst_world_v4 / @dst_identity_v4       destination identity, the same
+//     ct state vmap { established: accept, related: accept, invalid: drop }   judged on the first packet only
+//     tcp flags & (fin|syn|rst|ack) != syn drop              a new TCP flow starts with a SYN
+//     meta nfproto vmap { ipv4: goto forward_v4, ipv6: goto forward_v6 }
+//   forward_v4 (forward_v6: the same with ip6, after an ICMPv6 neighbour-discovery accept)
+//     meta priority set 0 ct mark set 0 \                clear the two scratch registers, then
+//       meta priority set ip saddr map @src_world_v4 \   both ends' world identities (the world
+//       ct mark set ip daddr map @dst_world_v4             maps cover the whole address space)
+//     meta priority set ip saddr map @src_identity_v4     a pod address overrides its world range
+//     ct mark set ip daddr map @dst_identity_v4
 //     jump egress
 //        meta priority @isolated_egress goto egress_isolated
 //        meta priority set meta priority . ct mark map @egress_pairs \
 //          meta priority . meta l4proto . th dport vmap @egress_ports
 //        (egress_isolated: the same rule, then goto drop_isolated_egress)
-//     meta priority set ip saddr map @src_world_v4 / @src_identity_v4   the source identity again
+//     meta priority set ip saddr map @src_world_v4, then @src_identity_v4   the source identity again
 //     jump ingress      the same with ct mark (destination) as the subject
 //     meta priority set 0 ct mark set 0 accept
 //
@@ -66,7 +68,7 @@ import type { Cluster } from '../../model/cluster.js';
 import type { Direction, Program, Rule } from '../../ir/types.js';
 import { formatIp, rangeToCidrs, type Family } from '../../ir/cidr.js';
 import type { IdentityElement } from '../identities.js';
-import { computeMembership, type Membership, type MembershipDiff } from '../membership.js';
+import { computeMembership, type Membership, type MembershipDiff, type MembershipScope } from '../membership.js';
 import type { PairElement, PortElement } from '../profiles.js';
 import type {
   NftChain,
@@ -208,6 +210,8 @@ export function skeletonCommands(program: Program, options: NftOptions = {}): Nf
     { delete: { table: { family, name: table } } },
     { add: { table: { family, name: table } } },
     chain('forward', { type: 'filter', hook: 'forward', prio: options.priority ?? 0, policy: 'accept' }),
+    chain('forward_v4'),
+    chain('forward_v6'),
     chain('egress'),
     chain('ingress'),
     chain('egress_isolated'),
@@ -231,10 +235,22 @@ export function skeletonCommands(program: Program, options: NftOptions = {}): Nf
   cmds.push(set({ name: MAP.isolated('ingress'), type: 'mark', comment: 'destinations isolated for ingress by NetworkPolicy' }));
 
   cmds.push(
-    rule('forward', [{ match: { op: 'in', left: { ct: { key: 'state' } }, right: ['established', 'related'] } }, { accept: null }], 'policyc: established and related flows'),
-    rule('forward', [{ match: { op: 'in', left: { ct: { key: 'state' } }, right: 'invalid' } }, { drop: null }], 'policyc: invalid'),
     rule(
       'forward',
+      [{ vmap: { key: { ct: { key: 'state' } }, data: { set: [['established', { accept: null }], ['related', { accept: null }], ['invalid', { drop: null }]] } } }],
+      'policyc: established and related flows accepted, invalid dropped',
+    ),
+    // A new TCP flow starts with a SYN. Anything else is a mid-stream pickup (nf_conntrack_tcp_loose):
+    // judged as a new flow it would run the wrong way (server to client) and could revive a
+    // connection whose conntrack entry a policy change deleted (dataplane/policy/conntrack-flush.ts).
+    rule(
+      'forward',
+      [{ match: { op: '!=', left: { '&': [{ payload: { protocol: 'tcp', field: 'flags' } }, ['fin', 'syn', 'rst', 'ack']] }, right: 'syn' } }, { counter: { packets: 0, bytes: 0 } }, { drop: null }],
+      'policyc: new TCP flow without SYN',
+    ),
+    rule('forward', [{ vmap: { key: { meta: { key: 'nfproto' } }, data: { set: [['ipv4', { goto: { target: 'forward_v4' } }], ['ipv6', { goto: { target: 'forward_v6' } }]] } } }], 'policyc: new flows by family'),
+    rule(
+      'forward_v6',
       [
         { match: { op: '==', left: L4PROTO, right: 'ipv6-icmp' } },
         { match: { op: '==', left: { payload: { protocol: 'icmpv6', field: 'type' } }, right: { set: ['nd-router-solicit', 'nd-router-advert', 'nd-neighbor-solicit', 'nd-neighbor-advert', 'nd-redirect'] } } },
@@ -242,24 +258,27 @@ export function skeletonCommands(program: Program, options: NftOptions = {}): Nf
       ],
       'policyc: ICMPv6 neighbour discovery',
     ),
-    rule('forward', clear, 'policyc: clear scratch registers'),
   );
-  const load = (register: typeof PRIORITY | typeof CTMARK, f: Family, field: 'saddr' | 'daddr', mapName: string, comment: string): NftCommand =>
-    rule('forward', [{ mangle: { key: register, value: { map: { key: { payload: { protocol: f === 4 ? 'ip' : 'ip6', field } }, data: `@${mapName}` } } } }], comment);
-  const sourceIdentity = (again: string) => ([4, 6] as const).flatMap((f) => [
-    load(PRIORITY, f, 'saddr', MAP.srcWorld(f), `policyc: source world identity v${f}${again}`),
-    load(PRIORITY, f, 'saddr', MAP.srcIdentity(f), `policyc: source pod identity v${f}${again}`),
-  ]);
-  cmds.push(...sourceIdentity(''));
   for (const f of [4, 6] as const) {
-    cmds.push(load(CTMARK, f, 'daddr', MAP.dstWorld(f), `policyc: destination world identity v${f}`), load(CTMARK, f, 'daddr', MAP.dstIdentity(f), `policyc: destination pod identity v${f}`));
+    const chainName = `forward_v${f}`;
+    const addr = (field: 'saddr' | 'daddr') => ({ payload: { protocol: f === 4 ? 'ip' : 'ip6', field } }) as const;
+    const load = (register: typeof PRIORITY | typeof CTMARK, field: 'saddr' | 'daddr', mapName: string): NftStatement => ({ mangle: { key: register, value: { map: { key: addr(field), data: `@${mapName}` } } } });
+    // The world maps cover the whole address space (membership.ts mergeWorld), so both loads of
+    // the first rule happen; a pod address then overrides its world range.
+    const sourceIdentity = (again: string): NftCommand[] => [
+      rule(chainName, [load(PRIORITY, 'saddr', MAP.srcWorld(f))], `policyc: source world identity${again}`),
+      rule(chainName, [load(PRIORITY, 'saddr', MAP.srcIdentity(f))], `policyc: source pod identity${again}`),
+    ];
+    cmds.push(
+      rule(chainName, [...clear, load(PRIORITY, 'saddr', MAP.srcWorld(f)), load(CTMARK, 'daddr', MAP.dstWorld(f))], 'policyc: clear the registers; world identities'),
+      rule(chainName, [load(PRIORITY, 'saddr', MAP.srcIdentity(f))], 'policyc: source pod identity'),
+      rule(chainName, [load(CTMARK, 'daddr', MAP.dstIdentity(f))], 'policyc: destination pod identity'),
+      rule(chainName, [{ jump: { target: 'egress' } }], 'policyc: egress of the source'),
+      ...sourceIdentity(' again'),
+      rule(chainName, [{ jump: { target: 'ingress' } }], 'policyc: ingress of the destination'),
+      rule(chainName, [...clear, { accept: null }], 'policyc: allowed'),
+    );
   }
-  cmds.push(rule('forward', [{ jump: { target: 'egress' } }], 'policyc: egress of the source'));
-  cmds.push(...sourceIdentity(' again'));
-  cmds.push(
-    rule('forward', [{ jump: { target: 'ingress' } }], 'policyc: ingress of the destination'),
-    rule('forward', [...clear, { accept: null }], 'policyc: allowed'),
-  );
   for (const d of ['egress', 'ingress'] as const) {
     cmds.push(
       rule(d, [{ match: { op: '==', left: subjectRegister(d), right: `@${MAP.isolated(d)}` } }, { goto: { target: `${d}_isolated` } }], `policyc: ${d} isolated by NetworkPolicy`),
@@ -289,8 +308,12 @@ export function skeletonCommands(program: Program, options: NftOptions = {}): Nf
 
 // ---- elements
 
+// (imported here, not with the skeleton's imports above: this part is edited separately)
+import { formatIpv4Number } from '../../ir/cidr.js';
+
 function addressKey(e: IdentityElement): NftElementKey {
-  const first = formatIp({ family: e.family, value: e.first });
+  // Most elements are IPv4 pod addresses: format those from a number, not through bigint shifts.
+  const first = e.family === 4 ? formatIpv4Number(Number(e.first)) : formatIp({ family: e.family, value: e.first });
   if (e.first === e.last) return first;
   const cidrs = rangeToCidrs({ family: e.family, first: e.first, last: e.last });
   if (cidrs.length === 1) return { prefix: { addr: first, len: cidrs[0].prefix } };
@@ -318,26 +341,43 @@ export function elementsByName(
   isolated: Readonly<Record<Direction, readonly number[]>>,
 ): Map<string, NftElement[]> {
   const out = new Map<string, NftElement[]>();
-  const push = (name: string, e: NftElement) => {
-    let list = out.get(name);
-    if (!list) out.set(name, (list = []));
-    list.push(e);
+  const list = (name: string): NftElement[] => {
+    let l = out.get(name);
+    if (!l) out.set(name, (l = []));
+    return l;
   };
-  for (const e of identityElements) {
-    if (e.pod === undefined) continue; // world ranges come merged, in `world`
-    const key = addressKey(e);
-    push(MAP.srcIdentity(e.family), [key, e.identity]);
-    push(MAP.dstIdentity(e.family), [key, e.identity]);
-  }
-  for (const e of world) {
-    const key = addressKey(e);
-    push(MAP.srcWorld(e.family), [key, e.identity]);
-    push(MAP.dstWorld(e.family), [key, e.identity]);
-  }
-  for (const e of pairs) push(MAP.pairs(e.direction), pairElement(e));
-  for (const e of ports) push(MAP.ports(e.direction), portElement(e));
-  for (const d of ['egress', 'ingress'] as const) for (const id of isolated[d]) push(MAP.isolated(d), id);
+  // One loop function per kind: a one-shot compile optimizes each loop on its own (a function
+  // holding all of them is optimized for its first loop, then deoptimized at the next one).
+  pushAddresses(identityElements, true, (f) => list(MAP.srcIdentity(f)), (f) => list(MAP.dstIdentity(f)));
+  pushAddresses(world, false, (f) => list(MAP.srcWorld(f)), (f) => list(MAP.dstWorld(f)));
+  pushDecisions(pairs, (d) => list(MAP.pairs(d)), pairElement);
+  pushDecisions(ports, (d) => list(MAP.ports(d)), portElement);
+  for (const d of ['egress', 'ingress'] as const) for (const id of isolated[d]) list(MAP.isolated(d)).push(id);
   return out;
+}
+
+/** Address elements into a source and a destination map per family (pod addresses only if `podsOnly`: world ranges come merged). */
+function pushAddresses(elements: readonly IdentityElement[], podsOnly: boolean, src: (f: Family) => NftElement[], dst: (f: Family) => NftElement[]): void {
+  const lists: Record<Family, [NftElement[], NftElement[]] | undefined> = { 4: undefined, 6: undefined };
+  for (let i = 0; i < elements.length; i++) {
+    const e = elements[i];
+    if (podsOnly && e.pod === undefined) continue;
+    const [s, d] = (lists[e.family] ??= [src(e.family), dst(e.family)]);
+    const element: NftElement = [addressKey(e), e.identity]; // one array in both maps: the same JSON, half the garbage
+    s.push(element);
+    d.push(element);
+  }
+}
+
+/** Pair or port elements into their direction's map (one list lookup per direction, not per element). */
+function pushDecisions<T extends { readonly direction: Direction }>(elements: readonly T[], map: (d: Direction) => NftElement[], element: (e: T) => NftElement): void {
+  let egress: NftElement[] | undefined;
+  let ingress: NftElement[] | undefined;
+  for (let i = 0; i < elements.length; i++) {
+    const e = elements[i];
+    const l = e.direction === 'egress' ? (egress ??= map('egress')) : (ingress ??= map('ingress'));
+    l.push(element(e));
+  }
 }
 
 function elementCommands(kind: 'add' | 'delete', byName: Map<string, NftElement[]>, table: string): NftCommand[] {
@@ -384,9 +424,9 @@ export function countCommands(cmds: readonly NftCommand[]): { rules: number; cha
  * The whole table. With a snapshot (`cluster` given and `hasSnapshot` not false) the maps are
  * filled; without one the skeleton is emitted with empty maps for the node daemon to fill.
  */
-export function emitNftables(program: Program, cluster?: Cluster, options: NftOptions & { previous?: Membership; localPods?: ReadonlySet<string> } = {}): NftEmission {
+export function emitNftables(program: Program, cluster?: Cluster, options: NftOptions & { previous?: Membership } & MembershipScope = {}): NftEmission {
   const skeleton = skeletonCommands(program, options);
-  const membership = cluster ? computeMembership(program, cluster, options.previous, { localPods: options.localPods }) : undefined;
+  const membership = cluster ? computeMembership(program, cluster, options.previous, { localPods: options.localPods, maxPairsPerDirection: options.maxPairsPerDirection }) : undefined;
   const elements = membership ? membershipCommands(membership, options) : [];
   const cmds = [...skeleton, ...elements];
   const c = countCommands(cmds);
@@ -403,9 +443,9 @@ export function emitNftables(program: Program, cluster?: Cluster, options: NftOp
     maps: c.maps,
     chains: c.chains,
     rules: c.rules,
-    // forward: 20 rules at most, egress 2 (+1 isolated), ingress 2 (+1), then an allow_ chain
-    // (1 rule) or a drop chain (2).
-    perPacketRules: 20 + 3 + 3 + 2,
+    // forward 3, forward_v6 9 (v4: 8), egress 3 at most (isolated), allow_ chain 1, ingress 3,
+    // then an allow_ chain (1 rule) or a drop chain (2).
+    perPacketRules: 3 + 9 + 3 + 1 + 3 + 2,
   };
   return { document: { nftables: cmds }, counts, membership, warnings: membership?.identities.warnings ?? [] };
 }

@@ -4,7 +4,7 @@
 export type NftFamily = 'inet';
 
 export interface NftPayload {
-  readonly payload: { readonly protocol: 'ip' | 'ip6' | 'th' | 'icmpv6'; readonly field: string };
+  readonly payload: { readonly protocol: 'ip' | 'ip6' | 'th' | 'icmpv6' | 'tcp'; readonly field: string };
 }
 export interface NftMeta {
   readonly meta: { readonly key: 'mark' | 'priority' | 'l4proto' | 'nfproto' };
@@ -25,11 +25,15 @@ export interface NftRange {
 export interface NftPrefix {
   readonly prefix: { readonly addr: string; readonly len: number };
 }
+/** `LEFT & RIGHT` (a bit mask, e.g. of tcp flags) */
+export interface NftBitAnd {
+  readonly '&': readonly [NftExpression, NftExpression];
+}
 export interface NftSetLiteral {
   readonly set: readonly NftScalar[];
 }
 export type NftScalar = string | number;
-export type NftExpression = NftScalar | NftPayload | NftMeta | NftCt | NftMapLookup | NftConcat | NftRange | NftPrefix | NftSetLiteral | readonly NftScalar[];
+export type NftExpression = NftScalar | NftPayload | NftMeta | NftCt | NftMapLookup | NftConcat | NftRange | NftPrefix | NftSetLiteral | NftBitAnd | readonly NftScalar[];
 
 export interface NftVerdictJump {
   readonly jump: { readonly target: string };
@@ -38,10 +42,15 @@ export interface NftVerdictGoto {
   readonly goto: { readonly target: string };
 }
 
+/** An anonymous verdict map: `{ set: [[key, verdict], ...] }`. */
+export interface NftVerdictSet {
+  readonly set: ReadonlyArray<readonly [NftScalar, { readonly accept: null } | { readonly drop: null } | NftVerdictJump | NftVerdictGoto]>;
+}
+
 export type NftStatement =
   | { readonly match: { readonly op: '==' | '!=' | 'in'; readonly left: NftExpression; readonly right: NftExpression } }
   | { readonly mangle: { readonly key: NftMeta | NftCt; readonly value: NftExpression } }
-  | { readonly vmap: { readonly key: NftExpression; readonly data: string } }
+  | { readonly vmap: { readonly key: NftExpression; readonly data: string | NftVerdictSet } }
   | { readonly counter: { readonly packets: number; readonly bytes: number } | null }
   | { readonly limit: { readonly rate: number; readonly per: 'second' | 'minute'; readonly burst: number } }
   | { readonly log: { readonly prefix: string; readonly group: number } }

@@ -1,0 +1,71 @@
+// One pod's labels change, on the table a node loads (the busiest node's; decisions for its own
+// pods only, compiler/emit/membership.ts scope): updateMembership + membershipDiff, what the node
+// daemon runs for a cluster-state upsert, in milliseconds and set elements touched. Scenarios,
+// each for a pod of another node and for a pod of this node:
+//   existing identity   labels of a same-namespace pod with other app/tier labels
+//   unread label        pod-template-hash (no selector reads it)
+//   new identity        app=<never seen>
+// Each is applied to the same starting membership 7 times; the median is reported. Every result
+// is checked against a fresh scoped computeMembership (element for element) once.
+
+import type { Cluster, ClusterPod } from '../compiler/model/cluster.js';
+import { compileSources } from '../compiler/compile.js';
+import { computeMembership, diffSize, membershipDiff, updateMembership, type Membership } from '../compiler/emit/membership.js';
+import { readSources } from './task-compile.js';
+import { median } from './table.js';
+
+type Labels = Record<string, string>;
+
+function withPodLabels(cluster: Cluster, pod: ClusterPod, labels: Labels): Cluster {
+  return { ...cluster, pods: cluster.pods.map((p) => (p === pod ? { ...p, labels } : p)) };
+}
+
+function digest(m: Membership): string {
+  const pairs = m.layout.pairs.map((p) => `${p.direction}/${p.subject}/${p.peer}=${p.profile}`).join(';');
+  const ports = m.layout.ports.map((p) => `${p.direction}/${p.profile}/${p.protoFrom}/${p.portFrom}-${p.portTo}=${p.rule.cookie}`).join(';');
+  const ids = m.identityElements.map((e) => `${e.family}/${e.first}-${e.last}=${e.identity}`).join(';');
+  return `${pairs}|${ports}|${ids}|${m.isolated.egress.join()}|${m.isolated.ingress.join()}`;
+}
+
+export function labelChangeNode(paths: readonly string[]): Record<string, number | string> {
+  const compilation = compileSources(readSources(paths));
+  const program = compilation.program!;
+  const cluster = compilation.cluster;
+  const count = new Map<string, number>();
+  for (const p of cluster.pods) if (p.node) count.set(p.node, (count.get(p.node) ?? 0) + 1);
+  const [node] = [...count.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0];
+  const localPods = new Set(cluster.pods.filter((p) => p.node === node).map((p) => `${p.namespace}/${p.name}`));
+  const out: Record<string, number | string> = { node, localPods: localPods.size };
+  let t = performance.now();
+  const before = computeMembership(program, cluster, undefined, { localPods });
+  out['full node-local computation ms'] = performance.now() - t;
+  out['pair elements'] = before.layout.pairs.length;
+  const local = cluster.pods.find((p) => localPods.has(`${p.namespace}/${p.name}`))!;
+  const remote = cluster.pods[Math.floor(cluster.pods.length / 2)].node === node ? cluster.pods[0] : cluster.pods[Math.floor(cluster.pods.length / 2)];
+  for (const [where, pod] of [['other node', remote], ['this node', local]] as const) {
+    const other = cluster.pods.find((p) => p.namespace === pod.namespace && (p.labels.app !== pod.labels.app || p.labels.tier !== pod.labels.tier)) ?? pod;
+    const scenarios: Array<[string, Labels]> = [
+      ['existing identity', { ...pod.labels, app: other.labels.app ?? '', tier: other.labels.tier ?? '' }],
+      ['unread label', { ...pod.labels, 'pod-template-hash': 'zzzzzzzzzz' }],
+      ['new identity', { ...pod.labels, app: 'never-seen-app' }],
+    ];
+    for (const [name, labels] of scenarios) {
+      const changed = withPodLabels(cluster, pod, labels);
+      const key = `${pod.namespace}/${pod.name}`;
+      const times: number[] = [];
+      let next = before;
+      let touched = 0;
+      for (let i = 0; i < 7; i++) {
+        t = performance.now();
+        next = updateMembership(before, program, changed, [key]);
+        touched = diffSize(membershipDiff(before, next));
+        times.push(performance.now() - t);
+      }
+      const fresh = computeMembership(program, changed, before, { localPods });
+      out[`${where}, ${name}: ms (median of 7)`] = median(times);
+      out[`${where}, ${name}: elements touched`] = touched;
+      out[`${where}, ${name}: equals a fresh computation`] = digest(next) === digest(fresh) ? 'yes' : 'NO';
+    }
+  }
+  return out;
+}

@@ -1,0 +1,265 @@
+// The denied-flow flush against the real kernel, only inside network namespaces this test creates
+// (pcnft-<random>-*, removed in finally also on failure): long-lived TCP connections between
+// pods through the node netns; a relabel (element diff) and then a new artifact (full replace)
+// deny some of them; the denied ones stop passing data and lose their conntrack entry, the
+// allowed ones keep working. With the flush turned off the denied connection keeps flowing (the
+// problem the flush solves).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { describe, expect, it } from 'vitest';
+import { run } from '../nft/loader.js';
+import { createPodNetwork, type PodNetwork } from '../nft/podnet.js';
+import { ConntrackFlusher, parseConntrackLine, type ConntrackEntry } from './conntrack-flush.js';
+import { addNetns, deleteNetns } from '../nft/loader.js';
+import { parseArtifact } from './artifact.js';
+import { PolicyEngine } from './engine.js';
+import { clusterState, POD_IPS, POLICIES_A, POLICIES_B, relabel } from './fixtures.js';
+import { parseMetrics } from './metrics.js';
+import { compileArtifact, policyKernel } from './testing.js';
+
+async function conntrackAvailable(): Promise<{ ok: boolean; reason?: string }> {
+  const k = await policyKernel();
+  if (!k.ok) return k;
+  try {
+    const r = await run('conntrack', ['--version']);
+    return r.ok ? { ok: true } : { ok: false, reason: `conntrack --version failed: ${r.stderr.trim()}` };
+  } catch {
+    return { ok: false, reason: 'conntrack not found (Debian package conntrack, scripts/setup.sh)' };
+  }
+}
+
+const kernel = await conntrackAvailable();
+if (!kernel.ok && process.env.CI === 'true') {
+  describe('conntrack flush (kernel)', () => {
+    it('needs root, ip, nft, nsenter and conntrack (CI=true)', () => {
+      throw new Error(`kernel tests cannot run in CI: ${kernel.reason}`);
+    });
+  });
+}
+
+const A = compileArtifact(POLICIES_A);
+const B = compileArtifact(POLICIES_B);
+
+const ECHO_SERVER = `
+const net = require('node:net');
+// "push-on" makes the server write "pushed" every 150 ms on its own (a server that speaks first).
+const server = net.createServer((s) => { s.on('error', () => {}); s.on('data', (d) => { if (String(d).includes('push-on')) setInterval(() => s.write('pushed\\n'), 150); else s.write(d); }); });
+server.listen(Number(process.argv[1]), '0.0.0.0', () => console.log('ready'));
+setTimeout(() => process.exit(0), 120000);
+`;
+
+// One TCP connection kept open; stdin "<token>" is written to it, echoed tokens are printed.
+const CLIENT = `
+const net = require('node:net'); const rl = require('node:readline');
+const s = net.connect({ host: process.argv[1], port: Number(process.argv[2]) });
+s.on('connect', () => console.log('connected ' + s.localPort));
+s.on('error', (e) => console.log('error ' + e.code));
+s.on('close', () => console.log('closed'));
+let buf = '';
+s.on('data', (d) => { buf += d; let i; while ((i = buf.indexOf('\\n')) >= 0) { console.log('echo ' + buf.slice(0, i)); buf = buf.slice(i + 1); } });
+rl.createInterface({ input: process.stdin }).on('line', (l) => s.write(l + '\\n'));
+setTimeout(() => process.exit(0), 120000);
+`;
+
+class Conn {
+  private seq = 0;
+  private readonly lines: string[] = [];
+  private readonly waiters = new Set<() => void>();
+  localPort = 0;
+
+  constructor(readonly child: ChildProcess) {
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      this.lines.push(l);
+      for (const w of this.waiters) w();
+    });
+  }
+
+  private waitLine(match: (l: string) => boolean, timeoutMs: number): Promise<string | undefined> {
+    return new Promise((resolve) => {
+      const check = () => {
+        const l = this.lines.find(match);
+        if (l !== undefined) {
+          this.waiters.delete(check);
+          clearTimeout(timer);
+          resolve(l);
+        }
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        resolve(undefined);
+      }, timeoutMs);
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  async connected(): Promise<void> {
+    const l = await this.waitLine((x) => x.startsWith('connected ') || x.startsWith('error '), 5000);
+    if (!l?.startsWith('connected ')) throw new Error(`connection failed: ${l ?? 'timeout'}`);
+    this.localPort = Number(l.split(' ')[1]);
+  }
+
+  /** Asks the server to push on its own; resolves once a push arrived. */
+  async startPush(): Promise<void> {
+    this.child.stdin!.write('push-on\n');
+    if ((await this.waitLine((x) => x === 'echo pushed', 3000)) === undefined) throw new Error('no push arrived');
+  }
+
+  /** Pushes received so far. */
+  pushes(): number {
+    return this.lines.filter((x) => x === 'echo pushed').length;
+  }
+
+  /** Writes a token on the connection; true when it comes back within the timeout. */
+  async ping(timeoutMs = 1500): Promise<boolean> {
+    const token = `t${++this.seq}-${Math.random().toString(36).slice(2, 8)}`;
+    this.child.stdin!.write(`${token}\n`);
+    return (await this.waitLine((x) => x === `echo ${token}`, timeoutMs)) !== undefined;
+  }
+}
+
+function spawnIn(ns: string, script: string, args: string[]): ChildProcess {
+  return spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/** Stops children by PID (SIGKILL to each child we spawned). */
+function stopAll(children: readonly ChildProcess[]): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null && c.pid !== undefined) process.kill(c.pid, 'SIGKILL');
+}
+
+async function entries(node: string): Promise<ConntrackEntry[]> {
+  const r = await run('nsenter', [`--net=/run/netns/${node}`, 'conntrack', '-L', '-o', 'extended']);
+  if (!r.ok) throw new Error(`conntrack -L in ${node}: ${r.stderr}`);
+  return r.stdout.split('\n').map(parseConntrackLine).filter((e): e is ConntrackEntry => e !== undefined);
+}
+
+/** The entries of a connection (either orientation: a pickup the other way round counts too). */
+function entriesOf(list: readonly ConntrackEntry[], conn: Conn, client: string, server: string): ConntrackEntry[] {
+  return list.filter(
+    (e) =>
+      e.protoName === 'tcp' &&
+      ((e.orig.src === client && e.orig.sport === conn.localPort && e.orig.dst === server) || (e.orig.dst === client && e.orig.dport === conn.localPort && e.orig.src === server)),
+  );
+}
+
+describe.skipIf(!kernel.ok)(`denied-flow conntrack flush in throwaway netns${kernel.ok ? '' : ` (skipped: ${kernel.reason})`}`, () => {
+  async function setup(flushDeniedFlows: boolean, body: (ctx: { net: PodNetwork; engine: PolicyEngine; connect: (from: string, to: keyof typeof POD_IPS) => Promise<Conn>; logs: string[] }) => Promise<void>): Promise<void> {
+    const dir = await mkdtemp(join(tmpdir(), 'pcpol-ctflush-'));
+    const children: ChildProcess[] = [];
+    let net: PodNetwork | undefined;
+    let engine: PolicyEngine | undefined;
+    const logs: string[] = [];
+    try {
+      net = await createPodNetwork((['db', 'api1', 'api2', 'web1', 'other'] as const).map((k) => ({ key: k, ip: POD_IPS[k] })));
+      for (const key of ['db', 'other']) {
+        const child = spawnIn(net.pods.get(key)!, ECHO_SERVER, ['80']);
+        children.push(child);
+        await new Promise<void>((resolve, reject) => {
+          child.stdout!.on('data', (d) => (String(d).includes('ready') ? resolve() : undefined));
+          child.on('exit', (code) => reject(new Error(`echo server in ${key} exited (${code})`)));
+        });
+      }
+      engine = await PolicyEngine.start({ stateDir: join(dir, 'state'), netns: net.node, setReady: () => undefined, log: (m) => logs.push(m), reconcileDelayMs: 0, persistDelayMs: 0, flushDeniedFlows });
+      const n = net;
+      const connect = async (from: string, to: keyof typeof POD_IPS) => {
+        const child = spawnIn(n.pods.get(from)!, CLIENT, [POD_IPS[to], '80']);
+        children.push(child);
+        const c = new Conn(child);
+        await c.connected();
+        return c;
+      };
+      await body({ net, engine, connect, logs });
+    } finally {
+      await engine?.close().catch(() => undefined);
+      stopAll(children);
+      await net?.destroy();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('deletes the entries of established flows a relabel (element diff) or a new artifact (full replace) denies, and only those', async () => {
+    await setup(true, async ({ net, engine, connect, logs }) => {
+      await engine.pushClusterState(clusterState());
+      await engine.loadArtifact(A, 'test');
+      await engine.idle();
+      // A: api pods -> db:80 allowed, web -> other allowed
+      const c1 = await connect('api1', 'db');
+      const c2 = await connect('api2', 'db');
+      const c3 = await connect('web1', 'other');
+      for (const c of [c1, c2, c3]) expect(await c.ping()).toBe(true);
+      expect(entriesOf(await entries(net.node), c1, POD_IPS.api1, POD_IPS.db)).toHaveLength(1);
+      // db pushes to api1 on its own: after the flush, those server-to-client segments must not
+      // start a new flow the other way round (the ruleset drops new TCP flows without SYN)
+      await c1.startPush();
+
+      // api1 becomes a web pod: the ANP denies web -> db (a one-pod element diff)
+      const r = await engine.pushClusterState(relabel('api1', { role: 'web' }));
+      expect(r.kind).toBe('diff');
+      await engine.idle();
+      expect(entriesOf(await entries(net.node), c1, POD_IPS.api1, POD_IPS.db)).toEqual([]);
+      expect(await c1.ping()).toBe(false);
+      const pushed = c1.pushes();
+      await new Promise((r) => setTimeout(r, 1200));
+      expect(c1.pushes(), 'server pushes after the flush revived the connection').toBe(pushed);
+      expect(await c2.ping()).toBe(true);
+      expect(await c3.ping()).toBe(true);
+      // the retransmissions of the denied connection are dropped as new flows: still no entry
+      expect(entriesOf(await entries(net.node), c1, POD_IPS.api1, POD_IPS.db)).toEqual([]);
+      expect(entriesOf(await entries(net.node), c2, POD_IPS.api2, POD_IPS.db)).toHaveLength(1);
+      const afterDiff = (engine.status() as any).conntrackFlush;
+      expect(afterDiff.last).toMatchObject({ deleted: 1, denied: 1 });
+      expect(afterDiff.last.checked).toBeGreaterThanOrEqual(3);
+      expect(logs.some((l) => /conntrack flush \(element diff\): \d+ established flows checked, 1 denied by the new policy deleted/.test(l))).toBe(true);
+
+      // B: db takes port 81 only (api2 -> db:80 now denied); web egress to 10.99.0.0/24 except db
+      expect((await engine.loadArtifact(B, 'test')).kind).toBe('full');
+      await engine.idle();
+      expect(entriesOf(await entries(net.node), c2, POD_IPS.api2, POD_IPS.db)).toEqual([]);
+      expect(await c2.ping()).toBe(false);
+      expect(await c3.ping()).toBe(true);
+      expect(entriesOf(await entries(net.node), c3, POD_IPS.web1, POD_IPS.other)).toHaveLength(1);
+
+      const samples = parseMetrics(await engine.metrics());
+      expect(samples.find((s) => s.name === 'policyc_conntrack_flushed_total')?.value).toBe(2);
+      expect(samples.find((s) => s.name === 'policyc_conntrack_flush_errors_total')?.value).toBe(0);
+    });
+  });
+
+  it('without the conntrack tool: one log line, no error, nothing else runs', async () => {
+    const ns = `pcpol-ct${process.pid.toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+    const dir = await mkdtemp(join(tmpdir(), 'pcpol-ctflush-'));
+    try {
+      await addNetns(ns);
+      const logs: string[] = [];
+      const f = new ConntrackFlusher({ target: { kind: 'named', name: ns }, conntrack: '/nonexistent/conntrack', scratchDir: dir, log: (m) => logs.push(m) });
+      const parsed = parseArtifact(A);
+      if (!parsed.ok) throw new Error(parsed.reason);
+      expect(await f.flush({ artifact: parsed.artifact })).toBeUndefined();
+      expect(await f.flush({ artifact: parsed.artifact })).toBeUndefined();
+      expect(logs, logs.join("\n")).toHaveLength(1);
+      expect(logs[0]).toMatch(/cannot run \/nonexistent\/conntrack/);
+      expect(f.totals.errors).toBe(0);
+    } finally {
+      await deleteNetns(ns);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with --flush-denied-flows off the denied connection keeps flowing (established flows are not re-judged)', async () => {
+    await setup(false, async ({ net, engine, connect }) => {
+      await engine.pushClusterState(clusterState());
+      await engine.loadArtifact(A, 'test');
+      const c1 = await connect('api1', 'db');
+      expect(await c1.ping()).toBe(true);
+      await engine.pushClusterState(relabel('api1', { role: 'web' }));
+      await engine.idle();
+      expect(await c1.ping()).toBe(true);
+      expect(entriesOf(await entries(net.node), c1, POD_IPS.api1, POD_IPS.db)).toHaveLength(1);
+      expect((engine.status() as any).conntrackFlush).toBeNull();
+      expect(parseMetrics(await engine.metrics()).some((s) => s.name === 'policyc_conntrack_flushed_total')).toBe(false);
+    });
+  });
+});
