@@ -4,9 +4,10 @@
 // connection established before a change that denies it would keep flowing. After the engine
 // applied a change (full replace or element diff) it calls `DeniedFlowFlusher.afterApply`; when
 // the change can deny something (diffCanDeny, conntrack-flush-judge.ts: a diff that only adds
-// allows or removes isolation is skipped) a flush is queued on the engine's queue (coalesced:
-// one pending flush serves any number of changes before it runs, and it judges with the state
-// loaded when it runs, which is then exactly what the kernel holds — no change interleaves).
+// allows or removes isolation is skipped) a flush starts (coalesced: one pending flush serves any
+// number of changes before it runs). It lists and judges beside the engine's queue, so pod
+// changes do not wait for it, and deletes on the queue only if the policy it judged with is
+// still loaded (else it judges again): no entry is deleted by a stale verdict.
 //
 // A flush, inside the node netns only (`nsenter --net`, argument arrays, never a shell):
 //   1. `ip -j route show table local` (v4 and v6): addresses delivered locally. A flow from or to
@@ -22,9 +23,8 @@
 //      source, reply source, protocol, reply source port, zone: every entry matching it has the
 //      same verdict, so only denied entries match) — see deleteLines.
 // A deleted TCP entry: the next packet of the initiator is picked up as NEW (or INVALID with
-// nf_conntrack_tcp_loose=0) and dropped by the policy. Limit: if the *responder* sends first and
-// the policy allows the reverse direction, conntrack picks the flow up the other way round and
-// it flows again (a ruleset that re-checks established flows is the complete fix).
+// nf_conntrack_tcp_loose=0) and dropped by the policy; a packet of the responder is a new TCP
+// flow without SYN, which the ruleset drops (compiler/emit/nftables/ruleset.ts).
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -213,6 +213,8 @@ export interface ConntrackFlusherOptions {
   maxEntries?: number;
   /** per command (default 30 s; the delete batch gets 4x) */
   timeoutMs?: number;
+  /** pause between a change and the flush it starts, coalescing bursts (ms; default 100) */
+  delayMs?: number;
   /** at most this many `-D` lines per flush (each dumps the table once; default 5000) */
   maxDeleteLines?: number;
   /** a private directory for the delete batch file (conntrack cannot read /dev/stdin from Node's socket stdin); default a temp dir */
@@ -307,6 +309,7 @@ export class ConntrackFlusher {
   lastError?: string;
   private readonly cmd: NetnsCommands;
   private pending = false;
+  private draining?: Promise<void>;
   private pendingReasons = new Set<string>();
   private missingTool = false;
   private seq = 0;
@@ -316,7 +319,13 @@ export class ConntrackFlusher {
     this.cmd = new NetnsCommands(o.target);
   }
 
-  /** Called after the kernel accepted a batch; queues a flush unless the change provably denies nothing new. */
+  /**
+   * Called after the kernel accepted a batch; starts a flush unless the change provably denies
+   * nothing new. Listing and judging run beside the engine's queue (they take tens of ms of
+   * process starts, and the next pod change must not wait for them); only the deletion runs on
+   * the queue, and only if the policy it was judged with is still the loaded one — otherwise the
+   * flush starts over with the new policy, so an entry is never deleted by a stale verdict.
+   */
   afterApply(event: ApplyEvent, hooks: FlusherHooks): void {
     if (this.missingTool) return;
     if (event.kind === 'diff' && event.diff && event.next && !diffCanDeny(event.diff, event.next)) {
@@ -324,22 +333,54 @@ export class ConntrackFlusher {
       return;
     }
     this.pendingReasons.add(event.kind === 'full' ? 'full replace' : 'element diff');
-    if (this.pending) return;
     this.pending = true;
-    void hooks
-      .enqueue(async () => {
-        this.pending = false;
-        const reason = [...this.pendingReasons].join(', ');
-        this.pendingReasons.clear();
-        const now = hooks.current();
-        if (!now) return;
-        await this.flush(now, reason);
-      })
-      .catch((err: Error) => this.o.log(`conntrack flush: ${err.message}`));
+    if (this.draining) return;
+    // a short pause first: a burst of pod changes then costs one flush, and the changes
+    // themselves do not share the CPU with conntrack and the judge
+    this.draining = new Promise<void>((resolve) => setTimeout(resolve, this.o.delayMs ?? 100))
+      .then(() => this.drain(hooks))
+      .catch((err: Error) => this.o.log(`conntrack flush: ${err.message}`))
+      .finally(() => {
+        this.draining = undefined;
+      });
   }
 
-  /** One flush against `policy` (call it where no kernel change can interleave). Never throws. */
-  async flush(policy: LoadedPolicy, reason = 'manual'): Promise<FlushReport | undefined> {
+  /** Resolves when no flush is running or pending (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.draining) await this.draining;
+  }
+
+  private async drain(hooks: FlusherHooks): Promise<void> {
+    while (this.pending) {
+      this.pending = false;
+      const reason = [...this.pendingReasons].join(', ');
+      this.pendingReasons.clear();
+      const judged = hooks.current();
+      if (!judged) return;
+      await this.flush(judged, reason, async (deleteStep) => {
+        let ran = false;
+        await hooks.enqueue(async () => {
+          const now = hooks.current();
+          if (!now || now.artifact !== judged.artifact || now.membership !== judged.membership) {
+            // changed while judging: judge again with what is loaded now
+            this.pending = true;
+            this.pendingReasons.add('policy changed while judging');
+            return;
+          }
+          await deleteStep();
+          ran = true;
+        });
+        return ran;
+      });
+    }
+  }
+
+  /**
+   * One flush against `policy`. Without `guard`, call it where no kernel change can interleave;
+   * with it, the deletion runs through `guard`, which runs it (true) or not (false: the policy
+   * changed meanwhile; nothing is deleted). Never throws.
+   */
+  async flush(policy: LoadedPolicy, reason = 'manual', guard?: (deleteStep: () => Promise<void>) => Promise<boolean>): Promise<FlushReport | undefined> {
     if (this.missingTool) return undefined;
     const t0 = performance.now();
     this.totals.runs++;
@@ -381,7 +422,7 @@ export class ConntrackFlusher {
       report.denied = denied.length;
       report.listMs = performance.now() - tList;
       const tDelete = performance.now();
-      if (denied.length > 0) {
+      const deleteStep = async () => {
         const file = join(this.scratch(), `ct-delete-${process.pid}-${++this.seq}.txt`);
         // a pair denied on every port of the protocol: one line without the port
         const all = deleteLines(denied, (e) => judge.accepts(e.orig.src, e.reply.src, e.proto, undefined) === false);
@@ -402,6 +443,10 @@ export class ConntrackFlusher {
         } finally {
           rmSync(file, { force: true });
         }
+      };
+      if (denied.length > 0) {
+        const ran = guard ? await guard(deleteStep) : (await deleteStep(), true);
+        if (!ran) return undefined; // judged with a policy no longer loaded: the next round judges again
       }
       report.deleteMs = denied.length > 0 ? performance.now() - tDelete : 0;
       report.durationMs = performance.now() - t0;

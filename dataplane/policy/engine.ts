@@ -581,11 +581,13 @@ export class PolicyEngine {
   }
 
   /** Resolves when every queued change has reached the kernel. */
+  /** Resolves when the queue is empty and no conntrack flush is running (it may queue a delete). */
   async idle(): Promise<void> {
     let q: Promise<unknown>;
     do {
       q = this.queue;
       await q;
+      await this.flusher?.settled();
     } while (q !== this.queue);
   }
 
