@@ -25,7 +25,7 @@ import { namespaceLabels, type Cluster, type ClusterPod } from '../model/cluster
 import { formatIp, formatIpv4Number, parseCidr, parseIp, parseIpv4Number, cidrRange, subtractRanges, type Family, type IpRange } from '../ir/cidr.js';
 import { fnv1a32 } from '../ir/hash.js';
 import { selectorKey, selectorMatches, type Labels, type Selector } from '../ir/selector.js';
-import type { Group, Peer, Program } from '../ir/types.js';
+import type { Peer, Program } from '../ir/types.js';
 import type { Endpoint } from '../evaluate/endpoints.js';
 
 export interface Identity {
@@ -673,6 +673,11 @@ export function podIdentities(table: Pick<IdentityTable, 'elements'>, pods: Read
 
 /** The identity of an address (binary search over the sorted, disjoint elements). */
 export function lookupIdentity(table: Pick<IdentityTable, 'elements'>, text: string): number | undefined {
+  return elementAt(table, text)?.identity;
+}
+
+/** The element holding an address (binary search over the sorted, disjoint elements). */
+export function elementAt(table: Pick<IdentityTable, 'elements'>, text: string): IdentityElement | undefined {
   const ip = parseIp(text);
   if (!ip) return undefined;
   const els = table.elements;
@@ -683,7 +688,7 @@ export function lookupIdentity(table: Pick<IdentityTable, 'elements'>, text: str
     const e = els[mid];
     if (e.family < ip.family || (e.family === ip.family && e.last < ip.value)) lo = mid + 1;
     else if (e.family > ip.family || e.first > ip.value) hi = mid - 1;
-    else return e.identity;
+    else return e;
   }
   return undefined;
 }

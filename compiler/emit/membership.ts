@@ -11,7 +11,7 @@
 
 import type { Cluster } from '../model/cluster.js';
 import type { Direction, Program } from '../ir/types.js';
-import { computeIdentities, PodClassifier, type Identity, type IdentityElement, type IdentityTable } from './identities.js';
+import { computeIdentities, elementAt, PodClassifier, type Identity, type IdentityElement, type IdentityTable } from './identities.js';
 import { computeDecisions, decisionsFor, DIRECTIONS, type DecisionElement, type DecisionTable } from './decisions.js';
 import { parseIp, type Family } from '../ir/cidr.js';
 import { fnv1a32 } from '../ir/hash.js';
@@ -92,12 +92,12 @@ export function computeMembership(program: Program, cluster: Cluster, previous?:
  * address its own world element again.
  */
 export function mergeWorld(elements: readonly IdentityElement[]): IdentityElement[] {
-  // Runs of (family, first, last, identity), turned into elements at the end: one object each.
+  // Runs of (family, first, identity): a run ends where the next one starts (or at the top of
+  // the family's space), so its own last address is never needed; one object per run.
   const out: IdentityElement[] = [];
   const top: Record<Family, bigint> = { 4: (1n << 32n) - 1n, 6: (1n << 128n) - 1n };
   let family: Family | undefined;
   let first = 0n;
-  let last = 0n;
   let identity = 0;
   const close = (end: bigint) => {
     if (family !== undefined) out.push({ family, first, last: end, identity });
@@ -105,10 +105,7 @@ export function mergeWorld(elements: readonly IdentityElement[]): IdentityElemen
   for (const e of elements) {
     if (e.pod !== undefined) continue;
     if (family === e.family) {
-      if (identity === e.identity) {
-        last = e.last;
-        continue;
-      }
+      if (identity === e.identity) continue;
       close(e.first - 1n); // stretched over the pod addresses between the two
       first = e.first;
     } else {
@@ -116,7 +113,6 @@ export function mergeWorld(elements: readonly IdentityElement[]): IdentityElemen
       family = e.family;
       first = 0n;
     }
-    last = e.last;
     identity = e.identity;
   }
   if (family !== undefined) close(top[family]);
@@ -244,25 +240,12 @@ function podIndex(elements: readonly IdentityElement[]): PodIndex {
  */
 function localSubjects(table: IdentityTable, cluster: Cluster, localPods: ReadonlySet<string>): Set<number> {
   const out = new Set<number>();
-  const els = table.elements;
   for (const name of localPods) {
     const pod = findPod(cluster, name);
     if (!pod) continue;
     for (const text of pod.ips) {
-      const ip = parseIp(text);
-      if (!ip) continue;
-      let lo = 0;
-      let hi = els.length - 1;
-      while (lo <= hi) {
-        const mid = (lo + hi) >> 1;
-        const e = els[mid];
-        if (e.family < ip.family || (e.family === ip.family && e.last < ip.value)) lo = mid + 1;
-        else if (e.family > ip.family || e.first > ip.value) hi = mid - 1;
-        else {
-          if (e.pod === name) out.add(e.identity);
-          break;
-        }
-      }
+      const e = elementAt(table, text);
+      if (e?.pod === name) out.add(e.identity);
     }
   }
   return out;
