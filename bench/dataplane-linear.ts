@@ -15,9 +15,8 @@ import type { Cluster, ClusterPod } from '../compiler/model/cluster.js';
 import type { Direction, Peer, PortMatch, Program, Rule } from '../compiler/ir/types.js';
 import { cidrContains, cidrRange, formatIp, parseCidr, parseIp, rangeToCidrs, subtractRanges, type Family } from '../compiler/ir/cidr.js';
 import { selectorMatches } from '../compiler/ir/selector.js';
-import { PROTO_NUMBER } from '../compiler/emit/decisions.js';
 import { commentText, cookieHex, decidingRules, ruleChain } from '../compiler/emit/nftables/ruleset.js';
-import { emitLinear } from '../compiler/emit/nftables/linear.js';
+import { emitLinear, portMatches } from '../compiler/emit/nftables/linear.js';
 import type { NftCommand, NftDocument, NftExpression, NftStatement } from '../compiler/emit/nftables/schema.js';
 
 export interface LinearPacket {
@@ -52,31 +51,6 @@ function podAddresses(pod: ClusterPod): Address[] {
 }
 
 const addrMatch = (f: Family, side: 'saddr' | 'daddr', a: NftExpression): NftStatement => ({ match: { op: '==', left: { payload: { protocol: f === 4 ? 'ip' : 'ip6', field: side } }, right: a } });
-
-/** compiler/emit/nftables/linear.ts portMatches (private there), unchanged. */
-function portMatches(ports: readonly PortMatch[] | undefined, destinations: readonly ClusterPod[]): NftStatement[][] {
-  if (!ports) return [[]];
-  const out: NftStatement[][] = [];
-  const seen = new Set<string>();
-  const add = (protocol: keyof typeof PROTO_NUMBER, from?: number, to?: number) => {
-    const key = `${protocol}/${from}/${to}`;
-    if (seen.has(key)) return;
-    seen.add(key);
-    const s: NftStatement[] = [{ match: { op: '==', left: { meta: { key: 'l4proto' } }, right: PROTO_NUMBER[protocol] } }];
-    if (from !== undefined && to !== undefined) s.push({ match: { op: '==', left: { payload: { protocol: 'th', field: 'dport' } }, right: from === to ? from : { range: [from, to] } } });
-    out.push(s);
-  };
-  for (const pm of ports) {
-    if (pm.kind === 'all') add(pm.protocol);
-    else if (pm.kind === 'range') add(pm.protocol, pm.from, pm.to);
-    else {
-      for (const pod of destinations) {
-        for (const p of pod.ports) if (p.name === pm.name && (pm.protocol === undefined || pm.protocol === p.protocol)) add(p.protocol, p.port, p.port);
-      }
-    }
-  }
-  return out;
-}
 
 function portsKey(ports: readonly PortMatch[] | undefined): string {
   if (!ports) return '*';

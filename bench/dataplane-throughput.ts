@@ -20,7 +20,7 @@
 // NEW packets went through the policy rules.
 //
 // Scope (--scope node, default): a node loads the decisions of its own pods only
-// (bench/dataplane-nodelocal.ts; the ip -> identity maps stay cluster-wide), and the linear
+// (emitNftables' `localPods`; the ip -> identity maps stay cluster-wide), and the linear
 // lowering installs rules for its own pods only. --scope cluster uses emitNftables(program,
 // cluster) and emitLinear's cluster-wide lowering as is (feasible only at small sizes: the
 // cluster-wide decision map is quadratic in identities).
@@ -29,8 +29,8 @@
 //   npx tsc -p tsconfig.json && node dist/bench/dataplane-throughput.js
 //   flags: --pods 50000 --policies 10000 --anps 4 --seconds 2 --rounds 5 --workers 4
 //          --linear-cap 50000 --scope node|cluster --seed 42
-//          --verify    check the node-scoped decisions and the linear generator against the
-//                      compiler's own (computes the cluster-wide tables: small sizes only)
+//          --verify    check the linear generator against the compiler's emitLinear (small
+//                      sizes only; node-local tables are checked by compiler/emit/scope.test.ts)
 //          --ablation  a fifth configuration: our table with only the flow's two decision
 //                      elements (the cost of the decision maps' size on new connections)
 // Needs root, ip, nft, gcc; everything runs in namespaces named pcbench-<random>-*.
@@ -43,7 +43,6 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { applyRuleset, kernelAvailable, run } from '../dataplane/nft/loader.js';
-import { computeIdentities } from '../compiler/emit/identities.js';
 import { emitNftables, membershipCommands, skeletonCommands } from '../compiler/emit/nftables/ruleset.js';
 import type { Membership } from '../compiler/emit/membership.js';
 import { layoutDecisions } from '../compiler/emit/profiles.js';
@@ -52,7 +51,6 @@ import type { NftDocument } from '../compiler/emit/nftables/schema.js';
 import { ruleChain } from '../compiler/emit/nftables/ruleset.js';
 import { computeMembership } from './membership.js';
 import { buildBenchInputs } from './dataplane-policies.js';
-import { emitNodeNftables, verifyNodeScope } from './dataplane-nodelocal.js';
 import { planLinear, traverseDocument, verifyAgainstEmitLinear, type LinearPacket } from './dataplane-linear.js';
 import { benchTag, createTopology, destroyAll, type Topology } from './dataplane-net.js';
 import { fmt, median, table } from './table.js';
@@ -166,30 +164,11 @@ async function main(): Promise<number> {
     const deniedPacket: LinearPacket = { ...packet, dport: flow.deniedPort };
 
     t = performance.now();
-    let ours: NftDocument;
-    let ourMembership: Membership | undefined;
-    let ourCounts: { setElements: number; identityElements: number; decisionElements: number; pairElements: number; portElements: number; rules: number; chains: number };
-    if (scope === 'cluster') {
-      log('emitNftables(program, cluster) (cluster-wide decisions)');
-      const e = emitNftables(program, cluster, { table: OUR_TABLE });
-      ours = e.document;
-      ourMembership = e.membership;
-      ourCounts = e.counts;
-    } else {
-      log(`identities over ${cluster.pods.length} pods (computeIdentities)`);
-      const identities = computeIdentities(program, cluster);
-      log(`${identities.identities.length} identities in ${since(t).toFixed(1)} s; decisions for the ${localPods.size} pods of the two nodes`);
-      if (values.verify) {
-        log('verify: node-scoped decisions = cluster-wide decisions restricted to the node (computes the cluster-wide table)');
-        const v = verifyNodeScope(program, cluster, identities, localPods);
-        if (!v.ok) throw new Error(`node scope verification failed: ${v.message}`);
-        log(`verify: ok (${v.node} of ${v.full} decision elements)`);
-      }
-      const e = emitNodeNftables(program, cluster, identities, localPods, OUR_TABLE);
-      ours = e.document;
-      ourMembership = e.membership;
-      ourCounts = e.counts;
-    }
+    log(scope === 'cluster' ? 'emitNftables(program, cluster) (cluster-wide decisions)' : `emitNftables(program, cluster, {localPods}): decisions for the ${localPods.size} pods of the two nodes`);
+    const e = emitNftables(program, cluster, { table: OUR_TABLE, ...(scope === 'node' ? { localPods } : {}) });
+    const ours: NftDocument = e.document;
+    const ourMembership: Membership | undefined = e.membership;
+    const ourCounts = e.counts;
     const ourEmitSeconds = since(t);
     const interp = new NftInterpreter(ours, OUR_TABLE);
     const ourFlow = interp.packet(flow.clientIp, flow.serverIp, 6, flow.port);

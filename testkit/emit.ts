@@ -8,6 +8,7 @@ import type { Protocol } from '../compiler/model/k8s-types.js';
 import type { Cluster } from '../compiler/model/cluster.js';
 import { parseIp } from '../compiler/ir/cidr.js';
 import type { Direction } from '../compiler/ir/types.js';
+import type { IdentityTable } from '../compiler/emit/identities.js';
 import { podEndpoint, type Endpoint } from '../compiler/evaluate/endpoints.js';
 import type { Evaluator } from '../compiler/evaluate/evaluator.js';
 import { PROTO_NUMBER } from '../compiler/emit/decisions.js';
@@ -318,3 +319,13 @@ export const randomCaseArb: fc.Arbitrary<RandomCase> = fc
       externals: ['10.0.0.200', '10.0.0.9', '10.0.0.33', '8.8.8.8', '192.168.0.1', '192.168.0.2', '192.168.7.7', 'fd00::ffff', '2001:db8::1', 'fd00::1:0'],
     };
   });
+
+/**
+ * Identity ids of the given pods (`namespace/name`) by a pass over every address element: the
+ * reference for the subjects of a node-local table (membership.ts finds them by pod name).
+ */
+export function podIdentities(table: Pick<IdentityTable, 'elements'>, pods: ReadonlySet<string>): Set<number> {
+  const out = new Set<number>();
+  for (const e of table.elements) if (e.pod !== undefined && pods.has(e.pod)) out.add(e.identity);
+  return out;
+}

@@ -12,20 +12,12 @@ import { collectObjects } from '../model/inputs.js';
 import { parseFile } from '../syntax/documents.js';
 import upstream from './fixtures/upstream-policies.json' with { type: 'json' };
 import { checkPolicySet, isValidPolicy } from './index.js';
+import { mutateAt, pathsOf } from '../../testkit/mutate.js';
 
 const seeds: string[] = [
   ...upstream.steps.map((s) => s.policies),
   readFileSync(new URL('./fixtures/admin-policies.yaml', import.meta.url), 'utf8'),
 ];
-
-type Path = Array<string | number>;
-
-function pathsOf(value: unknown, path: Path = [], out: Path[] = []): Path[] {
-  out.push(path);
-  if (Array.isArray(value)) value.forEach((item, i) => pathsOf(item, [...path, i], out));
-  else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) pathsOf(v, [...path, k], out);
-  return out;
-}
 
 const FIELDS = [
   'podSelector', 'namespaceSelector', 'ipBlock', 'cidr', 'except', 'ports', 'port', 'endPort', 'protocol', 'from', 'to', 'ingress', 'egress',
@@ -60,20 +52,9 @@ function mutate(m: Mutation): string {
   const index = m.doc % docs.length;
   const paths = pathsOf(docs[index]);
   const path = paths[m.at % paths.length];
-  const parent = path.slice(0, -1).reduce<unknown>((node, seg) => (node as Record<string | number, unknown>)[seg], docs[index]) as Record<string | number, unknown> | unknown[];
-  const last = path[path.length - 1];
   if (path.length === 0) {
     docs[index] = m.op === 'add' && docs[index] !== null && typeof docs[index] === 'object' ? { ...(docs[index] as object), [m.field]: m.value } : m.value;
-  } else if (m.op === 'set') {
-    (parent as Record<string | number, unknown>)[last] = m.value;
-  } else if (m.op === 'delete') {
-    if (Array.isArray(parent)) parent.splice(Number(last), 1);
-    else delete (parent as Record<string, unknown>)[last];
-  } else {
-    const target = (parent as Record<string | number, unknown>)[last];
-    if (target !== null && typeof target === 'object' && !Array.isArray(target)) (target as Record<string, unknown>)[m.field] = m.value;
-    else (parent as Record<string | number, unknown>)[last] = { [m.field]: m.value };
-  }
+  } else mutateAt(docs[index], path, m.op, m.field, m.value);
   return docs.map((d) => jsYaml.dump(d, { flowLevel: m.flowLevel, noRefs: true })).join('---\n');
 }
 

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { GENERATED_PATH, generateValidators, policyAjv } from './generate-validators.js';
 import * as generated from './generated/validators.js';
 import type { PolicyKindName, Validate } from './schema.js';
+import { mutateAt, pathsOf } from '../../testkit/mutate.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -79,15 +80,6 @@ function compare(kind: PolicyKindName, object: unknown): number {
   return expectedErrors?.length ?? 0;
 }
 
-type Path = Array<string | number>;
-
-function pathsOf(value: unknown, path: Path = [], out: Path[] = []): Path[] {
-  out.push(path);
-  if (Array.isArray(value)) value.forEach((item, i) => pathsOf(item, [...path, i], out));
-  else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) pathsOf(v, [...path, k], out);
-  return out;
-}
-
 const FIELDS = [
   'podSelector', 'namespaceSelector', 'ipBlock', 'cidr', 'except', 'ports', 'port', 'endPort', 'protocol', 'from', 'to', 'ingress', 'egress',
   'policyTypes', 'matchLabels', 'matchExpressions', 'key', 'operator', 'values', 'priority', 'subject', 'namespaces', 'pods', 'nodes',
@@ -121,18 +113,7 @@ describe('generated validators give ajv\'s own error objects', () => {
       for (const m of mutations) {
         const paths = pathsOf(object).filter((p) => p.length > 0);
         if (paths.length === 0) break;
-        const path = paths[m.at % paths.length];
-        const parent = path.slice(0, -1).reduce<unknown>((node, seg) => (node as Record<string | number, unknown>)[seg], object) as Record<string | number, unknown>;
-        const last = path[path.length - 1];
-        if (m.op === 'set') parent[last] = structuredClone(m.value);
-        else if (m.op === 'delete') {
-          if (Array.isArray(parent)) parent.splice(Number(last), 1);
-          else delete parent[last];
-        } else {
-          const target = parent[last];
-          if (target !== null && typeof target === 'object' && !Array.isArray(target)) (target as Record<string, unknown>)[m.field] = structuredClone(m.value);
-          else parent[last] = { [m.field]: structuredClone(m.value) };
-        }
+        mutateAt(object, paths[m.at % paths.length], m.op, m.field, structuredClone(m.value));
       }
       compare(kind, object);
     }), { numRuns: 500 });

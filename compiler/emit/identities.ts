@@ -137,6 +137,18 @@ function cutClasses(cuts: readonly bigint[], cidrPeers: readonly AddressPeer[], 
   return members.map((ks) => ks.map((k) => cidrPeers[k].key).join('|'));
 }
 
+/** Index of the last cut at or below `value` (cuts sorted ascending, cuts[0] the family's first address). */
+function floorIndex<T extends number | bigint>(cuts: ArrayLike<T>, value: T): number {
+  let lo = 0;
+  let hi = cuts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (cuts[mid] <= value) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
 /**
  * Address classes without scanning every peer per address: the cidr peers split each family at
  * their boundaries (a sorted array, binary search); node addresses are looked up in a map.
@@ -183,28 +195,12 @@ export class AddressClassifier {
 
   classOf(family: Family, value: bigint): string {
     if (family === 4) return this.classOfV4(Number(value));
-    const cuts = this.cuts[family];
-    let lo = 0;
-    let hi = cuts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (cuts[mid] <= value) lo = mid;
-      else hi = mid - 1;
-    }
-    return this.withNodes(family, value, this.classes[family][lo]);
+    return this.withNodes(family, value, this.classes[family][floorIndex(this.cuts[family], value)]);
   }
 
   /** classOf(4, BigInt(value)), without bigints: called for every pod address and world cut. */
   classOfV4(value: number): string {
-    const cuts = this.cuts4;
-    let lo = 0;
-    let hi = cuts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (cuts[mid] <= value) lo = mid;
-      else hi = mid - 1;
-    }
-    return this.withNodes(4, value, this.classes[4][lo]);
+    return this.withNodes(4, value, this.classes[4][floorIndex(this.cuts4, value)]);
   }
 
   private withNodes(family: Family, value: bigint | number, cidr: string): string {
@@ -658,17 +654,6 @@ export function computeIdentities(program: Program, cluster: Cluster, options: I
   mergeElements(6, pods6, world6, ids, elements);
   for (let i = 0; i < elements.length; i++) byId.get(elements[i].identity)!.members++;
   return { identities, byId, elements, warnings };
-}
-
-/** Identity ids of the given pods (`namespace/name`): the subjects of a node-local table. */
-export function podIdentities(table: Pick<IdentityTable, 'elements'>, pods: ReadonlySet<string>): Set<number> {
-  const out = new Set<number>();
-  const elements = table.elements; // indexed: one pass over every address, often in a one-shot compile
-  for (let i = 0; i < elements.length; i++) {
-    const e = elements[i];
-    if (e.pod !== undefined && pods.has(e.pod)) out.add(e.identity);
-  }
-  return out;
 }
 
 /** The identity of an address (binary search over the sorted, disjoint elements). */

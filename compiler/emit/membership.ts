@@ -234,9 +234,9 @@ function podIndex(elements: readonly IdentityElement[]): PodIndex {
 }
 
 /**
- * The identities of the addresses the local pods own: podIdentities (identities.ts) without a
- * pass over every element — the few local pods are found by name and their addresses by binary
- * search in the sorted elements (an address another pod owns is not theirs, as there).
+ * The identities of the addresses the local pods own (the subjects of a node-local table),
+ * without a pass over every element: the few local pods are found by name and their addresses
+ * by binary search in the sorted elements; an address another pod owns is not theirs.
  */
 function localSubjects(table: IdentityTable, cluster: Cluster, localPods: ReadonlySet<string>): Set<number> {
   const out = new Set<number>();
@@ -390,14 +390,12 @@ export function updateMembership(previous: Membership, program: Program, cluster
   // or disappear (the last own pod left it).
   const gained = new Set<number>();
   const lost = new Set<number>();
-  let subjects: Set<number> | undefined;
-  if (local) {
-    subjects = localSubjects(nextTable, cluster, local);
-    if (ownChanged) {
-      const before = localSubjects(table, cluster, local);
-      for (const id of subjects) if (!before.has(id)) gained.add(id);
-      for (const id of before) if (!subjects.has(id)) lost.add(id);
-    }
+  // only needed past the shared return below, or to find gained/lost subjects
+  let subjects = ownChanged ? localSubjects(nextTable, cluster, local!) : undefined;
+  if (subjects) {
+    const before = localSubjects(table, cluster, local!);
+    for (const id of subjects) if (!before.has(id)) gained.add(id);
+    for (const id of before) if (!subjects.has(id)) lost.add(id);
   }
   if (added.size === 0 && removed.size === 0 && refamilied.size === 0 && gained.size === 0 && lost.size === 0) {
     // Same identities (same keys and numbers) and subjects: the assignment and decisions are shared.
@@ -411,11 +409,11 @@ export function updateMembership(previous: Membership, program: Program, cluster
   const recompute = new Set<number>();
   for (const key of [...added, ...refamilied]) recompute.add(idOf(key));
   for (const id of recompute) affected.add(id);
+  if (local && !subjects) subjects = localSubjects(nextTable, cluster, local);
   const fresh = decisionsFor(program, cluster, nextTable, recompute, { subjects }, gained);
-  const freshElements = fresh.elements;
   const stale = (e: { subject: number; peer: number }) => affected.has(e.subject) || affected.has(e.peer) || lost.has(e.subject) || gained.has(e.subject);
-  const decisionElements = mergeDecisions(previous.decisionElements, freshElements, stale);
-  const layout = updateLayout(previous.layout, stale, freshElements);
+  const decisionElements = mergeDecisions(previous.decisionElements, fresh.elements, stale);
+  const layout = updateLayout(previous.layout, stale, fresh.elements);
   const isolated = {} as Record<Direction, number[]>;
   for (const d of DIRECTIONS) {
     const kept = previous.isolated[d].filter((id) => !affected.has(id) && !lost.has(id) && !gained.has(id));
@@ -424,11 +422,6 @@ export function updateMembership(previous: Membership, program: Program, cluster
   const decisions: DecisionTable = { elements: decisionElements, isolated };
   // Only pod elements changed: the world ranges are those of `previous`.
   return { identities: nextTable, decisions, identityElements: nextElements, world: previous.world, decisionElements, isolated, layout, ...(previous.scope ? { scope: previous.scope } : {}), assignment };
-}
-
-function pairOrder(a: DecisionElement, b: DecisionElement): number {
-  if (a.direction !== b.direction) return a.direction === 'egress' ? -1 : 1;
-  return a.subject - b.subject || a.peer - b.peer;
 }
 
 /**
@@ -445,7 +438,7 @@ function mergeDecisions(a: readonly DecisionElement[], b: readonly DecisionEleme
       i++;
       continue;
     }
-    while (j < b.length && pairOrder(b[j], e) < 0) out.push(b[j++]);
+    while (j < b.length && comparePairs(b[j], e) < 0) out.push(b[j++]);
     out.push(e);
     i++;
   }

@@ -54,7 +54,8 @@ export interface DecisionLayout {
 const DIRECTION_ORDER: Record<Direction, number> = { egress: 0, ingress: 1 };
 const HIGH = 0x80000000;
 
-export function comparePairs(a: PairElement, b: PairElement): number {
+/** Order by (direction, subject, peer): pair elements, and decision elements by their pair. */
+export function comparePairs(a: Pick<PairElement, 'direction' | 'subject' | 'peer'>, b: Pick<PairElement, 'direction' | 'subject' | 'peer'>): number {
   return DIRECTION_ORDER[a.direction] - DIRECTION_ORDER[b.direction] || a.subject - b.subject || a.peer - b.peer;
 }
 

@@ -7,7 +7,7 @@ import { kubeList, toKubectlYaml } from '../../bench/kube-yaml.js';
 import { Rng } from '../../bench/prng.js';
 import { compileSources } from '../compile.js';
 import type { Cluster } from '../model/cluster.js';
-import { podIdentities } from './identities.js';
+import { podIdentities } from '../../testkit/emit.js';
 import { computeMembership, updateMembership, type Membership } from './membership.js';
 import { DecisionLimitError } from './decisions.js';
 import { checkDataplaneLimits } from './limits.js';

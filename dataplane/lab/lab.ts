@@ -114,6 +114,47 @@ export function isDualStack(objects: LabObjects): boolean {
   return Object.values(objects.pods).some((p) => !!podIpv6(p)) || Object.values(objects.nodes).some((n) => !!nodePodCidr6(n));
 }
 
+/** How one address family's pod CIDRs are planned (IPv4 always; IPv6 in a dual-stack lab). */
+interface FamilyPlan {
+  readonly fromNode: (node: K8sObject | undefined) => string | undefined;
+  readonly podIp: (pod: K8sObject) => string | undefined;
+  readonly covering: (ips: string[]) => string;
+  readonly free: (taken: string[]) => string;
+  readonly overlap: (a: string, b: string) => boolean;
+  readonly hostBits: string;
+  /** how the overlap error names the CIDRs and the Node field that fixes it */
+  readonly label: string;
+  readonly nodeField: string;
+}
+
+// IPv6: Node spec.podCIDRs, else the /64 covering the node's pods' IPv6 addresses, else a free fd00:10:244:X::/64
+const FAMILY_PLAN: Record<4 | 6, FamilyPlan> = {
+  4: { fromNode: nodePodCidr, podIp: podIpv4, covering: coveringCidr, free: freeCidr, overlap: cidrsOverlap, hostBits: '/32', label: 'pod CIDRs', nodeField: 'spec.podCIDR' },
+  6: { fromNode: nodePodCidr6, podIp: podIpv6, covering: coveringCidr6, free: freeCidr6, overlap: cidrs6Overlap, hostBits: '/128', label: 'IPv6 pod CIDRs', nodeField: 'spec.podCIDRs' },
+};
+
+/** Per node: the Node's own pod CIDR, else one covering its pods' addresses, else a free one; no two may overlap. */
+function nodeCidrs(list: readonly string[], objects: LabObjects, pods: readonly K8sObject[], f: FamilyPlan): Map<string, string> {
+  const cidrs = new Map<string, string>();
+  for (const name of list) {
+    const fromNode = f.fromNode(objects.nodes[name]);
+    if (fromNode) {
+      cidrs.set(name, fromNode);
+      continue;
+    }
+    const ips = pods.filter((p) => podNodeName(p) === name).map(f.podIp).filter((ip): ip is string => !!ip);
+    if (ips.length) cidrs.set(name, f.covering(ips));
+  }
+  // pods with an IP but no node: the node whose CIDR holds it
+  for (const name of list) if (!cidrs.has(name)) cidrs.set(name, f.free([...cidrs.values(), ...pods.map(f.podIp).filter((ip): ip is string => !!ip).map((ip) => `${ip}${f.hostBits}`)]));
+  for (const [i, a] of list.entries()) {
+    for (const b of list.slice(i + 1)) {
+      if (f.overlap(cidrs.get(a)!, cidrs.get(b)!)) throw new LabError(`${f.label} of ${a} (${cidrs.get(a)}) and ${b} (${cidrs.get(b)}) overlap; give Node objects with ${f.nodeField}`);
+    }
+  }
+  return cidrs;
+}
+
 /** Nodes: those the snapshot names (Node objects, pods' spec.nodeName), else 2; CIDRs from Node spec.podCIDR or the pods' IPs. */
 export function planNodes(objects: LabObjects, requested?: number): PlannedNode[] {
   const pods = Object.values(objects.pods);
@@ -127,39 +168,12 @@ export function planNodes(objects: LabObjects, requested?: number): PlannedNode[
   if (want < 1 || want > 64) throw new LabError(`--nodes must be 1-64`);
   if (list.length > want) throw new LabError(`the snapshot names ${list.length} nodes (${list.join(', ')}); --nodes ${want} is too few`);
   for (let i = 1; list.length < want; i++) if (!list.includes(`node-${i}`)) list.push(`node-${i}`);
-  const cidrs = new Map<string, string>();
-  for (const name of list) {
-    const fromNode = nodePodCidr(objects.nodes[name]);
-    if (fromNode) {
-      cidrs.set(name, fromNode);
-      continue;
-    }
-    const ips = pods.filter((p) => podNodeName(p) === name).map(podIpv4).filter((ip): ip is string => !!ip);
-    if (ips.length) cidrs.set(name, coveringCidr(ips));
-  }
-  // pods with an IP but no node: the node whose CIDR holds it
-  for (const name of list) if (!cidrs.has(name)) cidrs.set(name, freeCidr([...cidrs.values(), ...pods.map(podIpv4).filter((ip): ip is string => !!ip).map((ip) => `${ip}/32`)]));
-  const planned: PlannedNode[] = list.map((name) => ({ name, podCidr: cidrs.get(name)! }));
-  for (const [i, a] of planned.entries()) {
-    for (const b of planned.slice(i + 1)) if (cidrsOverlap(a.podCidr, b.podCidr)) throw new LabError(`pod CIDRs of ${a.name} (${a.podCidr}) and ${b.name} (${b.podCidr}) overlap; give Node objects with spec.podCIDR`);
-  }
+  const planned: PlannedNode[] = [];
+  const v4 = nodeCidrs(list, objects, pods, FAMILY_PLAN[4]);
+  for (const name of list) planned.push({ name, podCidr: v4.get(name)! });
   if (!isDualStack(objects)) return planned;
-  // IPv6: Node spec.podCIDRs, else the /64 covering the node's pods' IPv6 addresses, else a free fd00:10:244:X::/64
-  const cidrs6 = new Map<string, string>();
-  for (const name of list) {
-    const fromNode = nodePodCidr6(objects.nodes[name]);
-    if (fromNode) {
-      cidrs6.set(name, fromNode);
-      continue;
-    }
-    const ips = pods.filter((p) => podNodeName(p) === name).map(podIpv6).filter((ip): ip is string => !!ip);
-    if (ips.length) cidrs6.set(name, coveringCidr6(ips));
-  }
-  for (const name of list) if (!cidrs6.has(name)) cidrs6.set(name, freeCidr6([...cidrs6.values(), ...pods.map(podIpv6).filter((ip): ip is string => !!ip).map((ip) => `${ip}/128`)]));
-  for (const p of planned) p.podCidr6 = cidrs6.get(p.name)!;
-  for (const [i, a] of planned.entries()) {
-    for (const b of planned.slice(i + 1)) if (cidrs6Overlap(a.podCidr6!, b.podCidr6!)) throw new LabError(`IPv6 pod CIDRs of ${a.name} (${a.podCidr6}) and ${b.name} (${b.podCidr6}) overlap; give Node objects with spec.podCIDRs`);
-  }
+  const v6 = nodeCidrs(list, objects, pods, FAMILY_PLAN[6]);
+  for (const p of planned) p.podCidr6 = v6.get(p.name)!;
   return planned;
 }
 

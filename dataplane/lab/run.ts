@@ -1,5 +1,5 @@
 // Child processes with argument arrays (never a shell), optional stdin and environment.
-import { spawn } from 'node:child_process';
+import { runProcess } from '../process.js';
 
 export interface RunResult {
   ok: boolean;
@@ -15,25 +15,9 @@ export interface RunOptions {
   cwd?: string;
 }
 
-export function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, [...args], { stdio: ['pipe', 'pipe', 'pipe'], env: options.env ?? process.env, cwd: options.cwd });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ ok: code === 0, code: code ?? 1, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? '');
-  });
+export async function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const r = await runProcess(file, args, options);
+  return { ok: r.code === 0, code: r.code ?? 1, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Runs and throws with stderr when the command fails. */

@@ -4,13 +4,14 @@
 // file and read with `nft -j -f FILE` (nft opens /dev/stdin, which fails on the socket Node
 // gives a child as stdin), so one document is one transaction: applied whole or not at all.
 
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NftDocument } from '../../compiler/emit/nftables/schema.js';
 import type { MembershipDiff } from '../../compiler/emit/membership.js';
 import { renderElementDiff, type NftOptions } from '../../compiler/emit/nftables/ruleset.js';
+import { runProcess } from '../process.js';
 
 export interface NftResult {
   readonly ok: boolean;
@@ -35,25 +36,9 @@ function checkNetns(netns: string): void {
 }
 
 /** Runs a command with the given stdin; never through a shell. */
-export function run(file: string, args: readonly string[], input?: string, timeoutMs = 120_000): Promise<NftResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, [...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ ok: code === 0, code, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input ?? '');
-  });
+export async function run(file: string, args: readonly string[], input?: string, timeoutMs = 120_000): Promise<NftResult> {
+  const r = await runProcess(file, args, { input, timeoutMs });
+  return { ok: r.code === 0, ...r };
 }
 
 function nftInNetns(netns: string, args: readonly string[], input?: string): Promise<NftResult> {

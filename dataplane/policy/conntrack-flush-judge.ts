@@ -19,6 +19,7 @@ import { parseIp, type Family } from '../../compiler/ir/cidr.js';
 import type { Direction } from '../../compiler/ir/types.js';
 import type { Membership, MembershipDiff } from '../../compiler/emit/membership.js';
 import { MAP } from '../../compiler/emit/nftables/ruleset.js';
+import { addressKeyBounds } from '../../compiler/emit/nftables/interpret.js';
 import type { NftCommand, NftElement, NftElementKey } from '../../compiler/emit/nftables/schema.js';
 
 interface AddressRange {
@@ -120,7 +121,7 @@ export class FlowJudge {
 
   private addAddress(list: AddressRange[], family: Family, e: NftElement): void {
     const [key, value] = e as readonly [NftElementKey, number];
-    const r = addressBounds(key, family);
+    const r = addressKeyBounds(key, family);
     if (r) list.push({ first: r[0], last: r[1], identity: Number(value) });
   }
 
@@ -196,27 +197,6 @@ export class FlowJudge {
 function bounds(k: NftElementKey): [number, number] {
   if (typeof k === 'object' && k !== null && 'range' in k) return [Number(k.range[0]), Number(k.range[1])];
   return [Number(k), Number(k)];
-}
-
-function addressBounds(key: NftElementKey, family: Family): [bigint, bigint] | undefined {
-  if (typeof key === 'string') {
-    const ip = parseIp(key);
-    return ip && ip.family === family ? [ip.value, ip.value] : undefined;
-  }
-  if (typeof key === 'object' && key !== null && 'prefix' in key) {
-    const ip = parseIp(String(key.prefix.addr));
-    if (!ip || ip.family !== family) return undefined;
-    const bits = family === 4 ? 32 : 128;
-    const hostBits = BigInt(bits - Number(key.prefix.len));
-    const first = (ip.value >> hostBits) << hostBits;
-    return [first, first + (1n << hostBits) - 1n];
-  }
-  if (typeof key === 'object' && key !== null && 'range' in key) {
-    const a = parseIp(String(key.range[0]));
-    const b = parseIp(String(key.range[1]));
-    return a && b && a.family === family && b.family === family ? [a.value, b.value] : undefined;
-  }
-  return undefined;
 }
 
 /**

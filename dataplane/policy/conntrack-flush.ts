@@ -34,7 +34,7 @@ import { cidrRange, parseCidr, parseIp, type Family } from '../../compiler/ir/ci
 import type { Membership, MembershipDiff } from '../../compiler/emit/membership.js';
 import type { LoadedArtifact } from './artifact.js';
 import { diffCanDeny, FlowJudge } from './conntrack-flush-judge.js';
-import { setpriv, type NetnsTarget } from './nft-exec.js';
+import { netnsArgv, type NetnsTarget } from './nft-exec.js';
 
 export { diffCanDeny, FlowJudge } from './conntrack-flush-judge.js';
 
@@ -234,9 +234,7 @@ export class NetnsCommands {
   constructor(private readonly target: NetnsTarget) {}
 
   argv(cmd: readonly string[]): [string, string[]] {
-    const inNs = this.target.kind === 'current' ? [...cmd] : ['nsenter', `--net=${this.target.kind === 'named' ? `/run/netns/${this.target.name}` : this.target.path}`, ...cmd];
-    const sp = setpriv();
-    return sp ? [sp, ['--pdeathsig', 'KILL', ...inNs]] : [inNs[0], inNs.slice(1)];
+    return netnsArgv(this.target, cmd);
   }
 
   /** Runs to completion; `onLine` (if given) gets stdout line by line and may return false to stop (the child is then killed by PID). */

@@ -1,7 +1,6 @@
 // The policy engine against the real kernel, only inside network namespaces these tests create
 // (pcpol-<random>, removed afterwards also on failure): bad artifacts refused with the old table
 // kept, one-pod diffs, endpoint churn, restart resync, the artifacts directory, metrics.
-import { EventEmitter } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +16,7 @@ import { NftRunner, netnsTarget } from './nft-exec.js';
 import { createPodNetwork, probeFrom, startServers, stopServers } from '../nft/podnet.js';
 import { clusterState, POD_IPS, POLICIES_A, POLICIES_B, relabel } from './fixtures.js';
 import { parseMetrics } from './metrics.js';
-import { compileArtifact, ensureNftHelper, kernelTable, policyKernel, resealed } from './testing.js';
+import { compileArtifact, ensureNftHelper, FakeEndpoints, kernelTable, netnsName, policyKernel, resealed } from './testing.js';
 
 const kernel = await policyKernel();
 if (!kernel.ok && process.env.CI === 'true') {
@@ -35,25 +34,6 @@ const MODES: Array<['helper' | 'exec', string | false | undefined]> = [
 ];
 const A = compileArtifact(POLICIES_A);
 const B = compileArtifact(POLICIES_B);
-
-function netnsName(): string {
-  return `pcpol-${process.pid.toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-}
-
-class FakeEndpoints extends EventEmitter {
-  readonly eps: EndpointLike[] = [];
-  live(): EndpointLike[] {
-    return this.eps;
-  }
-  add(ep: EndpointLike): void {
-    this.eps.push(ep);
-    this.emit('add', ep);
-  }
-  remove(ep: EndpointLike): void {
-    this.eps.splice(this.eps.indexOf(ep), 1);
-    this.emit('remove', ep);
-  }
-}
 
 /** The kernel listing a fresh full load of (artifact, cluster) gives, in a scratch netns. */
 async function freshLoad(files: Record<string, string>, engine: PolicyEngine | undefined, scratch: string, work = tmpdir()): Promise<string> {
@@ -77,8 +57,8 @@ describe.skipIf(!kernel.ok)(`policy engine in a throwaway netns${kernel.ok ? '' 
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'pcpol-engine-'));
-    node = netnsName();
-    scratch = netnsName();
+    node = netnsName('pcpol');
+    scratch = netnsName('pcpol');
     await addNetns(node);
     await addNetns(scratch);
     engines = [];

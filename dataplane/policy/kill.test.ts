@@ -17,7 +17,7 @@ import { ClusterState } from './cluster-state.js';
 import { DaemonConnection, daemonRequest } from './client.js';
 import { clusterState, POLICIES_A, POLICIES_B } from './fixtures.js';
 import { NftRunner, netnsTarget } from './nft-exec.js';
-import { compileArtifact, kernelTable, policyKernel } from './testing.js';
+import { compileArtifact, kernelTable, netnsName, policyKernel } from './testing.js';
 
 const kernel = await policyKernel();
 if (!kernel.ok && process.env.CI === 'true') {
@@ -31,10 +31,6 @@ if (!kernel.ok && process.env.CI === 'true') {
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const KILLS = 30;
 
-function netnsName(): string {
-  return `pcpol-${process.pid.toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-}
-
 describe.skipIf(!kernel.ok)(`policy daemon under kill -9${kernel.ok ? '' : ` (skipped: ${kernel.reason})`}`, () => {
   let dir: string;
   let node: string;
@@ -43,8 +39,8 @@ describe.skipIf(!kernel.ok)(`policy daemon under kill -9${kernel.ok ? '' : ` (sk
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'pcpol-kill-'));
-    node = netnsName();
-    scratch = netnsName();
+    node = netnsName('pcpol');
+    scratch = netnsName('pcpol');
     await addNetns(node);
     await addNetns(scratch);
   });

@@ -6,26 +6,13 @@
 // or directly when the daemon's own netns is the node's. The helper ends with the daemon
 // (PR_SET_PDEATHSIG) and is stopped by its PID; if it dies it is restarted with a backoff.
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { decodeHeaders, parseDropPrefix, type DropSample, type DropSampleSource } from './nflog.js';
-import { describeNetns, netnsTarget, type NetnsTarget } from './nft-exec.js';
+import { describeNetns, locateNative, netnsArgv, netnsTarget, type NetnsTarget } from './nft-exec.js';
 
-/** dataplane/policy/nflog/bin/policyc-nflog, from the sources or from dist/ (walking up). */
+/** dataplane/policy/nflog/bin/policyc-nflog (POLICYC_NFLOG_HELPER overrides). */
 export function locateNflogHelper(): string | undefined {
-  if (process.env.POLICYC_NFLOG_HELPER) return process.env.POLICYC_NFLOG_HELPER;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    for (const candidate of [join(dir, 'nflog', 'bin', 'policyc-nflog'), join(dir, 'dataplane', 'policy', 'nflog', 'bin', 'policyc-nflog')]) {
-      try {
-        if (statSync(candidate).isFile()) return candidate;
-      } catch {}
-    }
-    dir = dirname(dir);
-  }
-  return undefined;
+  return locateNative('POLICYC_NFLOG_HELPER', 'nflog', 'policyc-nflog');
 }
 
 export type NflogLine = { kind: 'ready'; group: number } | { kind: 'sample'; sample: DropSample } | { kind: 'ignored'; reason: string };
@@ -92,9 +79,8 @@ export class NflogReader implements DropSampleSource {
 
   /** the helper's argv, inside the target netns */
   private argv(): [string, string[]] {
-    const cmd = [this.helper!, String(this.o.group ?? 1), String(this.o.copyRange ?? 128)];
-    if (this.target.kind === 'current') return [cmd[0], cmd.slice(1)];
-    return ['nsenter', [`--net=${this.target.kind === 'named' ? `/run/netns/${this.target.name}` : this.target.path}`, ...cmd]];
+    // the helper sets PR_SET_PDEATHSIG itself (nsenter --net execs it: we stay its parent)
+    return netnsArgv(this.target, [this.helper!, String(this.o.group ?? 1), String(this.o.copyRange ?? 128)], false);
   }
 
   /** PID of the running helper (undefined while none runs) */

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 // daemon no orphaned nft commits a batch behind the back of the restarted daemon's resync (the
 // batch itself is atomic either way). Used when setpriv is on PATH.
 let setprivPath: string | null | undefined;
-export function setpriv(): string | null {
+function setpriv(): string | null {
   if (setprivPath === undefined) {
     setprivPath = null;
     for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter)) {
@@ -52,12 +52,15 @@ export interface NftRun {
   stderr: string;
 }
 
-/** dataplane/policy/helper/bin/policyc-nft, from the sources or from dist/ (walking up). */
-export function locateNftHelper(): string | undefined {
-  if (process.env.POLICYC_NFT_HELPER) return process.env.POLICYC_NFT_HELPER;
+/**
+ * A native helper built under dataplane/policy/<sub>/bin/<name>, from the sources or from dist/
+ * (walking up); the environment variable `envVar` overrides it.
+ */
+export function locateNative(envVar: string, sub: string, name: string): string | undefined {
+  if (process.env[envVar]) return process.env[envVar];
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
-    for (const candidate of [join(dir, 'helper', 'bin', 'policyc-nft'), join(dir, 'dataplane', 'policy', 'helper', 'bin', 'policyc-nft')]) {
+    for (const candidate of [join(dir, sub, 'bin', name), join(dir, 'dataplane', 'policy', sub, 'bin', name)]) {
       try {
         if (statSync(candidate).isFile()) return candidate;
       } catch {}
@@ -65,6 +68,21 @@ export function locateNftHelper(): string | undefined {
     dir = dirname(dir);
   }
   return undefined;
+}
+
+/** dataplane/policy/helper/bin/policyc-nft (POLICYC_NFT_HELPER overrides). */
+export function locateNftHelper(): string | undefined {
+  return locateNative('POLICYC_NFT_HELPER', 'helper', 'policyc-nft');
+}
+
+/**
+ * `cmd` run inside the target netns (`nsenter --net`), as [file, argv]; with `tieToParent`
+ * (default) wrapped in `setpriv --pdeathsig KILL` when available, so it dies with the daemon.
+ */
+export function netnsArgv(target: NetnsTarget, cmd: readonly string[], tieToParent = true): [string, string[]] {
+  const inNs = target.kind === 'current' ? [...cmd] : ['nsenter', `--net=${target.kind === 'named' ? `/run/netns/${target.name}` : target.path}`, ...cmd];
+  const sp = tieToParent ? setpriv() : null;
+  return sp ? [sp, ['--pdeathsig', 'KILL', ...inNs]] : [inNs[0], inNs.slice(1)];
 }
 
 export interface RunnerOptions {
@@ -104,9 +122,7 @@ export class NftRunner {
 
   /** cmd run inside the target netns, tied to our life with setpriv when available */
   private wrap(cmd: string[]): [string, string[]] {
-    const inNs = this.target.kind === 'current' ? cmd : ['nsenter', `--net=${this.target.kind === 'named' ? `/run/netns/${this.target.name}` : this.target.path}`, ...cmd];
-    const sp = setpriv();
-    return sp ? [sp, ['--pdeathsig', 'KILL', ...inNs]] : [inNs[0], inNs.slice(1)];
+    return netnsArgv(this.target, cmd);
   }
 
   run(args: readonly string[], timeoutMs = 120_000): Promise<NftRun> {

@@ -4,29 +4,26 @@
 // failure): the maps egress_pairs / ingress_pairs / isolated_* read back from the kernel hold
 // only local subjects, and every flow between two nodes is still decided as the reference
 // evaluator says when egress is judged on the source's node and ingress on the destination's.
-import { EventEmitter } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PROTO_NUMBER } from '../../compiler/emit/decisions.js';
-import { podIdentities } from '../../compiler/emit/identities.js';
 import { computeMembership, type Membership } from '../../compiler/emit/membership.js';
 import { NftInterpreter, type SideOutcome } from '../../compiler/emit/nftables/interpret.js';
 import { podEndpoint } from '../../compiler/evaluate/endpoints.js';
 import { Evaluator } from '../../compiler/evaluate/evaluator.js';
 import type { Cluster } from '../../compiler/model/cluster.js';
 import type { Protocol } from '../../compiler/model/k8s-types.js';
-import { expectedSide } from '../../testkit/emit.js';
+import { expectedSide, podIdentities } from '../../testkit/emit.js';
 import { parseDaemonArgs } from '../daemon/options.js';
 import { addNetns, deleteNetns, listTable } from '../nft/loader.js';
-import { fullReplaceDocument } from './apply.js';
 import { parseArtifact, type LoadedArtifact } from './artifact.js';
 import { ClusterState, type EndpointLike } from './cluster-state.js';
 import { PolicyEngine, type EngineOptions } from './engine.js';
 import { elementsOfCommands, elementsOfListing, mapTypes, sameElements } from './kernel-model.js';
-import { elementCommands } from './apply.js';
-import { compileArtifact, ensureNftHelper, policyKernel } from './testing.js';
+import { elementCommands, fullReplaceDocument } from './apply.js';
+import { compileArtifact, ensureNftHelper, FakeEndpoints, netnsName, policyKernel } from './testing.js';
 
 // db and cache are isolated for ingress, web for egress; an ANP denies web -> db. Identities:
 // db, web (node-1 only), cache, other (node-2 only), api (both nodes).
@@ -151,25 +148,6 @@ describe('node scope without the kernel', () => {
 const kernel = await policyKernel();
 const helper = kernel.ok ? await ensureNftHelper() : undefined;
 
-class FakeEndpoints extends EventEmitter {
-  readonly eps: EndpointLike[] = [];
-  live(): EndpointLike[] {
-    return this.eps;
-  }
-  add(ep: EndpointLike): void {
-    this.eps.push(ep);
-    this.emit('add', ep);
-  }
-  remove(ep: EndpointLike): void {
-    this.eps.splice(this.eps.indexOf(ep), 1);
-    this.emit('remove', ep);
-  }
-}
-
-function netnsName(): string {
-  return `pcnode-${process.pid.toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-}
-
 describe.skipIf(!kernel.ok)(`node-local tables in throwaway netns${kernel.ok ? '' : ` (skipped: ${kernel.reason})`}`, () => {
   let dir: string;
   let created: string[];
@@ -187,7 +165,7 @@ describe.skipIf(!kernel.ok)(`node-local tables in throwaway netns${kernel.ok ? '
   });
 
   async function start(nodeName: string | undefined, extra: Partial<EngineOptions> = {}): Promise<{ engine: PolicyEngine; netns: string }> {
-    const netns = netnsName();
+    const netns = netnsName('pcnode');
     await addNetns(netns);
     created.push(netns);
     const engine = await PolicyEngine.start({

@@ -9,6 +9,8 @@ import { normalizeListing } from './kernel-model.js';
 import { locateNftHelper } from './nft-exec.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { EventEmitter } from 'node:events';
+import type { EndpointLike } from './cluster-state.js';
 
 /** Compiles policy YAML (no snapshot: skeleton only) into artifact files. */
 export function compileArtifact(policies: string, options: { snapshot?: string; table?: string } = {}): Record<string, string> {
@@ -83,4 +85,25 @@ export async function ensureNftHelper(): Promise<string | undefined> {
     return undefined;
   }
   return locateNftHelper();
+}
+
+/** A unique network namespace name for a test (`<prefix>-<pid><random>`). */
+export function netnsName(prefix: string): string {
+  return `${prefix}-${process.pid.toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** An endpoint source for the engine (what the CNI side's registry offers), driven by the test. */
+export class FakeEndpoints extends EventEmitter {
+  readonly eps: EndpointLike[] = [];
+  live(): EndpointLike[] {
+    return this.eps;
+  }
+  add(ep: EndpointLike): void {
+    this.eps.push(ep);
+    this.emit('add', ep);
+  }
+  remove(ep: EndpointLike): void {
+    this.eps.splice(this.eps.indexOf(ep), 1);
+    this.emit('remove', ep);
+  }
 }

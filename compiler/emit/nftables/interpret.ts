@@ -145,22 +145,28 @@ function keyOf(e: NftElement): NftElementKey {
 }
 
 function addressIn(key: NftElementKey, family: 4 | 6, value: bigint): boolean {
+  const r = addressKeyBounds(key, family);
+  return !!r && r[0] <= value && value <= r[1];
+}
+
+/** The first and last address an address-map element key covers (an address, a prefix or a range), if of `family`. */
+export function addressKeyBounds(key: NftElementKey, family: 4 | 6): [bigint, bigint] | undefined {
   if (typeof key === 'string') {
     const ip = parseIp(key);
-    return !!ip && ip.family === family && ip.value === value;
+    return ip && ip.family === family ? [ip.value, ip.value] : undefined;
   }
-  if (typeof key === 'object' && 'prefix' in key) {
+  if (typeof key === 'object' && key !== null && 'prefix' in key) {
     const c = parseCidr(`${key.prefix.addr}/${key.prefix.len}`);
-    if (!c || c.family !== family) return false;
+    if (!c || c.family !== family) return undefined;
     const r = cidrRange(c);
-    return value >= r.first && value <= r.last;
+    return [r.first, r.last];
   }
-  if (typeof key === 'object' && 'range' in key) {
+  if (typeof key === 'object' && key !== null && 'range' in key) {
     const a = parseIp(String(key.range[0]));
     const b = parseIp(String(key.range[1]));
-    return !!a && !!b && a.family === family && value >= a.value && value <= b.value;
+    return a && b && a.family === family && b.family === family ? [a.value, b.value] : undefined;
   }
-  return false;
+  return undefined;
 }
 
 function numberIn(key: NftElementKey, v: number): boolean {

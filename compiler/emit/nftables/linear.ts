@@ -4,7 +4,7 @@
 // per-packet cost grows with the number of rules and pods. Never used for enforcement.
 
 import type { Cluster, ClusterPod } from '../../model/cluster.js';
-import type { Direction, Peer, PortMatch, Program, Rule } from '../../ir/types.js';
+import type { Peer, PortMatch, Program, Rule } from '../../ir/types.js';
 import { cidrRange, formatIp, parseCidr, parseIp, rangeToCidrs, subtractRanges, type Family } from '../../ir/cidr.js';
 import { selectorMatches } from '../../ir/selector.js';
 import { podEndpoint } from '../../evaluate/endpoints.js';
@@ -141,7 +141,7 @@ export function emitLinear(program: Program, cluster: Cluster, options: NftOptio
 }
 
 /** One entry per matched port range: the l4proto/dport statements. undefined ports = every protocol. */
-function portMatches(ports: readonly PortMatch[] | undefined, destinations: readonly ClusterPod[]): NftStatement[][] {
+export function portMatches(ports: readonly PortMatch[] | undefined, destinations: readonly ClusterPod[]): NftStatement[][] {
   if (!ports) return [[]];
   const out: NftStatement[][] = [];
   const seen = new Set<string>();
