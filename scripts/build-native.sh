@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash cni/build.sh
 bash dataplane/policy/nflog/build.sh
+bash dataplane/policy/conntrack/build.sh
 if ldconfig -p 2>/dev/null | grep -q 'libnftables\.so\.1'; then
   bash dataplane/policy/helper/build.sh
 else

@@ -9,7 +9,8 @@ packages=(
   containernetworking-plugins     # Debian's reference CNI plugins (chaining, comparison)
   podman runc busybox-static      # podman as a real CNI runtime, with a busybox rootfs
   jq gcc libc6-dev iptables util-linux  # the CNI benchmark; our C CNI client and netlink helper; portmap needs iptables; nsenter
-  conntrack                       # the policy engine deletes conntrack entries of flows a change denies
+  libnetfilter-conntrack-dev      # policyc-conntrack: the policy engine deletes conntrack entries of flows a change denies
+  conntrack                       # the conntrack tool: the flush's tests and bench/conntrack-flush.ts (baseline)
 )
 
 missing=()

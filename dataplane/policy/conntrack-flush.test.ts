@@ -3,41 +3,47 @@
 // pods through the node netns; a relabel (element diff) and then a new artifact (full replace)
 // deny some of them; the denied ones stop passing data and lose their conntrack entry, the
 // allowed ones keep working. With the flush turned off the denied connection keeps flowing (the
-// problem the flush solves).
+// problem the flush solves). Without the policyc-conntrack helper every flush fails loudly (log,
+// status, metrics) and the applies themselves still succeed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { run } from '../nft/loader.js';
 import { createPodNetwork, type PodNetwork } from '../nft/podnet.js';
-import { ConntrackFlusher, parseConntrackLine, type ConntrackEntry } from './conntrack-flush.js';
-import { addNetns, deleteNetns } from '../nft/loader.js';
+import { computeMembership } from '../../compiler/emit/membership.js';
 import { parseArtifact } from './artifact.js';
+import { ClusterState } from './cluster-state.js';
+import { ConntrackFlusher, locateConntrackHelper, parseEntryLine, type ConntrackEntry } from './conntrack-flush.js';
+import { addNetns, deleteNetns } from '../nft/loader.js';
 import { PolicyEngine } from './engine.js';
 import { clusterState, POD_IPS, POLICIES_A, POLICIES_B, relabel } from './fixtures.js';
 import { parseMetrics } from './metrics.js';
-import { compileArtifact, policyKernel } from './testing.js';
+import { netnsArgv } from './nft-exec.js';
+import { compileArtifact, netnsName, policyKernel } from './testing.js';
 
-async function conntrackAvailable(): Promise<{ ok: boolean; reason?: string }> {
-  const k = await policyKernel();
-  if (!k.ok) return k;
-  try {
-    const r = await run('conntrack', ['--version']);
-    return r.ok ? { ok: true } : { ok: false, reason: `conntrack --version failed: ${r.stderr.trim()}` };
-  } catch {
-    return { ok: false, reason: 'conntrack not found (Debian package conntrack, scripts/setup.sh)' };
-  }
-}
-
-const kernel = await conntrackAvailable();
+const kernel = await policyKernel();
 if (!kernel.ok && process.env.CI === 'true') {
   describe('conntrack flush (kernel)', () => {
-    it('needs root, ip, nft, nsenter and conntrack (CI=true)', () => {
+    it('needs root, ip, nft and nsenter (CI=true)', () => {
       throw new Error(`kernel tests cannot run in CI: ${kernel.reason}`);
     });
   });
+}
+
+/** policyc-conntrack, built with conntrack/build.sh when missing; a build failure fails the test loudly. */
+async function ensureConntrackHelper(): Promise<string> {
+  const found = locateConntrackHelper();
+  if (found) return found;
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'conntrack', 'build.sh');
+  const r = await run('bash', [script]);
+  if (!r.ok) throw new Error(`bash ${script} failed: ${r.stderr.trim()}`);
+  const built = locateConntrackHelper();
+  if (!built) throw new Error(`${script} succeeded but policyc-conntrack is not there`);
+  return built;
 }
 
 const A = compileArtifact(POLICIES_A);
@@ -131,9 +137,14 @@ function stopAll(children: readonly ChildProcess[]): void {
 }
 
 async function entries(node: string): Promise<ConntrackEntry[]> {
-  const r = await run('nsenter', [`--net=/run/netns/${node}`, 'conntrack', '-L', '-o', 'extended']);
-  if (!r.ok) throw new Error(`conntrack -L in ${node}: ${r.stderr}`);
-  return r.stdout.split('\n').map(parseConntrackLine).filter((e): e is ConntrackEntry => e !== undefined);
+  const [file, args] = netnsArgv({ kind: 'named', name: node }, [await ensureConntrackHelper(), 'list']);
+  const r = await run(file, args);
+  if (!r.ok) throw new Error(`policyc-conntrack list in ${node}: ${r.stderr}`);
+  return r.stdout.split('\n').filter(Boolean).map((l) => {
+    const e = parseEntryLine(l);
+    if (!e) throw new Error(`policyc-conntrack list printed a line that does not parse: ${l}`);
+    return e;
+  });
 }
 
 /** The entries of a connection (either orientation: a pickup the other way round counts too). */
@@ -147,6 +158,7 @@ function entriesOf(list: readonly ConntrackEntry[], conn: Conn, client: string, 
 
 describe.skipIf(!kernel.ok)(`denied-flow conntrack flush in throwaway netns${kernel.ok ? '' : ` (skipped: ${kernel.reason})`}`, () => {
   async function setup(flushDeniedFlows: boolean, body: (ctx: { net: PodNetwork; engine: PolicyEngine; connect: (from: string, to: keyof typeof POD_IPS) => Promise<Conn>; logs: string[] }) => Promise<void>): Promise<void> {
+    await ensureConntrackHelper(); // the engine locates it at each flush
     const dir = await mkdtemp(join(tmpdir(), 'pcpol-ctflush-'));
     const children: ChildProcess[] = [];
     let net: PodNetwork | undefined;
@@ -228,21 +240,66 @@ describe.skipIf(!kernel.ok)(`denied-flow conntrack flush in throwaway netns${ker
     });
   });
 
-  it('without the conntrack tool: one log line, no error, nothing else runs', async () => {
-    const ns = `pcpol-ct${process.pid.toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-    const dir = await mkdtemp(join(tmpdir(), 'pcpol-ctflush-'));
+  it('keeps entries from or to local addresses (IPv4 and IPv6), deletes the denied forwarded ones by exact tuple, keeps the allowed', async () => {
+    const ns = netnsName('pcpol-ctl');
     try {
       await addNetns(ns);
-      const logs: string[] = [];
-      const f = new ConntrackFlusher({ target: { kind: 'named', name: ns }, conntrack: '/nonexistent/conntrack', scratchDir: dir, log: (m) => logs.push(m) });
+      const ip = async (args: string[]) => {
+        const r = await run('ip', ['-n', ns, ...args]);
+        if (!r.ok) throw new Error(`ip -n ${ns} ${args.join(' ')}: ${r.stderr.trim()}`);
+      };
+      await ip(['link', 'set', 'lo', 'up']);
+      await ip(['link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1']);
+      await ip(['addr', 'add', `${POD_IPS.api1}/32`, 'dev', 'v0']);
+      await ip(['addr', 'add', 'fd00:99::11/128', 'dev', 'v0', 'nodad']);
+      await ip(['link', 'set', 'v0', 'up']);
+      await ip(['link', 'set', 'v1', 'up']);
+      const conntrack = async (args: string[]) => {
+        const [file, argv] = netnsArgv({ kind: 'named', name: ns }, ['conntrack', ...args]);
+        const r = await run(file, argv).catch((err: Error) => ({ ok: false, stderr: `${err.message} (the conntrack tool: Debian package conntrack, scripts/setup.sh)` }));
+        if (!r.ok) throw new Error(`conntrack ${args.join(' ')}: ${r.stderr.trim()}`);
+      };
+      const tcp = (src: string, dst: string, sport: number, dport: number) => ['-I', '-p', 'tcp', '-s', src, '-d', dst, '--sport', String(sport), '--dport', String(dport), '--state', 'ESTABLISHED', '-t', '300'];
+      await conntrack(tcp(POD_IPS.api1, POD_IPS.db, 40000, 1000)); // denied port, but from a local address: kept
+      await conntrack(tcp(POD_IPS.api2, POD_IPS.db, 40001, 1000)); // denied, forwarded: deleted
+      await conntrack(tcp(POD_IPS.api2, POD_IPS.db, 40002, 80)); // allowed: kept
+      await conntrack(tcp('fd00:99::20', 'fd00:99::11', 40003, 1000)); // to a local IPv6 address: kept
       const parsed = parseArtifact(A);
       if (!parsed.ok) throw new Error(parsed.reason);
-      expect(await f.flush({ artifact: parsed.artifact })).toBeUndefined();
-      expect(await f.flush({ artifact: parsed.artifact })).toBeUndefined();
-      expect(logs, logs.join("\n")).toHaveLength(1);
-      expect(logs[0]).toMatch(/cannot run \/nonexistent\/conntrack/);
-      expect(f.totals.errors).toBe(0);
+      const state = new ClusterState();
+      state.apply(clusterState());
+      const logs: string[] = [];
+      const f = new ConntrackFlusher({ target: { kind: 'named', name: ns }, log: (m) => logs.push(m) });
+      const report = await f.flush({ artifact: parsed.artifact, membership: computeMembership(parsed.artifact.program, state.cluster()) }, 'test');
+      expect(report, `${f.lastError} ${logs.join('\n')}`).toMatchObject({ listed: 4, local: 2, checked: 2, denied: 1, deleted: 1, gone: 0, deleteFailed: 0 });
+      const left = (await entries(ns)).map((e) => `${e.orig.src}:${e.orig.sport}`).sort();
+      expect(left).toEqual([`${POD_IPS.api1}:40000`, `${POD_IPS.api2}:40002`, 'fd00:99::20:40003']);
     } finally {
+      await deleteNetns(ns);
+    }
+  });
+
+  it('without the helper: every flush fails loudly (log line, status lastError, errors metric), the applies still succeed', async () => {
+    const ns = netnsName('pcpol-ct');
+    const dir = await mkdtemp(join(tmpdir(), 'pcpol-ctflush-'));
+    let engine: PolicyEngine | undefined;
+    const logs: string[] = [];
+    try {
+      await addNetns(ns);
+      engine = await PolicyEngine.start({ stateDir: join(dir, 'state'), netns: ns, setReady: () => undefined, log: (m) => logs.push(m), reconcileDelayMs: 0, persistDelayMs: 0, conntrackHelperPath: '/nonexistent/policyc-conntrack' });
+      await engine.pushClusterState(clusterState());
+      expect((await engine.loadArtifact(A, 'test')).kind).toBe('full');
+      await engine.idle();
+      expect((await engine.loadArtifact(B, 'test')).kind).toBe('full');
+      await engine.idle();
+      const failures = logs.filter((l) => /^policy: conntrack flush \(full replace\): \/nonexistent\/policyc-conntrack list failed .*cannot run it; build it with bash scripts\/build-native\.sh/.test(l));
+      expect(failures, logs.join('\n')).toHaveLength(2);
+      const status = (engine.status() as any).conntrackFlush;
+      expect(status.totals.errors).toBe(2);
+      expect(status.lastError).toMatch(/\/nonexistent\/policyc-conntrack list failed/);
+      expect(parseMetrics(await engine.metrics()).find((m) => m.name === 'policyc_conntrack_flush_errors_total')?.value).toBe(2);
+    } finally {
+      await engine?.close().catch(() => undefined);
       await deleteNetns(ns);
       await rm(dir, { recursive: true, force: true });
     }

@@ -10,38 +10,43 @@
 // still loaded (else it judges again): no entry is deleted by a stale verdict.
 //
 // A flush, inside the node netns only (`nsenter --net`, argument arrays, never a shell):
-//   1. `ip -j route show table local` (v4 and v6): addresses delivered locally. A flow from or to
-//      one of them (after DNAT) goes through input/output, never through the forward chain: kept.
-//   2. `conntrack -L -o extended` (streamed, at most maxEntries lines, timeoutMs): each entry's
+//   1. `ip -j route show table all`, the local table's routes (v4 and v6, one process):
+//      addresses delivered locally. A flow from or to one of them (after DNAT) goes through
+//      input/output, never through the forward chain: kept.
+//   2. `policyc-conntrack list` (conntrack/policyc-conntrack.c: ctnetlink through
+//      libnetfilter_conntrack; streamed, at most maxEntries lines, timeoutMs): each entry's
 //      original tuple as the forward chain sees its first packet: source = original source,
 //      destination = the reply tuple's source (the address after DNAT: kube-proxy's service
 //      DNAT happens in prerouting, before forward), dport = the reply tuple's source port.
 //   3. FlowJudge.accepts (the loaded elements, indexed): false = the table would drop a NEW
 //      packet of this flow -> deleted; true or undefined (cannot tell) -> kept.
-//   4. `conntrack -R FILE` (a private file), one process for all deletes; conntrack -D dumps the
-//      table once per line, so denied entries are grouped into one line per judged key (original
-//      source, reply source, protocol, reply source port, zone: every entry matching it has the
-//      same verdict, so only denied entries match) — see deleteLines.
+//   4. `policyc-conntrack delete`, one process for all deletes: the denied entries on its stdin,
+//      each deleted by its exact original tuple and zone (one IPCTNL_MSG_CT_DELETE each, a hash
+//      lookup in the kernel; no dump, so the cost is linear in the denied entries).
+// Without the helper (not built) every flush fails loudly: log line, status lastError, errors
+// counter; nothing is skipped silently.
 // A deleted TCP entry: the next packet of the initiator is picked up as NEW (or INVALID with
 // nf_conntrack_tcp_loose=0) and dropped by the policy; a packet of the responder is a new TCP
 // flow without SYN, which the ruleset drops (compiler/emit/nftables/ruleset.ts).
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { cidrRange, parseCidr, parseIp, type Family } from '../../compiler/ir/cidr.js';
 import type { Membership, MembershipDiff } from '../../compiler/emit/membership.js';
 import type { LoadedArtifact } from './artifact.js';
 import { diffCanDeny, FlowJudge } from './conntrack-flush-judge.js';
-import { netnsArgv, type NetnsTarget } from './nft-exec.js';
+import { locateNative, netnsArgv, type NetnsTarget } from './nft-exec.js';
 
 export { diffCanDeny, FlowJudge } from './conntrack-flush-judge.js';
 
-/** One conntrack entry (`conntrack -L -o extended`). */
+/** dataplane/policy/conntrack/bin/policyc-conntrack (POLICYC_CONNTRACK_HELPER overrides). */
+export function locateConntrackHelper(): string | undefined {
+  return locateNative('POLICYC_CONNTRACK_HELPER', 'conntrack', 'policyc-conntrack');
+}
+
+/** One conntrack entry (a `policyc-conntrack list` line). */
 export interface ConntrackEntry {
   family: Family;
-  /** l4proto number and conntrack's name for it (tcp, udp, sctp, dccp, udplite, icmp, icmpv6, unknown) */
+  /** l4proto number and its name (tcp, udp, sctp, dccp, udplite, icmp, icmpv6, unknown) */
   proto: number;
   protoName: string;
   orig: TupleHalf;
@@ -61,48 +66,61 @@ export interface TupleHalf {
   icmpId?: number;
 }
 
+const PROTO_NAMES: Record<number, string> = { 6: 'tcp', 17: 'udp', 132: 'sctp', 33: 'dccp', 136: 'udplite', 1: 'icmp', 58: 'icmpv6' };
 const PORT_PROTOS = new Set(['tcp', 'udp', 'sctp', 'dccp', 'udplite']);
 const ICMP_PROTOS = new Set(['icmp', 'icmpv6']);
-const TUPLE_KEYS = new Set(['src', 'dst', 'sport', 'dport', 'type', 'code', 'id']);
 
 /**
- * Parses one line of `conntrack -L -o extended`:
- * `ipv4 2 tcp 6 431999 ESTABLISHED src=A dst=B sport=P dport=Q src=B dst=A sport=Q dport=P [ASSURED] mark=0 zone=3 use=1`.
- * The first src/dst/ports (or ICMP type/code/id) are the original tuple, the second the reply.
+ * Parses one line of `policyc-conntrack list` (format in conntrack/policyc-conntrack.c):
+ * `FAMILY PROTO ZONE OSRC ODST O1 O2 O3 RSRC RDST R1 R2 R3`, e.g.
+ * `4 6 3 10.99.0.11 10.96.0.10 40000 8080 - 10.99.0.10 10.99.0.11 80 40000 -`. O1-O3 are the
+ * ports (SPORT DPORT -) or the ICMP fields (TYPE CODE ID); ZONE `O/R` = directional zones.
  */
-export function parseConntrackLine(line: string): ConntrackEntry | undefined {
-  const tokens = line.trim().split(/\s+/);
-  if (tokens.length < 6) return undefined;
-  const family = tokens[0] === 'ipv4' ? 4 : tokens[0] === 'ipv6' ? 6 : undefined;
-  if (!family) return undefined;
-  const protoName = tokens[2];
-  const proto = Number(tokens[3]);
-  if (!Number.isInteger(proto) || proto < 0 || proto > 255) return undefined;
-  const halves: Array<Record<string, string>> = [{}, {}];
-  let zone: number | undefined = 0;
-  let directionalZone = false;
-  for (const t of tokens.slice(4)) {
-    const eq = t.indexOf('=');
-    if (eq <= 0) continue;
-    const k = t.slice(0, eq);
-    const v = t.slice(eq + 1);
-    if (k === 'zone') zone = Number(v);
-    else if (k === 'zone-orig' || k === 'zone-reply') directionalZone = true;
-    else if (TUPLE_KEYS.has(k)) {
-      if (halves[0][k] === undefined) halves[0][k] = v;
-      else if (halves[1][k] === undefined) halves[1][k] = v;
-    }
-  }
-  if (directionalZone) zone = undefined;
-  const half = (h: Record<string, string>): TupleHalf | undefined => {
-    if (!h.src || !h.dst) return undefined;
-    const num = (k: string) => (h[k] === undefined ? undefined : Number(h[k]));
-    return { src: h.src, dst: h.dst, sport: num('sport'), dport: num('dport'), icmpType: num('type'), icmpCode: num('code'), icmpId: num('id') };
+export function parseEntryLine(line: string): ConntrackEntry | undefined {
+  const f = line.split(' ');
+  if (f.length !== 13) return undefined;
+  const family = f[0] === '4' ? 4 : f[0] === '6' ? 6 : undefined;
+  const proto = Number(f[1]);
+  if (!family || !/^\d{1,3}$/.test(f[1]) || proto > 255) return undefined;
+  const protoName = PROTO_NAMES[proto] ?? 'unknown';
+  if ((protoName === 'icmp' && family !== 4) || (protoName === 'icmpv6' && family !== 6)) return undefined;
+  let zone: number | undefined;
+  const directionalZone = f[2].includes('/');
+  if (!directionalZone) {
+    if (!/^\d{1,5}$/.test(f[2])) return undefined;
+    zone = Number(f[2]);
+  } else if (!/^\d{1,5}\/\d{1,5}$/.test(f[2])) return undefined;
+  const num = (v: string) => (v === '-' ? undefined : /^\d{1,5}$/.test(v) ? Number(v) : NaN);
+  const half = (src: string, dst: string, a: string, b: string, c: string): TupleHalf | undefined => {
+    if (!src || !dst) return undefined;
+    const [x, y, z] = [num(a), num(b), num(c)];
+    if ([x, y, z].some((v) => Number.isNaN(v))) return undefined;
+    return ICMP_PROTOS.has(protoName) ? { src, dst, icmpType: x, icmpCode: y, icmpId: z } : { src, dst, sport: x, dport: y };
   };
-  const orig = half(halves[0]);
-  const reply = half(halves[1]);
+  const orig = half(f[3], f[4], f[5], f[6], f[7]);
+  const reply = half(f[8], f[9], f[10], f[11], f[12]);
   if (!orig || !reply) return undefined;
+  if (PORT_PROTOS.has(protoName) && (orig.sport === undefined || orig.dport === undefined)) return undefined;
   return { family, proto, protoName, orig, reply, zone, directionalZone };
+}
+
+/**
+ * The `policyc-conntrack delete` line for exactly this entry: `FAMILY PROTO ZONE SRC DST A B C`
+ * (original tuple and zone). Undefined for an entry that cannot be deleted by tuple (a protocol
+ * without ports or ICMP fields, directional zones).
+ */
+export function entryLine(e: ConntrackEntry): string | undefined {
+  if (e.zone === undefined) return undefined;
+  const head = `${e.family} ${e.proto} ${e.zone} ${e.orig.src} ${e.orig.dst}`;
+  if (PORT_PROTOS.has(e.protoName) && e.orig.sport !== undefined && e.orig.dport !== undefined) return `${head} ${e.orig.sport} ${e.orig.dport} -`;
+  if (ICMP_PROTOS.has(e.protoName) && e.orig.icmpType !== undefined && e.orig.icmpCode !== undefined && e.orig.icmpId !== undefined) return `${head} ${e.orig.icmpType} ${e.orig.icmpCode} ${e.orig.icmpId}`;
+  return undefined;
+}
+
+/** The last stdout line of `policyc-conntrack delete`: `deleted=N gone=N failed=N`. */
+export function parseDeleteCounts(stdout: string): { deleted: number; gone: number; failed: number } | undefined {
+  const m = /^deleted=(\d+) gone=(\d+) failed=(\d+)$/m.exec(stdout);
+  return m ? { deleted: Number(m[1]), gone: Number(m[2]), failed: Number(m[3]) } : undefined;
 }
 
 /** The packet the forward chain judges for this entry: (source, destination after DNAT, proto, dport). */
@@ -115,41 +133,7 @@ export function forwardTuple(e: ConntrackEntry): { src: string; dst: string; pro
   return undefined;
 }
 
-/**
- * `conntrack -R` lines deleting the denied entries. conntrack -D dumps the whole table once per
- * line (and filters in userspace), so lines must be few: entries of a port protocol are grouped
- * by what the forward chain judges — original source, reply source (the destination after DNAT),
- * protocol, reply source port (the destination port after DNAT) — and zone: every entry matching
- * such a filter has the same verdict, so a group's line deletes denied entries only, whatever
- * their source port or pre-DNAT destination. When the policy denies the pair every port of the
- * protocol (`everyPort`), the reply port is left out too: one line for all of the pair's entries.
- * ICMP entries get one exact line each.
- */
-export function deleteLines(denied: readonly ConntrackEntry[], everyPort: (e: ConntrackEntry) => boolean = () => false): string[] {
-  const lines = new Set<string>();
-  for (const e of denied) {
-    if (PORT_PROTOS.has(e.protoName)) {
-      const port = everyPort(e) ? [] : ['--reply-port-src', String(e.reply.sport)];
-      lines.add(['-D', '-f', e.family === 4 ? 'ipv4' : 'ipv6', '-p', e.protoName, '-s', e.orig.src, '-r', e.reply.src, ...port, '-w', String(e.zone ?? 0)].join(' '));
-    } else lines.add(deleteLine(e));
-  }
-  return [...lines];
-}
-
-/** A `conntrack -R` line deleting exactly this entry (whole original and reply tuple, zone). */
-export function deleteLine(e: ConntrackEntry): string {
-  const a = ['-D', '-f', e.family === 4 ? 'ipv4' : 'ipv6', '-p', e.protoName, '-s', e.orig.src, '-d', e.orig.dst, '-r', e.reply.src, '-q', e.reply.dst];
-  if (PORT_PROTOS.has(e.protoName)) {
-    a.push('--sport', String(e.orig.sport), '--dport', String(e.orig.dport), '--reply-port-src', String(e.reply.sport), '--reply-port-dst', String(e.reply.dport));
-  } else if (ICMP_PROTOS.has(e.protoName)) {
-    const p = e.protoName === 'icmp' ? '--icmp' : '--icmpv6';
-    a.push(`${p}-type`, String(e.orig.icmpType), `${p}-code`, String(e.orig.icmpCode), `${p}-id`, String(e.orig.icmpId));
-  }
-  a.push('-w', String(e.zone ?? 0));
-  return a.join(' ');
-}
-
-/** Locally delivered ranges of a netns: `ip -j route show table local` (local, broadcast, anycast, multicast). */
+/** Locally delivered ranges of a netns: the routes of its local table (local, broadcast, anycast, multicast). */
 export class LocalAddresses {
   private readonly ranges: Array<{ family: Family; first: bigint; last: bigint }> = [];
 
@@ -180,15 +164,17 @@ export interface FlushReport {
   checked: number;
   /** entries the new policy denies */
   denied: number;
-  /** entries conntrack reported deleted */
+  /** denied entries the kernel deleted */
   deleted: number;
-  /** `-D` lines given to conntrack (each one dump of the table) */
-  deleteLines: number;
+  /** denied entries already gone when the delete came (ENOENT: the flow ended meanwhile) */
+  gone: number;
+  /** denied entries whose delete failed (the flush then reports an error) */
+  deleteFailed: number;
   /** entries kept because they are local (input/output) traffic */
   local: number;
   /** entries kept because the verdict cannot be told from the tuple (protocol, directional zones) */
   unjudged: number;
-  /** the listing stopped at maxEntries, or the delete lines at maxDeleteLines */
+  /** the listing stopped at maxEntries */
   truncated: boolean;
   durationMs: number;
   /** of which listing and judging, and deleting */
@@ -207,7 +193,7 @@ export interface FlushTotals {
 export interface ConntrackFlusherOptions {
   target: NetnsTarget;
   log(msg: string): void;
-  /** path of the conntrack tool; default `conntrack` on PATH (Debian package conntrack) */
+  /** path of policyc-conntrack (conntrack/policyc-conntrack.c); default locateConntrackHelper() at each flush */
   conntrack?: string;
   /** stop reading the listing after this many entries (default 1,000,000) */
   maxEntries?: number;
@@ -215,12 +201,7 @@ export interface ConntrackFlusherOptions {
   timeoutMs?: number;
   /** pause between a change and the flush it starts, coalescing bursts (ms; default 100) */
   delayMs?: number;
-  /** at most this many `-D` lines per flush (each dumps the table once; default 5000) */
-  maxDeleteLines?: number;
-  /** a private directory for the delete batch file (conntrack cannot read /dev/stdin from Node's socket stdin); default a temp dir */
-  scratchDir?: string;
 }
-
 
 interface Ran {
   code: number | null;
@@ -229,7 +210,7 @@ interface Ran {
   error?: string;
 }
 
-/** Runs conntrack / ip inside one netns (nsenter --net, argument arrays), tied to our life. */
+/** Runs policyc-conntrack / ip inside one netns (nsenter --net, argument arrays), tied to our life. */
 export class NetnsCommands {
   constructor(private readonly target: NetnsTarget) {}
 
@@ -309,9 +290,6 @@ export class ConntrackFlusher {
   private pending = false;
   private draining?: Promise<void>;
   private pendingReasons = new Set<string>();
-  private missingTool = false;
-  private seq = 0;
-  private scratchDir?: string;
 
   constructor(private readonly o: ConntrackFlusherOptions) {
     this.cmd = new NetnsCommands(o.target);
@@ -319,13 +297,13 @@ export class ConntrackFlusher {
 
   /**
    * Called after the kernel accepted a batch; starts a flush unless the change provably denies
-   * nothing new. Listing and judging run beside the engine's queue (they take tens of ms of
-   * process starts, and the next pod change must not wait for them); only the deletion runs on
-   * the queue, and only if the policy it was judged with is still the loaded one — otherwise the
-   * flush starts over with the new policy, so an entry is never deleted by a stale verdict.
+   * nothing new. Listing and judging run beside the engine's queue (process starts, the listing
+   * and the judging take milliseconds to a fraction of a second, and the next pod change must
+   * not wait for them); only the deletion runs on the queue, and only if the policy it was
+   * judged with is still the loaded one — otherwise the flush starts over with the new policy,
+   * so an entry is never deleted by a stale verdict.
    */
   afterApply(event: ApplyEvent, hooks: FlusherHooks): void {
-    if (this.missingTool) return;
     if (event.kind === 'diff' && event.diff && event.next && !diffCanDeny(event.diff, event.next)) {
       this.totals.skipped++;
       return;
@@ -379,22 +357,27 @@ export class ConntrackFlusher {
    * changed meanwhile; nothing is deleted). Never throws.
    */
   async flush(policy: LoadedPolicy, reason = 'manual', guard?: (deleteStep: () => Promise<void>) => Promise<boolean>): Promise<FlushReport | undefined> {
-    if (this.missingTool) return undefined;
     const t0 = performance.now();
     this.totals.runs++;
     try {
+      // looked up at each flush: a helper built after the daemon started is used from then on
+      const helper = this.o.conntrack ?? locateConntrackHelper();
+      if (!helper) throw new Error('policyc-conntrack is not built (bash scripts/build-native.sh; needs libnetfilter-conntrack-dev, scripts/setup.sh): established flows a change denies are not flushed');
       const judge = policy.membership ? FlowJudge.fromMembership(policy.membership) : FlowJudge.fromElements(policy.artifact.snapshotElements, policy.artifact.table);
       const local = await this.localAddresses();
-      const report: FlushReport = { listed: 0, checked: 0, denied: 0, deleted: 0, deleteLines: 0, local: 0, unjudged: 0, truncated: false, durationMs: 0, listMs: 0, deleteMs: 0 };
+      const report: FlushReport = { listed: 0, checked: 0, denied: 0, deleted: 0, gone: 0, deleteFailed: 0, local: 0, unjudged: 0, truncated: false, durationMs: 0, listMs: 0, deleteMs: 0 };
       const tList = performance.now();
       const max = this.o.maxEntries ?? 1_000_000;
-      const denied: ConntrackEntry[] = [];
-      const tool = this.o.conntrack ?? 'conntrack';
-      const listing = await this.cmd.run([tool, '-L', '-o', 'extended'], {
+      const denied: string[] = [];
+      let unparsed = 0;
+      const listing = await this.cmd.run([helper, 'list'], {
         timeoutMs: this.o.timeoutMs,
         onLine: (line) => {
-          const e = parseConntrackLine(line);
-          if (!e) return true;
+          const e = parseEntryLine(line);
+          if (!e) {
+            unparsed++;
+            return true;
+          }
           report.listed++;
           const t = forwardTuple(e);
           if (local.has(e.orig.src) || local.has(e.reply.src)) report.local++;
@@ -402,8 +385,9 @@ export class ConntrackFlusher {
           else {
             report.checked++;
             const ok = judge.accepts(t.src, t.dst, t.proto, t.port, t.icmpv6Type);
-            if (ok === false) denied.push(e);
-            else if (ok === undefined) report.unjudged++;
+            const del = ok === false ? entryLine(e) : undefined;
+            if (del) denied.push(del);
+            else if (ok !== true) report.unjudged++;
           }
           if (report.listed >= max) {
             report.truncated = true;
@@ -412,35 +396,20 @@ export class ConntrackFlusher {
           return true;
         },
       });
-      if (listing.error && /ENOENT/.test(listing.error)) return this.noTool(tool, listing.error);
-      if (listing.code !== 0 && !report.truncated) {
-        if (/failed to execute|ENOENT/i.test(listing.stderr) && report.listed === 0) return this.noTool(tool, listing.stderr);
-        throw new Error(`conntrack -L failed (${listing.error ?? `exit ${listing.code}`}): ${firstLines(listing.stderr)}`);
-      }
+      if (listing.error || (listing.code !== 0 && !report.truncated)) throw new Error(`${helper} list failed (${helperFailure(listing)})`);
+      if (unparsed > 0) this.o.log(`conntrack flush: ${unparsed} lines of ${helper} list did not parse (kept)`);
       report.denied = denied.length;
       report.listMs = performance.now() - tList;
       const tDelete = performance.now();
       const deleteStep = async () => {
-        const file = join(this.scratch(), `ct-delete-${process.pid}-${++this.seq}.txt`);
-        // a pair denied on every port of the protocol: one line without the port
-        const all = deleteLines(denied, (e) => judge.accepts(e.orig.src, e.reply.src, e.proto, undefined) === false);
-        const maxLines = this.o.maxDeleteLines ?? 5000;
-        const lines = all.slice(0, maxLines);
-        if (all.length > maxLines) {
-          report.truncated = true;
-          this.o.log(`conntrack flush: ${all.length} delete filters, only the first ${maxLines} run; the other denied flows wait for the next flush`);
-        }
-        report.deleteLines = lines.length;
-        writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
-        try {
-          const del = await this.cmd.run([tool, '-R', file], { timeoutMs: 4 * (this.o.timeoutMs ?? 30_000) });
-          // conntrack prints each deleted entry on stdout
-          report.deleted = del.stdout.split('\n').filter((l) => l.trim() !== '').length;
-          this.totals.flushed += report.deleted;
-          if (del.error || del.code !== 0) throw new Error(`conntrack -R failed (${del.error ?? `exit ${del.code}`}): ${firstLines(del.stderr)}`);
-        } finally {
-          rmSync(file, { force: true });
-        }
+        const del = await this.cmd.run([helper, 'delete'], { input: `${denied.join('\n')}\n`, timeoutMs: 4 * (this.o.timeoutMs ?? 30_000) });
+        const counts = parseDeleteCounts(del.stdout);
+        if (!counts || del.error) throw new Error(`${helper} delete failed (${helperFailure(del)})`);
+        report.deleted = counts.deleted;
+        report.gone = counts.gone;
+        report.deleteFailed = counts.failed;
+        this.totals.flushed += counts.deleted;
+        if (counts.failed > 0) throw new Error(`${helper} delete: ${counts.failed} of ${denied.length} denied entries not deleted (${counts.deleted} deleted, ${counts.gone} already gone): ${firstLines(del.stderr)}`);
       };
       if (denied.length > 0) {
         const ran = guard ? await guard(deleteStep) : (await deleteStep(), true);
@@ -450,9 +419,9 @@ export class ConntrackFlusher {
       report.durationMs = performance.now() - t0;
       this.totals.checked += report.checked;
       this.last = { ...report, at: new Date(), reason };
-      if (report.listed >= max) this.o.log(`conntrack flush: stopped reading after ${max} entries; later entries were not checked`);
+      if (report.truncated) this.o.log(`conntrack flush: stopped reading after ${max} entries; later entries were not checked`);
       if (report.denied > 0 || report.truncated) {
-        this.o.log(`conntrack flush (${reason}): ${report.checked} established flows checked, ${report.deleted} denied by the new policy deleted (${report.listed} listed, ${report.local} local, ${report.unjudged} not judged), ${report.durationMs.toFixed(1)} ms`);
+        this.o.log(`conntrack flush (${reason}): ${report.checked} established flows checked, ${report.deleted} denied by the new policy deleted (${report.gone} already gone; ${report.listed} listed, ${report.local} local, ${report.unjudged} not judged), ${report.durationMs.toFixed(1)} ms`);
       }
       return report;
     } catch (err) {
@@ -463,35 +432,14 @@ export class ConntrackFlusher {
     }
   }
 
-  private scratch(): string {
-    if (!this.scratchDir) {
-      if (this.o.scratchDir) {
-        mkdirSync(this.o.scratchDir, { recursive: true, mode: 0o700 });
-        this.scratchDir = this.o.scratchDir;
-      } else this.scratchDir = mkdtempSync(join(tmpdir(), 'policyc-ct-'));
-    }
-    return this.scratchDir;
-  }
-
-  private noTool(tool: string, why: string): undefined {
-    this.missingTool = true;
-    this.lastError = `${tool} not found`;
-    this.o.log(`conntrack flush: cannot run ${tool} (${firstLines(why)}); established flows a change denies are not flushed (install the Debian package conntrack)`);
-    return undefined;
-  }
-
   private async localAddresses(): Promise<LocalAddresses> {
-    const routes: Array<{ type?: string; dst?: string }> = [];
-    for (const family of ['-4', '-6']) {
-      const r = await this.cmd.run(['ip', family, '-j', 'route', 'show', 'table', 'local'], { timeoutMs: this.o.timeoutMs });
-      // a netns without any local address has no local table yet
-      if (r.code !== 0 && /FIB table does not exist/.test(r.stderr)) continue;
-      if (r.code !== 0) throw new Error(`ip ${family} route show table local failed: ${firstLines(r.stderr || r.error || '')}`);
-      const text = r.stdout.trim();
-      // an empty family (IPv6 disabled) prints nothing
-      if (text) routes.push(...(JSON.parse(text) as Array<{ type?: string; dst?: string }>));
-    }
-    return new LocalAddresses(routes);
+    // one process for both families: with a table filter ip dumps IPv4 only, `table all` dumps
+    // every family (the local table's routes carry "table":"local")
+    const r = await this.cmd.run(['ip', '-j', 'route', 'show', 'table', 'all'], { timeoutMs: this.o.timeoutMs });
+    if (r.code !== 0 || r.error) throw new Error(`ip route show table all failed: ${firstLines(r.stderr || r.error || `exit ${r.code}`)}`);
+    const text = r.stdout.trim();
+    const routes = text ? (JSON.parse(text) as Array<{ table?: string; type?: string; dst?: string }>) : [];
+    return new LocalAddresses(routes.filter((x) => x.table === 'local'));
   }
 
   status(): Record<string, unknown> {
@@ -501,6 +449,13 @@ export class ConntrackFlusher {
       lastError: this.lastError ?? null,
     };
   }
+}
+
+/** Why a helper run failed: spawn error, exit status (127/126 or nsenter/setpriv "failed to execute": not runnable), stderr. */
+function helperFailure(r: Ran): string {
+  const how = r.error ?? `exit ${r.code}`;
+  const notRunnable = r.code === 127 || r.code === 126 || /failed to execute|ENOENT|EACCES/i.test(`${r.error ?? ''} ${r.stderr}`);
+  return `${how}${notRunnable ? ': cannot run it; build it with bash scripts/build-native.sh' : ''}${r.stderr.trim() ? `: ${firstLines(r.stderr)}` : ''}`;
 }
 
 function firstLines(s: string): string {

@@ -1,17 +1,20 @@
 // The denied-flow flush without a kernel: the indexed judge against the interpreter of our own
-// nftables JSON (NftInterpreter), conntrack line parsing and delete lines, the "cannot deny"
-// proof for element diffs.
-import { describe, expect, it } from 'vitest';
+// nftables JSON (NftInterpreter), policyc-conntrack's line format (list lines, delete lines,
+// delete counts), the "cannot deny" proof for element diffs.
+import { describe, expect, it, vi } from 'vitest';
 import { computeMembership, membershipDiff, type Membership, type MembershipDiff } from '../../compiler/emit/membership.js';
 import { NftInterpreter } from '../../compiler/emit/nftables/interpret.js';
 import { membershipCommands } from '../../compiler/emit/nftables/ruleset.js';
 import { fullReplaceDocument } from './apply.js';
 import { parseArtifact, type LoadedArtifact } from './artifact.js';
 import { ClusterState } from './cluster-state.js';
-import { deleteLine, deleteLines, diffCanDeny, FlowJudge, forwardTuple, LocalAddresses, parseConntrackLine } from './conntrack-flush.js';
+import { ConntrackFlusher, diffCanDeny, entryLine, FlowJudge, forwardTuple, LocalAddresses, parseDeleteCounts, parseEntryLine } from './conntrack-flush.js';
 import { clusterState, POD_IPS, POLICIES_A, POLICIES_B, relabel } from './fixtures.js';
 import { compileArtifact } from './testing.js';
 import { parseDaemonArgs } from '../daemon/options.js';
+
+// no native helper is found (as on a machine where it was not built); the rest of nft-exec is real
+vi.mock('./nft-exec.js', async (importOriginal) => ({ ...(await importOriginal<typeof import('./nft-exec.js')>()), locateNative: () => undefined }));
 
 function load(policies: string): LoadedArtifact {
   const p = parseArtifact(compileArtifact(policies));
@@ -74,34 +77,50 @@ describe('FlowJudge', () => {
   });
 });
 
-describe('conntrack lines', () => {
-  it('parses TCP with DNAT, ICMP, zones and IPv6, and judges the address after DNAT', () => {
-    const tcp = parseConntrackLine('ipv4     2 tcp      6 431999 ESTABLISHED src=10.99.0.11 dst=10.96.0.10 sport=40000 dport=8080 src=10.99.0.10 dst=10.99.0.11 sport=80 dport=40000 [ASSURED] mark=0 zone=3 use=1')!;
-    expect(tcp).toMatchObject({ family: 4, proto: 6, protoName: 'tcp', zone: 3, orig: { src: '10.99.0.11', dst: '10.96.0.10', sport: 40000, dport: 8080 }, reply: { src: '10.99.0.10', sport: 80 } });
+describe('policyc-conntrack lines', () => {
+  it('parses TCP with DNAT, ICMP, zones and IPv6, judges the address after DNAT, and deletes by the original tuple', () => {
+    const tcp = parseEntryLine('4 6 3 10.99.0.11 10.96.0.10 40000 8080 - 10.99.0.10 10.99.0.11 80 40000 -')!;
+    expect(tcp).toMatchObject({ family: 4, proto: 6, protoName: 'tcp', zone: 3, directionalZone: false, orig: { src: '10.99.0.11', dst: '10.96.0.10', sport: 40000, dport: 8080 }, reply: { src: '10.99.0.10', dst: '10.99.0.11', sport: 80, dport: 40000 } });
     expect(forwardTuple(tcp)).toEqual({ src: '10.99.0.11', dst: '10.99.0.10', proto: 6, port: 80 });
-    expect(deleteLine(tcp)).toBe('-D -f ipv4 -p tcp -s 10.99.0.11 -d 10.96.0.10 -r 10.99.0.10 -q 10.99.0.11 --sport 40000 --dport 8080 --reply-port-src 80 --reply-port-dst 40000 -w 3');
-    const unreplied = parseConntrackLine('ipv4     2 udp      17 29 src=10.99.0.13 dst=10.99.0.10 sport=5353 dport=53 [UNREPLIED] src=10.99.0.10 dst=10.99.0.13 sport=53 dport=5353 mark=0 use=1')!;
-    expect(unreplied.zone).toBe(0);
-    expect(forwardTuple(unreplied)).toEqual({ src: '10.99.0.13', dst: '10.99.0.10', proto: 17, port: 53 });
-    const icmp = parseConntrackLine('ipv4     2 icmp     1 29 src=10.99.0.13 dst=10.99.0.10 type=8 code=0 id=77 src=10.99.0.10 dst=10.99.0.13 type=0 code=0 id=77 mark=0 use=1')!;
+    expect(entryLine(tcp)).toBe('4 6 3 10.99.0.11 10.96.0.10 40000 8080 -');
+    const udp = parseEntryLine('4 17 0 10.99.0.13 10.99.0.10 5353 53 - 10.99.0.10 10.99.0.13 53 5353 -')!;
+    expect(udp.zone).toBe(0);
+    expect(forwardTuple(udp)).toEqual({ src: '10.99.0.13', dst: '10.99.0.10', proto: 17, port: 53 });
+    const icmp = parseEntryLine('4 1 0 10.99.0.13 10.99.0.10 8 0 77 10.99.0.10 10.99.0.13 - - -')!;
+    expect(icmp).toMatchObject({ protoName: 'icmp', orig: { icmpType: 8, icmpCode: 0, icmpId: 77 }, reply: { src: '10.99.0.10' } });
     expect(forwardTuple(icmp)).toEqual({ src: '10.99.0.13', dst: '10.99.0.10', proto: 1, port: undefined, icmpv6Type: undefined });
-    expect(deleteLine(icmp)).toBe('-D -f ipv4 -p icmp -s 10.99.0.13 -d 10.99.0.10 -r 10.99.0.10 -q 10.99.0.13 --icmp-type 8 --icmp-code 0 --icmp-id 77 -w 0');
-    const v6 = parseConntrackLine('ipv6     10 tcp      6 117 TIME_WAIT src=fd00::2 dst=fd00::3 sport=1 dport=2 src=fd00::3 dst=fd00::2 sport=2 dport=1 [ASSURED] mark=0 use=1')!;
-    expect(v6).toMatchObject({ family: 6, orig: { src: 'fd00::2' } });
-    const gre = parseConntrackLine('ipv4     2 unknown  47 599 src=10.0.0.1 dst=10.0.0.2 src=10.0.0.2 dst=10.0.0.1 mark=0 use=1')!;
+    expect(entryLine(icmp)).toBe('4 1 0 10.99.0.13 10.99.0.10 8 0 77');
+    const icmp6 = parseEntryLine('6 58 0 fd00::2 fd00::3 128 0 9 fd00::3 fd00::2 - - -')!;
+    expect(forwardTuple(icmp6)).toMatchObject({ proto: 58, icmpv6Type: 128 });
+    const v6 = parseEntryLine('6 6 0 fd00::2 fd00::3 1 2 - fd00::3 fd00::2 2 1 -')!;
+    expect(v6).toMatchObject({ family: 6, orig: { src: 'fd00::2', sport: 1 } });
+    expect(entryLine(v6)).toBe('6 6 0 fd00::2 fd00::3 1 2 -');
+    // other protocols: listed, never judged, never deleted
+    const gre = parseEntryLine('4 47 0 10.0.0.1 10.0.0.2 - - - 10.0.0.2 10.0.0.1 - - -')!;
+    expect(gre.protoName).toBe('unknown');
     expect(forwardTuple(gre)).toBeUndefined();
-    const directional = parseConntrackLine('ipv4     2 tcp      6 5 CLOSE src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2 zone-orig=1 src=2.2.2.2 dst=1.1.1.1 sport=2 dport=1 zone-reply=2 mark=0 use=1')!;
-    expect(directional.zone).toBeUndefined();
-    // one line per judged key: both TCP entries (different source ports, one via a VIP) share one; ICMP is exact
-    const tcp2 = parseConntrackLine('ipv4     2 tcp      6 431999 ESTABLISHED src=10.99.0.11 dst=10.99.0.10 sport=40001 dport=80 src=10.99.0.10 dst=10.99.0.11 sport=80 dport=40001 [ASSURED] mark=0 zone=3 use=1')!;
-    expect(deleteLines([tcp, tcp2, icmp, unreplied])).toEqual([
-      '-D -f ipv4 -p tcp -s 10.99.0.11 -r 10.99.0.10 --reply-port-src 80 -w 3',
-      deleteLine(icmp),
-      '-D -f ipv4 -p udp -s 10.99.0.13 -r 10.99.0.10 --reply-port-src 53 -w 0',
-    ]);
-    // the pair denied on every port: no port in the filter
-    expect(deleteLines([tcp, tcp2], (e) => e.orig.src === '10.99.0.11')).toEqual(['-D -f ipv4 -p tcp -s 10.99.0.11 -r 10.99.0.10 -w 3']);
-    expect(parseConntrackLine('conntrack v1.4.7 (conntrack-tools): 1 flow entries have been shown.')).toBeUndefined();
+    expect(entryLine(gre)).toBeUndefined();
+    const directional = parseEntryLine('4 6 1/2 1.1.1.1 2.2.2.2 1 2 - 2.2.2.2 1.1.1.1 2 1 -')!;
+    expect(directional).toMatchObject({ zone: undefined, directionalZone: true });
+    expect(entryLine(directional)).toBeUndefined();
+    // not a line of ours
+    for (const bad of [
+      '',
+      'ipv4     2 tcp      6 431999 ESTABLISHED src=10.99.0.11 dst=10.96.0.10 sport=40000 dport=8080 src=10.99.0.10 dst=10.99.0.11 sport=80 dport=40000 [ASSURED] mark=0 zone=3 use=1',
+      '4 6 0 10.0.0.1 10.0.0.2 - - - 10.0.0.2 10.0.0.1 - - -',
+      '5 6 0 10.0.0.1 10.0.0.2 1 2 - 10.0.0.2 10.0.0.1 2 1 -',
+      '4 6 x 10.0.0.1 10.0.0.2 1 2 - 10.0.0.2 10.0.0.1 2 1 -',
+      '4 6 0 10.0.0.1 10.0.0.2 1 2x - 10.0.0.2 10.0.0.1 2 1 -',
+      '4 58 0 10.0.0.1 10.0.0.2 128 0 1 10.0.0.2 10.0.0.1 - - -',
+      '4 6 0 10.0.0.1 10.0.0.2 1 2 -',
+    ])
+      expect(parseEntryLine(bad), bad).toBeUndefined();
+  });
+
+  it('reads the delete counts', () => {
+    expect(parseDeleteCounts('deleted=3 gone=1 failed=0\n')).toEqual({ deleted: 3, gone: 1, failed: 0 });
+    expect(parseDeleteCounts('')).toBeUndefined();
+    expect(parseDeleteCounts('deleted=3\n')).toBeUndefined();
   });
 
   it('knows local addresses from the local routing table', () => {
@@ -114,6 +133,20 @@ describe('conntrack lines', () => {
     ]);
     expect(['127.0.0.5', '169.254.1.1', '10.1.255.255', '::1', '239.1.1.1', 'ff02::1'].every((a) => local.has(a))).toBe(true);
     expect(['10.99.0.10', '169.254.1.2', 'fd00::1'].some((a) => local.has(a))).toBe(false);
+  });
+});
+
+describe('ConntrackFlusher without policyc-conntrack', () => {
+  it('fails every flush loudly (log line, lastError, errors counter) before running anything', async () => {
+    const logs: string[] = [];
+    // a netns that does not exist: nothing may run in it
+    const f = new ConntrackFlusher({ target: { kind: 'named', name: 'pcct-never-created' }, log: (m) => logs.push(m) });
+    const artifact = load(POLICIES_A);
+    for (let i = 0; i < 2; i++) expect(await f.flush({ artifact }, 'full replace')).toBeUndefined();
+    expect(logs).toHaveLength(2);
+    for (const l of logs) expect(l).toMatch(/^conntrack flush \(full replace\): policyc-conntrack is not built \(bash scripts\/build-native\.sh; needs libnetfilter-conntrack-dev/);
+    expect(f.totals).toMatchObject({ runs: 2, errors: 2, flushed: 0 });
+    expect(f.status()).toMatchObject({ lastError: expect.stringMatching(/not built/), last: null });
   });
 });
 

@@ -68,11 +68,11 @@ export interface EngineOptions {
   nodeName?: string;
   /**
    * After a change, delete the conntrack entries of established flows the new policy denies
-   * (conntrack-flush.ts; the `conntrack` tool in the node netns). Default true.
+   * (conntrack-flush.ts; policyc-conntrack, ctnetlink in the node netns). Default true.
    */
   flushDeniedFlows?: boolean;
-  /** conntrack tool path for the flush; default `conntrack` on PATH */
-  conntrackPath?: string;
+  /** policyc-conntrack path for the flush; default: the built helper (locateNative) */
+  conntrackHelperPath?: string;
 }
 
 export interface ApplyReport {
@@ -151,7 +151,7 @@ export class PolicyEngine {
     private readonly store: PolicyStore,
   ) {
     this.nft = new NftRunner(netnsTarget(o.netns), `${store.dir}/tmp`, { helper: o.nftHelper, log: (m) => this.log(m) });
-    if (o.flushDeniedFlows ?? true) this.flusher = new ConntrackFlusher({ target: this.nft.target, conntrack: o.conntrackPath, scratchDir: `${store.dir}/tmp`, log: (m) => this.log(m) });
+    if (o.flushDeniedFlows ?? true) this.flusher = new ConntrackFlusher({ target: this.nft.target, conntrack: o.conntrackHelperPath, log: (m) => this.log(m) });
     this.state = new ClusterState();
     this.ready = !(o.requirePolicy ?? true);
     o.setReady(this.ready);

@@ -1,0 +1,220 @@
+// The denied-flow flush (dataplane/policy/conntrack-flush.ts), before and after the netlink
+// helper, interleaved in the same run on the same entries:
+//   cli:    the previous path, kept here only: `conntrack -L -o extended` parsed and judged,
+//           denied entries grouped into one `-D` line per judged key (conntrack -D dumps the
+//           whole table once per line), one `conntrack -R FILE`;
+//   helper: ConntrackFlusher.flush as the daemon runs it: `policyc-conntrack list`, judged,
+//           `policyc-conntrack delete` with the exact denied entries on stdin (one
+//           IPCTNL_MSG_CT_DELETE each, no dump).
+// Reported per case: wall-clock median and range of each path, and CPU ms per flush (this
+// process plus the commands it ran, from /proc/self/stat: less sensitive to other load).
+// Cases (policy A of dataplane/policy/fixtures.ts: db takes TCP 80 from api pods only):
+//   small:       3 entries, 2 denied (what a one-pod change usually meets: process starts);
+//   all denied:  N entries api1 -> db on P ports other than 80 (N/P source ports each);
+//   half denied: N/2 such entries plus N/2 entries api1 -> db:80 (allowed, must survive).
+// Entries are inserted with `conntrack -R` (-I lines) before each timed flush (not timed).
+// Runs as root inside one throwaway netns (pcct-bench-*), removed at the end, also on failure;
+// the root namespace is never touched. Needs the conntrack tool and policyc-conntrack (built).
+//   npx tsx bench/conntrack-flush.ts [--entries 20000] [--ports 500] [--reps 3]
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { computeMembership } from '../compiler/emit/membership.js';
+import { addNetns, deleteNetns, run } from '../dataplane/nft/loader.js';
+import { parseArtifact } from '../dataplane/policy/artifact.js';
+import { ClusterState } from '../dataplane/policy/cluster-state.js';
+import { ConntrackFlusher, FlowJudge, forwardTuple, locateConntrackHelper, NetnsCommands, type LoadedPolicy } from '../dataplane/policy/conntrack-flush.js';
+import { clusterState, POD_IPS, POLICIES_A } from '../dataplane/policy/fixtures.js';
+import { compileArtifact, policyKernel } from '../dataplane/policy/testing.js';
+import { fmt, median, ratio, table } from './table.js';
+
+// ---- the previous path (conntrack CLI), for the baseline only
+
+interface CliEntry {
+  family: 4 | 6;
+  proto: number;
+  protoName: string;
+  orig: { src: string; dst: string; sport?: number; dport?: number };
+  reply: { src: string; dst: string; sport?: number; dport?: number };
+  zone: number;
+}
+
+/** `conntrack -L -o extended` line -> entry (TCP/UDP only: all the bench inserts). */
+function parseCliLine(line: string): CliEntry | undefined {
+  const t = line.trim().split(/\s+/);
+  if (t.length < 6 || (t[0] !== 'ipv4' && t[0] !== 'ipv6')) return undefined;
+  const halves: Array<Record<string, string>> = [{}, {}];
+  let zone = 0;
+  for (const tok of t.slice(4)) {
+    const eq = tok.indexOf('=');
+    if (eq <= 0) continue;
+    const k = tok.slice(0, eq);
+    const v = tok.slice(eq + 1);
+    if (k === 'zone') zone = Number(v);
+    else if (['src', 'dst', 'sport', 'dport'].includes(k)) {
+      if (halves[0][k] === undefined) halves[0][k] = v;
+      else if (halves[1][k] === undefined) halves[1][k] = v;
+    }
+  }
+  const half = (h: Record<string, string>) => ({ src: h.src, dst: h.dst, sport: Number(h.sport), dport: Number(h.dport) });
+  return { family: t[0] === 'ipv4' ? 4 : 6, proto: Number(t[3]), protoName: t[2], orig: half(halves[0]), reply: half(halves[1]), zone };
+}
+
+/** One `-D` line per judged key (original source, reply source, proto, reply port, zone); no port when the pair is denied on every port. */
+function cliDeleteLines(denied: readonly CliEntry[], everyPort: (e: CliEntry) => boolean): string[] {
+  const lines = new Set<string>();
+  for (const e of denied) {
+    const port = everyPort(e) ? [] : ['--reply-port-src', String(e.reply.sport)];
+    lines.add(['-D', '-f', e.family === 4 ? 'ipv4' : 'ipv6', '-p', e.protoName, '-s', e.orig.src, '-r', e.reply.src, ...port, '-w', String(e.zone)].join(' '));
+  }
+  return [...lines];
+}
+
+async function cliFlush(cmd: NetnsCommands, judge: FlowJudge, dir: string): Promise<{ listed: number; denied: number; deleted: number; lines: number }> {
+  // the previous flush also listed the local routes first (both paths do)
+  for (const family of ['-4', '-6']) await cmd.run(['ip', family, '-j', 'route', 'show', 'table', 'local']);
+  const denied: CliEntry[] = [];
+  let listed = 0;
+  const listing = await cmd.run(['conntrack', '-L', '-o', 'extended'], {
+    timeoutMs: 120_000,
+    onLine: (line) => {
+      const e = parseCliLine(line);
+      if (!e) return true;
+      listed++;
+      const t = forwardTuple({ ...e, directionalZone: false });
+      if (t && judge.accepts(t.src, t.dst, t.proto, t.port) === false) denied.push(e);
+      return true;
+    },
+  });
+  if (listing.code !== 0) throw new Error(`conntrack -L: ${listing.stderr}`);
+  const lines = cliDeleteLines(denied, (e) => judge.accepts(e.orig.src, e.reply.src, e.proto, undefined) === false);
+  const file = join(dir, 'ct-delete.txt');
+  writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
+  const del = await cmd.run(['conntrack', '-R', file], { timeoutMs: 600_000 });
+  if (del.code !== 0) throw new Error(`conntrack -R: ${del.stderr}`);
+  return { listed, denied: denied.length, deleted: del.stdout.split('\n').filter((l) => l.trim()).length, lines: lines.length };
+}
+
+// ---- entries
+
+/** `conntrack -R` lines inserting `denied` entries api1 -> db over `ports` ports (1000..) and `allowed` entries api1 -> db:80. */
+function insertLines(denied: number, allowed: number, ports: number): string[] {
+  const out: string[] = [];
+  const ins = (sport: number, dport: number) =>
+    out.push(`-I -p tcp -s ${POD_IPS.api1} -d ${POD_IPS.db} --sport ${sport} --dport ${dport} --state ESTABLISHED -t 600 -u SEEN_REPLY,ASSURED`);
+  for (let i = 0; i < denied; i++) ins(20000 + Math.floor(i / ports), 1000 + (i % ports));
+  for (let i = 0; i < allowed; i++) ins(20000 + i, 80);
+  return out;
+}
+
+async function fill(netns: string, dir: string, lines: readonly string[]): Promise<void> {
+  const ns = `--net=/run/netns/${netns}`;
+  const flush = await run('nsenter', [ns, 'conntrack', '-F']);
+  if (!flush.ok) throw new Error(`conntrack -F: ${flush.stderr}`);
+  const file = join(dir, 'ct-insert.txt');
+  writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
+  const r = await run('nsenter', [ns, 'conntrack', '-R', file], undefined, 300_000);
+  if (!r.ok) throw new Error(`conntrack -R (insert): ${r.stderr}`);
+}
+
+async function count(netns: string): Promise<{ total: number; allowed: number }> {
+  const r = await run('nsenter', [`--net=/run/netns/${netns}`, 'conntrack', '-L', '-o', 'extended'], undefined, 120_000);
+  const lines = r.stdout.split('\n').filter((l) => l.startsWith('ipv'));
+  return { total: lines.length, allowed: lines.filter((l) => / dport=80 /.test(l)).length };
+}
+
+/** CPU ms so far of this process plus its reaped children (the commands a flush runs): /proc/self/stat utime..cstime. */
+function cpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields 14-17 (utime stime cutime cstime) are 11-14 after the command name; clock ticks of 10 ms
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { entries: { type: 'string', default: '20000' }, ports: { type: 'string', default: '500' }, reps: { type: 'string', default: '3' } } });
+  const entries = Number(values.entries);
+  const ports = Number(values.ports);
+  const reps = Number(values.reps);
+  const k = await policyKernel();
+  if (!k.ok) {
+    console.log(`conntrack-flush: skipped (${k.reason}); needs root, ip, nft, nsenter`);
+    return;
+  }
+  const helper = locateConntrackHelper();
+  if (!helper) throw new Error('policyc-conntrack is not built: bash scripts/build-native.sh');
+  const version = await run('conntrack', ['--version']).catch(() => undefined);
+  if (!version?.ok) throw new Error('the conntrack tool is missing (the baseline needs it): bash scripts/setup.sh');
+
+  const parsed = parseArtifact(compileArtifact(POLICIES_A));
+  if (!parsed.ok) throw new Error(parsed.reason);
+  const state = new ClusterState();
+  state.apply(clusterState());
+  const policy: LoadedPolicy = { artifact: parsed.artifact, membership: computeMembership(parsed.artifact.program, state.cluster()) };
+  const judge = FlowJudge.fromMembership(policy.membership!);
+
+  const netns = `pcct-bench-${process.pid.toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+  const dir = mkdtempSync(join(tmpdir(), 'pcct-bench-'));
+  const cases = [
+    // the common case after a one-pod change: a few entries, the cost is the process starts
+    { name: 'small (3 entries, 2 denied)', denied: 2, allowed: 1, reps: Math.max(reps, 20) },
+    { name: `all denied (${entries} entries, ${ports} ports)`, denied: entries, allowed: 0, reps },
+    { name: `half denied (${entries} entries, ${entries / 2} denied on ${ports} ports)`, denied: entries / 2, allowed: entries / 2, reps },
+  ];
+  const rows: Array<Array<string | number>> = [];
+  const notes: string[] = [];
+  await addNetns(netns);
+  try {
+    const target = { kind: 'named' as const, name: netns };
+    const cmd = new NetnsCommands(target);
+    const logs: string[] = [];
+    const flusher = new ConntrackFlusher({ target, log: (m) => logs.push(m) });
+    for (const c of cases) {
+      const lines = insertLines(c.denied, c.allowed, ports);
+      const times: Record<'cli' | 'helper', number[]> = { cli: [], helper: [] };
+      const cpu: Record<'cli' | 'helper', number> = { cli: 0, helper: 0 };
+      for (let rep = 0; rep < c.reps; rep++) {
+        // alternate which path goes first, so drift in machine load hits both alike
+        const order: Array<'cli' | 'helper'> = rep % 2 ? ['helper', 'cli'] : ['cli', 'helper'];
+        for (const path of order) {
+          await fill(netns, dir, lines);
+          const t0 = performance.now();
+          const c0 = cpuMs();
+          let deleted: number;
+          if (path === 'cli') {
+            const r = await cliFlush(cmd, judge, dir);
+            deleted = r.deleted;
+            if (rep === 0) notes.push(`${c.name}: cli ${r.listed} listed, ${r.denied} denied, ${r.lines} -D lines, ${r.deleted} deleted`);
+          } else {
+            const r = await flusher.flush(policy, 'bench');
+            if (!r) throw new Error(`flush failed: ${flusher.lastError}`);
+            deleted = r.deleted;
+            if (rep === 0) notes.push(`${c.name}: helper ${r.listed} listed, ${r.denied} denied, ${r.deleted} deleted (list+judge ${fmt(r.listMs)} ms, delete ${fmt(r.deleteMs)} ms)`);
+          }
+          times[path].push(performance.now() - t0);
+          cpu[path] += cpuMs() - c0;
+          const left = await count(netns);
+          if (deleted !== c.denied || left.total !== c.allowed || left.allowed !== c.allowed) {
+            throw new Error(`${path} ${c.name}: deleted ${deleted} (want ${c.denied}), ${left.total} left (want ${c.allowed} allowed)`);
+          }
+        }
+      }
+      const range = (xs: number[]) => `${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))}`;
+      rows.push([c.name, median(times.cli), range(times.cli), cpu.cli / c.reps, median(times.helper), range(times.helper), cpu.helper / c.reps, ratio(median(times.cli), median(times.helper)), c.reps]);
+    }
+    if (logs.some((l) => !/established flows checked/.test(l))) notes.push(...logs.filter((l) => !/established flows checked/.test(l)));
+  } finally {
+    await deleteNetns(netns);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.log(`conntrack flush: policy A (dataplane/policy/fixtures.ts), netns ${netns} (removed)`);
+  console.log(table(['flush (ms, list + judge + delete)', 'cli median', 'cli range', 'cli CPU', 'helper median', 'helper range', 'helper CPU', 'cli / helper', 'runs'], rows));
+  console.log('  CPU = mean CPU ms per flush of the bench process and the commands it ran (10 ms ticks; the kernel\'s work in a netlink call counts too)');
+  for (const n of notes) console.log(`  ${n}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
