@@ -23,9 +23,10 @@ import type { Cluster } from '../model/cluster.js';
 import type { Protocol } from '../model/k8s-types.js';
 import type { Direction, Group, Peer, PortMatch, Program, Rule } from '../ir/types.js';
 import { selectorKey } from '../ir/selector.js';
-import { endpointIp, type Endpoint } from '../evaluate/endpoints.js';
+import type { Endpoint } from '../evaluate/endpoints.js';
 import { peerMatches } from '../evaluate/match.js';
-import { cidrPeerKey, identityAddressClass, type Identity, type IdentityTable } from './identities.js';
+import { cidrPeerKey, type Identity, type IdentityTable } from './identities.js';
+import { classParts, nodeIdentityIds, peerIndex, registerPeerIndex, type PeerIndex } from './peer-index.js';
 
 export const DIRECTIONS: readonly Direction[] = ['egress', 'ingress'];
 
@@ -164,6 +165,10 @@ export function subjectRules(program: Program, subject: Identity, direction: Dir
 interface RuleIndex {
   readonly bySubject: Record<Direction, ReadonlyMap<string, readonly number[]>>;
   readonly isolating: Record<Direction, ReadonlySet<string>>;
+  /** Per rule (program order): whether it references a named port. */
+  readonly named: readonly boolean[];
+  /** applicable() per direction and group list (identities share their group lists). */
+  readonly applicable: Record<Direction, WeakMap<readonly string[], { rules: number[]; isolated: boolean }>>;
 }
 
 const ruleIndexes = new WeakMap<Program, RuleIndex>();
@@ -180,7 +185,7 @@ function ruleIndex(program: Program): RuleIndex {
   });
   const isolating: Record<Direction, Set<string>> = { egress: new Set(), ingress: new Set() };
   for (const p of program.policies) if (p.tier === 'networkpolicy') for (const d of p.isolates) isolating[d].add(p.subject);
-  ix = { bySubject, isolating };
+  ix = { bySubject, isolating, named: program.rules.map(hasNamedPorts), applicable: { egress: new WeakMap(), ingress: new WeakMap() } };
   ruleIndexes.set(program, ix);
   return ix;
 }
@@ -188,11 +193,18 @@ function ruleIndex(program: Program): RuleIndex {
 /** Indices (program order) of the rules of a direction whose subject group the identity is in, and isolation. */
 function applicable(ix: RuleIndex, subject: Identity, direction: Direction): { rules: number[]; isolated: boolean } {
   if (subject.kind !== 'pod') return { rules: [], isolated: false };
+  const cache = ix.applicable[direction];
+  let hit = cache.get(subject.groups);
+  if (!hit) cache.set(subject.groups, (hit = applicableTo(ix, subject.groups, direction)));
+  return hit;
+}
+
+function applicableTo(ix: RuleIndex, groups: readonly string[], direction: Direction): { rules: number[]; isolated: boolean } {
   const m = ix.bySubject[direction];
   let rules: number[] = [];
   let lists = 0;
   let isolated = false;
-  for (const g of subject.groups) {
+  for (const g of groups) {
     if (ix.isolating[direction].has(g)) isolated = true;
     const l = m.get(g);
     if (!l) continue;
@@ -208,47 +220,97 @@ function applicable(ix: RuleIndex, subject: Identity, direction: Direction): { r
 /**
  * Which identities each rule's peers match, computed from group membership (pods peers), the
  * identities' address classes (cidr peers) and, for the rare nodes peers, the evaluator's test
- * on the representative. Identities are referred to by their index in the table.
+ * on the representative. Identities are referred to by their index in the table. The group and
+ * class lists are built on first use (a table that only needs single peers never builds them),
+ * or taken from `ids` (peer-index.ts, by identity id: the incremental path, which keeps them
+ * across changes instead of indexing every identity per change).
  */
 class PeerSets {
-  private readonly byGroup = new Map<string, number[]>();
-  /** Per identity, the parts of its address class; built on first use (only single-peer queries need it). */
-  private classesOf?: Array<Set<string>>;
+  private byGroup?: Map<string, number[]>;
   /** Address-class part (a cidr peer key) -> identities whose class has it, so a cidr peer does not scan every identity. */
-  private readonly byClass = new Map<string, number[]>();
+  private byClass?: Map<string, number[]>;
+  /** Per identity (index), the parts of its address class; filled on first use (single-peer queries). */
+  private readonly classesOf: Array<Set<string> | undefined> = [];
   private readonly cache = new Map<string, { all: boolean; set: Set<number>; sorted: number[] }>();
-  private readonly single = new Map<string, boolean>();
-  private groupsById?: ReadonlyMap<string, Group>;
-  private nodeIps?: Set<string>;
+  /** members() from `ids`, by kind and key. */
+  private readonly positions = new Map<string, number[]>();
+  /** Rule signature -> identity (index) -> whether its peers match: single-peer queries. */
+  private readonly single = new Map<string, Map<number, boolean>>();
 
   constructor(
     private readonly identities: readonly Identity[],
     private readonly program: Program,
     private readonly cluster: Cluster,
-  ) {
-    identities.forEach((ident, i) => {
-      for (const g of ident.groups) {
-        let l = this.byGroup.get(g);
-        if (!l) this.byGroup.set(g, (l = []));
+    private readonly ids?: PeerIndex,
+  ) {}
+
+  /** The lists by position, built from every identity (the from-scratch path); left for updates (peer-index.ts). */
+  private lists(): { byGroup: Map<string, number[]>; byClass: Map<string, number[]> } {
+    if (!this.byGroup || !this.byClass) {
+      // by position for this table, and by id for the tables updateMembership derives from it
+      const byGroup = new Map<string, number[]>();
+      const byClass = new Map<string, number[]>();
+      const groupIds = new Map<string, number[]>();
+      const classIds = new Map<string, number[]>();
+      const add = (m: Map<string, number[]>, ids: Map<string, number[]>, key: string, i: number, id: number) => {
+        let l = m.get(key);
+        let k = ids.get(key);
+        if (!l || !k) {
+          m.set(key, (l = []));
+          ids.set(key, (k = []));
+        }
         l.push(i);
+        k.push(id);
+      };
+      const identities = this.identities;
+      for (let i = 0; i < identities.length; i++) {
+        const groups = identities[i].groups;
+        const id = identities[i].id;
+        for (let k = 0; k < groups.length; k++) add(byGroup, groupIds, groups[k], i, id);
+        for (const part of classParts(identities[i])) add(byClass, classIds, part, i, id);
       }
-      const cls = identityAddressClass(ident.key);
-      if (cls === '') return; // most identities: no cidr peer holds their addresses
-      for (const key of new Set(cls.split('|'))) {
-        let l = this.byClass.get(key);
-        if (!l) this.byClass.set(key, (l = []));
-        l.push(i);
-      }
-    });
+      this.byGroup = byGroup;
+      this.byClass = byClass;
+      registerPeerIndex(identities, groupIds, classIds);
+    }
+    return { byGroup: this.byGroup, byClass: this.byClass };
   }
 
-  private get classes(): Array<Set<string>> {
-    return (this.classesOf ??= this.identities.map((ident) => new Set(identityAddressClass(ident.key).split('|'))));
+  /** Positions of the identities in a group / with a class part. */
+  private members(kind: 'group' | 'class', key: string): readonly number[] {
+    if (!this.ids) {
+      const l = this.lists();
+      return (kind === 'group' ? l.byGroup : l.byClass).get(key) ?? [];
+    }
+    const cacheKey = `${kind}:${key}`;
+    let out = this.positions.get(cacheKey);
+    if (!out) {
+      const ids = (kind === 'group' ? this.ids.byGroup : this.ids.byClass).get(key) ?? [];
+      out = [];
+      for (const id of ids) {
+        const i = positionOf(this.identities, id);
+        if (i >= 0) out.push(i);
+      }
+      this.positions.set(cacheKey, out);
+    }
+    return out;
+  }
+
+  private classes(i: number): Set<string> {
+    let c = this.classesOf[i];
+    if (!c) this.classesOf[i] = c = new Set(classParts(this.identities[i]));
+    return c;
   }
 
   /** Program groups by id, for the evaluator's test of nodes peers (rare: built on first use). */
   private get groups(): ReadonlyMap<string, Group> {
-    return (this.groupsById ??= new Map(this.program.groups.map((g) => [g.id, g])));
+    return groupsById(this.program);
+  }
+
+  /** Positions of the identities whose representative has a node's address (peer-index.ts: kept per identity list). */
+  private onNodes(): readonly number[] {
+    const ids = nodeIdentityIds(this.identities, this.cluster.nodes);
+    return ids.map((id) => positionOf(this.identities, id));
   }
 
   /** Whether the rule's peers match identity `i`, without building the rule's whole set. */
@@ -256,8 +318,9 @@ class PeerSets {
     const sig = ruleSignature(rule);
     const entry = this.cache.get(sig);
     if (entry) return entry.set.has(i);
-    const key = `${i}\u0000${sig}`;
-    let hit = this.single.get(key);
+    let bySig = this.single.get(sig);
+    if (!bySig) this.single.set(sig, (bySig = new Map()));
+    let hit = bySig.get(i);
     if (hit !== undefined) return hit;
     const ident = this.identities[i];
     hit = rule.peers.some((p) => {
@@ -267,12 +330,12 @@ class PeerSets {
         case 'pods':
           return ident.groups.includes(p.group);
         case 'cidr':
-          return this.classes[i].has(cidrPeerKey(p.cidr, p.except));
+          return this.classes(i).has(peerSignature(p));
         case 'nodes':
           return peerMatches(p, ident.representative, this.groups, this.cluster).matched;
       }
     });
-    this.single.set(key, hit);
+    bySig.set(i, hit);
     return hit;
   }
 
@@ -288,16 +351,15 @@ class PeerSets {
         break;
       }
       if (p.kind === 'pods') {
-        for (const i of this.byGroup.get(p.group) ?? []) set.add(i);
+        for (const i of this.members('group', p.group)) set.add(i);
       } else if (p.kind === 'cidr') {
-        for (const i of this.byClass.get(cidrPeerKey(p.cidr, p.except)) ?? []) set.add(i);
+        for (const i of this.members('class', cidrPeerKey(p.cidr, p.except))) set.add(i);
       } else {
         // Only an identity whose representative has a node's address can match a nodes peer.
-        this.nodeIps ??= new Set(this.cluster.nodes.flatMap((n) => n.ips));
-        this.identities.forEach((ident, i) => {
-          const ip = endpointIp(ident.representative);
-          if (ip !== undefined && this.nodeIps!.has(ip) && !set.has(i) && peerMatches(p, ident.representative, this.groups, this.cluster).matched) set.add(i);
-        });
+        for (const i of this.onNodes()) {
+          const ident = this.identities[i];
+          if (!set.has(i) && peerMatches(p, ident.representative, this.groups, this.cluster).matched) set.add(i);
+        }
       }
     }
     if (all) {
@@ -310,6 +372,30 @@ class PeerSets {
   }
 }
 
+/** Position of identity `id` in a list sorted by id; -1 if absent. */
+export function positionOf(identities: readonly Identity[], id: number): number {
+  let lo = 0;
+  let hi = identities.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const v = identities[mid].id;
+    if (v === id) return mid;
+    if (v < id) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+const programGroups = new WeakMap<Program, ReadonlyMap<string, Group>>();
+
+
+/** Program groups by id, for the evaluator's test of nodes peers (built on first use, per program). */
+function groupsById(program: Program): ReadonlyMap<string, Group> {
+  let m = programGroups.get(program);
+  if (!m) programGroups.set(program, (m = new Map(program.groups.map((g) => [g.id, g]))));
+  return m;
+}
+
 const ruleSignatures = new WeakMap<Rule, string>();
 
 function ruleSignature(rule: Rule): string {
@@ -318,7 +404,15 @@ function ruleSignature(rule: Rule): string {
   return sig;
 }
 
+const peerSignatures = new WeakMap<Peer, string>();
+
 function peerSignature(p: Peer): string {
+  let sig = peerSignatures.get(p);
+  if (sig === undefined) peerSignatures.set(p, (sig = peerText(p)));
+  return sig;
+}
+
+function peerText(p: Peer): string {
   switch (p.kind) {
     case 'any':
       return 'any';
@@ -390,47 +484,96 @@ class RuleLists {
   }
 }
 
+/**
+ * What decisionCells' builders share per program, so that the row of a pair computed for one
+ * update is not computed again for the next: the rule-list trie, the rows by (list, isolation,
+ * port class) and the port class numbers (a key -> number map, stable for the program).
+ */
+interface SharedRows {
+  readonly lists: RuleLists;
+  readonly rows: Map<number, Row>;
+  readonly portClassIds: Map<string, number>;
+}
+
+/** Port classes the shared cache can number (keys stay below 2^53 up to 2^31 rule lists). */
+const SHARED_CLASS_BOUND = 2 ** 20;
+
+const sharedRows = new WeakMap<Program, SharedRows>();
+
+function sharedRowsOf(program: Program): SharedRows {
+  let s = sharedRows.get(program);
+  if (!s) sharedRows.set(program, (s = { lists: new RuleLists(), rows: new Map(), portClassIds: new Map() }));
+  return s;
+}
+
 /** Per (subject, peer) with rules, decides through the cache of rows (keyed by matching rules, isolation, and the destination identity's named ports when a named port is involved). */
 class DecisionBuilder {
   readonly ix: RuleIndex;
   readonly peers: PeerSets;
-  private readonly lists = new RuleLists();
+  private readonly lists: RuleLists;
   /** Row per (matching list, isolation, destination port class + 1 or 0): see rowKey. */
-  private readonly rows = new Map<number, Row>();
-  private readonly named: boolean[];
+  private readonly rows: Map<number, Row>;
+  private readonly named: readonly boolean[];
   /** Per peer identity: its matching-rule list (a RuleLists node) while a subject is built; -1 = none. */
   private readonly sig: Int32Array;
   /** Peers with a list (sig >= 0) while a subject is built: reused, so no growing array per subject. */
   private readonly touched: Int32Array;
   private readonly namedFlag: Uint8Array;
+  /** Per identity: bit 1 IPv4, bit 2 IPv6; 0 = not looked at yet (every identity has a family). */
   private readonly familyMask: Uint8Array;
-  private readonly portClass: number[];
-  private readonly portClasses: number;
+  /** Per identity: its named-port class (an index into portClassIds); -1 = not looked at yet. */
+  private readonly portClass: Int32Array;
+  private readonly portClassIds: Map<string, number>;
+  /** rowKey's multiplier: more than the number of port classes there can be. */
+  private readonly classBound: number;
 
   constructor(
     readonly program: Program,
     cluster: Cluster,
     readonly identities: readonly Identity[],
+    /** Group and class lists by identity id (the incremental path, peer-index.ts). */
+    peerIds?: PeerIndex,
+    /** Rule lists, rows and port classes kept across builders (the incremental path: one per program). */
+    shared?: SharedRows,
   ) {
+    this.lists = shared?.lists ?? new RuleLists();
+    this.rows = shared?.rows ?? new Map();
+    this.portClassIds = shared?.portClassIds ?? new Map();
+    this.classBound = shared ? SHARED_CLASS_BOUND : identities.length + 1;
     this.ix = ruleIndex(program);
-    this.peers = new PeerSets(identities, program, cluster);
-    this.named = program.rules.map(hasNamedPorts);
+    this.peers = new PeerSets(identities, program, cluster, peerIds);
+    this.named = this.ix.named;
     this.sig = new Int32Array(identities.length).fill(-1);
     this.touched = new Int32Array(identities.length);
     this.namedFlag = new Uint8Array(identities.length);
-    this.familyMask = Uint8Array.from(identities, (i) => (i.families.includes(4) ? 1 : 0) | (i.families.includes(6) ? 2 : 0));
-    const classes = new Map<string, number>();
-    this.portClass = identities.map((i) => {
-      const k = portPart(i.key);
-      let c = classes.get(k);
-      if (c === undefined) classes.set(k, (c = classes.size));
-      return c;
-    });
-    this.portClasses = classes.size;
+    this.familyMask = new Uint8Array(identities.length);
+    this.portClass = new Int32Array(identities.length).fill(-1);
   }
 
+  private family(i: number): number {
+    let m = this.familyMask[i];
+    if (m === 0) {
+      const f = this.identities[i].families;
+      this.familyMask[i] = m = (f.includes(4) ? 1 : 0) | (f.includes(6) ? 2 : 0);
+    }
+    return m;
+  }
+
+  private portClassOf(i: number): number {
+    let c = this.portClass[i];
+    if (c < 0) {
+      const k = portPart(this.identities[i].key);
+      c = this.portClassIds.get(k) ?? -1;
+      if (c < 0) this.portClassIds.set(k, (c = this.portClassIds.size));
+      this.portClass[i] = c;
+    }
+    return c;
+  }
+
+  /** portClass + 1 < classBound (at most one port class per identity, or SHARED_CLASS_BOUND). */
   private rowKey(list: number, isolated: boolean, portClass: number): number {
-    return (list * (this.portClasses + 1) + portClass + 1) * 2 + (isolated ? 1 : 0);
+    if (portClass + 1 >= this.classBound) throw new Error('decisions: too many named-port classes for the shared row cache');
+    return (list * this.classBound + portClass + 1) * 2 + (isolated ? 1 : 0);
   }
 
   /** Elements of one subject (index) and direction (only towards `onlyPeer` if given), in peer order; returns isolation. */
@@ -489,7 +632,7 @@ class DecisionBuilder {
       count = 0;
       for (let p = 0; p < n; p++) if (sig[p] >= 0) touched[count++] = p;
     } else touched.subarray(0, count).sort();
-    const sMask = this.familyMask[s];
+    const sMask = this.family(s);
     const sid = subject.id;
     for (let k = 0; k < count; k++) {
       const p = touched[k];
@@ -497,9 +640,9 @@ class DecisionBuilder {
       const isNamed = named[p] === 1;
       sig[p] = -1;
       named[p] = 0;
-      if ((this.familyMask[p] & sMask) === 0) continue;
+      if ((this.family(p) & sMask) === 0) continue;
       const destination = direction === 'ingress' ? s : p;
-      const cacheKey = this.rowKey(matching, isolated, isNamed ? this.portClass[destination] : -1);
+      const cacheKey = this.rowKey(matching, isolated, isNamed ? this.portClassOf(destination) : -1);
       let row = this.rows.get(cacheKey);
       if (!row) {
         row = pairRow(
@@ -576,36 +719,51 @@ export function computeDecisions(program: Program, cluster: Cluster, table: Iden
   return { elements, isolated: { egress: isolatedOut.egress.sort((a, b) => a - b), ingress: isolatedOut.ingress.sort((a, b) => a - b) } };
 }
 
+/** One (direction, subject) run of decisionCells: the subject's whole row, or its cells towards some peers. */
+export interface DecisionRun {
+  readonly direction: Direction;
+  readonly subject: number;
+  /** The subject's whole row (else only the cells towards the asked peers). */
+  readonly full: boolean;
+  /** Sorted by peer, proto, port. */
+  readonly elements: DecisionElement[];
+}
+
 /**
- * The decision elements whose subject or peer is one of `ids` (sorted like computeDecisions),
- * and the isolation of those subjects: what changes when those identities appear. Subjects in
- * `rows` get their whole rows (and isolation) as well.
+ * What computeDecisions would give for some cells only, without a pass over every identity:
+ * for each subject of `subjects` (ids), its whole row when it is in `rows`, else its cells
+ * towards the peers `peers` (ids). Runs are in table order (direction, subject); full rows come
+ * even when empty, cell runs only when they hold elements. `isolated`: the isolation of the
+ * `rows` subjects. The group lists of whole rows come from peer-index.ts (kept across updates).
  */
-export function decisionsFor(
+export function decisionCells(
   program: Program,
   cluster: Cluster,
   table: IdentityTable,
-  ids: ReadonlySet<number>,
-  scope: DecisionScope = {},
-  /** Subjects whose whole rows are wanted too (a node-local table's new subjects). */
-  rows: ReadonlySet<number> = new Set(),
-): { elements: DecisionElement[]; isolated: Record<Direction, number[]> } {
+  subjects: Iterable<number>,
+  rows: ReadonlySet<number>,
+  peers: ReadonlySet<number>,
+): { runs: DecisionRun[]; isolated: Record<Direction, number[]> } {
   const identities = table.identities;
-  const builder = new DecisionBuilder(program, cluster, identities);
-  const at = identities.map((i, k) => (ids.has(i.id) ? k : -1)).filter((k) => k >= 0);
-  const elements: DecisionElement[] = [];
+  const builder = new DecisionBuilder(program, cluster, identities, rows.size > 0 ? peerIndex(identities) : undefined, sharedRowsOf(program));
+  const at = [...peers].map((id) => positionOf(identities, id)).filter((k) => k >= 0).sort((a, b) => a - b);
+  const order = [...new Set(subjects)].map((id) => positionOf(identities, id)).filter((k) => k >= 0).sort((a, b) => a - b);
+  const runs: DecisionRun[] = [];
   const isolated: Record<Direction, number[]> = { egress: [], ingress: [] };
   for (const direction of DIRECTIONS) {
-    for (let s = 0; s < identities.length; s++) {
-      if (scope.subjects && !scope.subjects.has(identities[s].id)) continue;
-      if (ids.has(identities[s].id) || rows.has(identities[s].id)) {
-        if (builder.subjectElements(direction, s, elements)) isolated[direction].push(identities[s].id);
-      } else {
-        for (const p of at) builder.subjectElements(direction, s, elements, p);
+    for (const s of order) {
+      const subject = identities[s].id;
+      const elements: DecisionElement[] = [];
+      if (rows.has(subject)) {
+        if (builder.subjectElements(direction, s, elements)) isolated[direction].push(subject);
+        runs.push({ direction, subject, full: true, elements });
+        continue;
       }
+      for (const p of at) builder.subjectElements(direction, s, elements, p);
+      if (elements.length > 0) runs.push({ direction, subject, full: false, elements });
     }
   }
-  return { elements, isolated };
+  return { runs, isolated };
 }
 
 function sameResult(a: ReadonlyArray<{ from: number; to: number; rule: Rule }>, b: ReadonlyArray<{ from: number; to: number; rule: Rule }>): boolean {

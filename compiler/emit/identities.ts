@@ -27,6 +27,7 @@ import { fnv1a32 } from '../ir/hash.js';
 import { selectorKey, selectorMatches, type Labels, type Selector } from '../ir/selector.js';
 import type { Peer, Program } from '../ir/types.js';
 import type { Endpoint } from '../evaluate/endpoints.js';
+import { LayeredMap } from './layered-map.js';
 
 export interface Identity {
   /** Small stable u32, never 0. */
@@ -652,8 +653,60 @@ export function computeIdentities(program: Program, cluster: Cluster, options: I
   const elements: IdentityElement[] = [];
   mergeElements(4, pods4, world4, ids, elements);
   mergeElements(6, pods6, world6, ids, elements);
-  for (let i = 0; i < elements.length; i++) byId.get(elements[i].identity)!.members++;
-  return { identities, byId, elements, warnings };
+  const six = new Map<number, number>();
+  for (let i = 0; i < elements.length; i++) {
+    const id = elements[i].identity;
+    byId.get(id)!.members++;
+    if (elements[i].family === 6) six.set(id, (six.get(id) ?? 0) + 1);
+  }
+  const table = { identities, byId, elements, warnings };
+  ipv6Counts.set(table, LayeredMap.of(six));
+  return table;
+}
+
+/** Per table: identity id -> its IPv6 elements (the rest of `members` are IPv4); absent = none. */
+const ipv6Counts = new WeakMap<IdentityTable, LayeredMap<number, number>>();
+
+/**
+ * Elements per address family of every identity of a table (`members` split by family): what
+ * tells whether a change leaves an identity without one of its families. Recorded by
+ * computeIdentities, derived by membership.ts updateMembership (withIpv6Counts), else counted.
+ */
+export function familyCounts(table: IdentityTable): (id: number) => { 4: number; 6: number } {
+  let six = ipv6Counts.get(table);
+  if (!six) {
+    const m = new Map<number, number>();
+    for (const e of table.elements) if (e.family === 6) m.set(e.identity, (m.get(e.identity) ?? 0) + 1);
+    ipv6Counts.set(table, (six = LayeredMap.of(m)));
+  }
+  const counts = six;
+  return (id) => {
+    const members = table.byId.get(id)?.members ?? 0;
+    const v6 = counts.get(id) ?? 0;
+    return { 4: members - v6, 6: v6 };
+  };
+}
+
+/** Records the IPv6 element counts of `to`: those of `from` with `changes` (id -> count; 0 = none). */
+export function withIpv6Counts(from: IdentityTable, to: IdentityTable, changes: ReadonlyMap<number, number>): void {
+  familyCounts(from);
+  const edits = new Map<number, number | undefined>();
+  for (const [id, n] of changes) edits.set(id, n > 0 ? n : undefined);
+  ipv6Counts.set(to, ipv6Counts.get(from)!.with(edits));
+}
+
+/** Index of the element holding an address (binary search), or -1. */
+export function elementIndex(elements: readonly IdentityElement[], family: Family, value: bigint): number {
+  let lo = 0;
+  let hi = elements.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const e = elements[mid];
+    if (e.family < family || (e.family === family && e.last < value)) lo = mid + 1;
+    else if (e.family > family || e.first > value) hi = mid - 1;
+    else return mid;
+  }
+  return -1;
 }
 
 /** The identity of an address (binary search over the sorted, disjoint elements). */
@@ -665,17 +718,8 @@ export function lookupIdentity(table: Pick<IdentityTable, 'elements'>, text: str
 export function elementAt(table: Pick<IdentityTable, 'elements'>, text: string): IdentityElement | undefined {
   const ip = parseIp(text);
   if (!ip) return undefined;
-  const els = table.elements;
-  let lo = 0;
-  let hi = els.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const e = els[mid];
-    if (e.family < ip.family || (e.family === ip.family && e.last < ip.value)) lo = mid + 1;
-    else if (e.family > ip.family || e.first > ip.value) hi = mid - 1;
-    else return e;
-  }
-  return undefined;
+  const at = elementIndex(table.elements, ip.family, ip.value);
+  return at < 0 ? undefined : table.elements[at];
 }
 
 /** Peers that observe addresses, for callers that want to know why an identity was split. */

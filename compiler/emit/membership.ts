@@ -6,16 +6,22 @@
 // element per address of the pod. updateMembership(previous, program, cluster, changedPods) is
 // that path without the full recomputation: existing identity -> only the pod's ip -> identity
 // elements change (decisions shared with `previous`); new/vanished identity -> only its decision
-// row and column are computed and merged. Its result equals computeMembership's (tested in
-// incremental.test.ts). membershipDiff merges the two sorted element arrays (no key strings).
+// row and column are computed and spliced into the rows they touch (decision-rows.ts). Its
+// result equals computeMembership's (incremental.test.ts, update-property.test.ts) and costs the
+// change, not the table: no pass over every element, pair or identity. membershipDiff merges the
+// two sorted element arrays (no key strings), or, for a membership updateMembership derived from
+// `before`, only the elements it recorded as changed.
 
 import type { Cluster } from '../model/cluster.js';
 import type { Direction, Program } from '../ir/types.js';
-import { computeIdentities, elementAt, PodClassifier, type Identity, type IdentityElement, type IdentityTable } from './identities.js';
-import { computeDecisions, decisionsFor, DIRECTIONS, type DecisionElement, type DecisionTable } from './decisions.js';
+import { computeIdentities, elementAt, elementIndex, familyCounts, PodClassifier, withIpv6Counts, type Identity, type IdentityElement, type IdentityTable } from './identities.js';
+import { computeDecisions, decisionCells, DIRECTIONS, positionOf, type DecisionElement, type DecisionTable } from './decisions.js';
+import { editRow, flatten, pairsTowards, rowKey, rowPairs, rowSubject, splitRows, type Rows } from './decision-rows.js';
+import { OverlayMap } from './overlay-map.js';
+import { derivePeerIndex } from './peer-index.js';
 import { parseIp, type Family } from '../ir/cidr.js';
 import { fnv1a32 } from '../ir/hash.js';
-import { comparePairs, comparePorts, layoutDecisions, updateLayout, type DecisionLayout, type PairElement, type PortElement } from './profiles.js';
+import { comparePairs, comparePorts, layoutChange, layoutDecisions, type DecisionLayout, type LayoutChange, type PairElement, type PortElement } from './profiles.js';
 
 export interface Membership {
   readonly identities: IdentityTable;
@@ -63,13 +69,19 @@ export interface MembershipScope {
   readonly maxPairsPerDirection?: number;
 }
 
+/** A Membership, not an assignment map (which may be an OverlayMap rather than a Map). */
+function isMembership(x: Membership | ReadonlyMap<string, number>): x is Membership {
+  return (x as Partial<Membership>).identityElements !== undefined;
+}
+
 export function computeMembership(program: Program, cluster: Cluster, previous?: Membership | ReadonlyMap<string, number>, scope: MembershipScope = {}): Membership {
-  const prev = previous === undefined ? undefined : previous instanceof Map ? previous : (previous as Membership).assignment;
+  const prev = previous === undefined ? undefined : isMembership(previous) ? previous.assignment : previous;
   const identities = computeIdentities(program, cluster, { previous: prev as ReadonlyMap<string, number> | undefined });
-  const subjects = scope.localPods ? localSubjects(identities, cluster, scope.localPods) : undefined;
+  const counts = scope.localPods ? localSubjectCounts(identities, cluster, scope.localPods) : undefined;
+  const subjects = counts ? new Set(counts.keys()) : undefined;
   const decisions = computeDecisions(program, cluster, identities, { subjects, maxPairsPerDirection: scope.maxPairsPerDirection });
-  const previousLayout = previous === undefined || previous instanceof Map ? undefined : (previous as Membership).layout;
-  return {
+  const previousLayout = previous !== undefined && isMembership(previous) ? previous.layout : undefined;
+  const m: Membership = {
     identities,
     decisions,
     identityElements: identities.elements,
@@ -80,6 +92,8 @@ export function computeMembership(program: Program, cluster: Cluster, previous?:
     ...(scope.localPods ? { scope: { localPods: scope.localPods } } : {}),
     assignment: new Map(identities.identities.map((i) => [i.key, i.id])),
   };
+  if (counts) localCounts.set(m, counts);
+  return m;
 }
 
 /**
@@ -186,15 +200,68 @@ function mergeDiff<T>(before: readonly T[], after: readonly T[], compare: (a: T,
 
 /** Element changes from `before` to `after`: apply deletes first, then adds, in one batch. */
 export function membershipDiff(before: Membership | undefined, after: Membership): MembershipDiff {
-  const carved = mergeDiff(before?.identityElements ?? [], after.identityElements, compareIdentityElements, (a, b) => a.identity === b.identity) ?? diffBy(before?.identityElements ?? [], after.identityElements, identityElementKey, (e) => String(e.identity));
+  if (before === after) return emptyDiff();
+  const change = before ? changes.get(after) : undefined;
+  if (before && change && change.from === tokens.get(before)) return recordedDiff(before, after, change);
+  const carved = mergeDiff(before?.identityElements ?? [], after.identityElements, compareIdentityElements, sameIdentity) ?? diffBy(before?.identityElements ?? [], after.identityElements, identityElementKey, (e) => String(e.identity));
   const isPod = (e: IdentityElement) => e.pod !== undefined;
   const identity = { add: carved.add.filter(isPod), delete: carved.delete.filter(isPod) };
-  const world = mergeDiff(before?.world ?? [], after.world, compareIdentityElements, (a, b) => a.identity === b.identity) ?? diffBy(before?.world ?? [], after.world, identityElementKey, (e) => String(e.identity));
-  const pairs = mergeDiff(before?.layout.pairs ?? [], after.layout.pairs, comparePairs, (a, b) => a.profile === b.profile) ?? diffBy(before?.layout.pairs ?? [], after.layout.pairs, pairKey, (e) => String(e.profile));
-  const ports = mergeDiff(before?.layout.ports ?? [], after.layout.ports, comparePorts, (a, b) => a.rule.action === b.rule.action && a.rule.cookie === b.rule.cookie) ?? diffBy(before?.layout.ports ?? [], after.layout.ports, portKey, (e) => `${e.rule.action}/${e.rule.cookie}`);
+  const world = mergeDiff(before?.world ?? [], after.world, compareIdentityElements, sameIdentity) ?? diffBy(before?.world ?? [], after.world, identityElementKey, (e) => String(e.identity));
+  const pairs = mergeDiff(before?.layout.pairs ?? [], after.layout.pairs, comparePairs, sameProfile) ?? diffBy(before?.layout.pairs ?? [], after.layout.pairs, pairKey, (e) => String(e.profile));
+  const ports = mergeDiff(before?.layout.ports ?? [], after.layout.ports, comparePorts, sameVerdict) ?? diffBy(before?.layout.ports ?? [], after.layout.ports, portKey, (e) => `${e.rule.action}/${e.rule.cookie}`);
+  return { identity, world, pairs, ports, isolated: isolationDiff(before, after) };
+}
+
+const sameIdentity = (a: IdentityElement, b: IdentityElement) => a.identity === b.identity;
+const sameProfile = (a: PairElement, b: PairElement) => a.profile === b.profile;
+const sameVerdict = (a: PortElement, b: PortElement) => a.rule.action === b.rule.action && a.rule.cookie === b.rule.cookie;
+
+function emptyDiff(): MembershipDiff {
+  const none = () => ({ add: [], delete: [] });
+  return { identity: none(), world: none(), pairs: none(), ports: none(), isolated: { egress: none(), ingress: none() } };
+}
+
+function isolationDiff(before: Membership | undefined, after: Membership): Record<Direction, ElementChanges<number>> {
   const isolated = {} as Record<Direction, ElementChanges<number>>;
   for (const d of DIRECTIONS) isolated[d] = diffBy(before?.isolated[d] ?? [], after.isolated[d], String, String);
-  return { identity, world, pairs, ports, isolated };
+  return isolated;
+}
+
+/**
+ * What updateMembership changed, kept for membershipDiff: every element it did not list is the
+ * same object in both memberships, so the merge of the listed ones alone (each list sorted like
+ * the whole) gives what the merge of the whole lists gives.
+ */
+interface Change {
+  /** The token of the membership it was derived from (not the membership: a chain of updates must not keep every earlier one alive). */
+  readonly from: object;
+  /** Pod elements replaced (old, new), in element order. */
+  readonly identityBefore: readonly IdentityElement[];
+  readonly identityAfter: readonly IdentityElement[];
+  /** Pair elements that left (any order) and came in (sorted). */
+  readonly pairsGone: readonly PairElement[];
+  readonly pairsNew: readonly PairElement[];
+  /** Port elements of the profiles that vanished and appeared (sorted). */
+  readonly portsGone: readonly PortElement[];
+  readonly portsNew: readonly PortElement[];
+}
+
+const changes = new WeakMap<Membership, Change>();
+const tokens = new WeakMap<Membership, object>();
+
+function tokenOf(m: Membership): object {
+  let t = tokens.get(m);
+  if (!t) tokens.set(m, (t = {}));
+  return t;
+}
+
+function recordedDiff(before: Membership, after: Membership, c: Change): MembershipDiff {
+  const identity = mergeDiff(c.identityBefore, c.identityAfter, compareIdentityElements, sameIdentity) ?? diffBy(c.identityBefore, c.identityAfter, identityElementKey, (e) => String(e.identity));
+  const world = mergeDiff(before.world, after.world, compareIdentityElements, sameIdentity) ?? diffBy(before.world, after.world, identityElementKey, (e) => String(e.identity));
+  const gone = [...c.pairsGone].sort(comparePairs);
+  const pairs = mergeDiff(gone, c.pairsNew, comparePairs, sameProfile) ?? diffBy(gone, c.pairsNew, pairKey, (e) => String(e.profile));
+  const ports = mergeDiff(c.portsGone, c.portsNew, comparePorts, sameVerdict) ?? diffBy(c.portsGone, c.portsNew, portKey, (e) => `${e.rule.action}/${e.rule.cookie}`);
+  return { identity, world, pairs, ports, isolated: isolationDiff(before, after) };
 }
 
 export function diffSize(d: MembershipDiff): number {
@@ -206,49 +273,39 @@ export function diffSize(d: MembershipDiff): number {
 // ---------------------------------------------------------------------------------------------
 // Incremental: a few pods changed labels or named ports (same addresses, same nodes and
 // namespaces, same program). The result equals computeMembership(program, cluster, previous)
-// element for element (identity representatives may differ: any member serves).
+// element for element (identity representatives may differ: any member serves). Its cost is
+// that of the change: what it needs besides binary searches (per-family element counts,
+// identities.ts; the identities of the local pods; the decision rows, decision-rows.ts; the
+// peer index, peer-index.ts; identity maps, overlay-map.ts) is derived from the previous
+// membership's, and the flat decision and pair lists are only put back together when someone
+// reads them.
 
-interface PodIndex {
-  /** "family/value" -> index of the pod element in the elements array. */
-  readonly at: Map<string, number>;
-  /** identity id -> element count per family. */
-  readonly perFamily: Map<number, { 4: number; 6: number }>;
-}
-
-const podIndexes = new WeakMap<readonly IdentityElement[], PodIndex>();
-
-function podIndex(elements: readonly IdentityElement[]): PodIndex {
-  let ix = podIndexes.get(elements);
-  if (ix) return ix;
-  const at = new Map<string, number>();
-  const perFamily = new Map<number, { 4: number; 6: number }>();
-  elements.forEach((e, i) => {
-    if (e.pod !== undefined && e.first === e.last) at.set(`${e.family}/${e.first}`, i);
-    let c = perFamily.get(e.identity);
-    if (!c) perFamily.set(e.identity, (c = { 4: 0, 6: 0 }));
-    c[e.family]++;
-  });
-  ix = { at, perFamily };
-  podIndexes.set(elements, ix);
-  return ix;
-}
+/** Per membership of a node-local table: identity id -> addresses of the node's own pods in it (the subjects are its keys). */
+const localCounts = new WeakMap<Membership, ReadonlyMap<number, number>>();
 
 /**
- * The identities of the addresses the local pods own (the subjects of a node-local table),
- * without a pass over every element: the few local pods are found by name and their addresses
- * by binary search in the sorted elements; an address another pod owns is not theirs.
+ * The identities of the addresses the local pods own (the subjects of a node-local table), with
+ * their address counts, without a pass over every element: the few local pods are found by name
+ * and their addresses by binary search in the sorted elements; an address another pod owns is
+ * not theirs.
  */
-function localSubjects(table: IdentityTable, cluster: Cluster, localPods: ReadonlySet<string>): Set<number> {
-  const out = new Set<number>();
+function localSubjectCounts(table: IdentityTable, cluster: Cluster, localPods: ReadonlySet<string>): Map<number, number> {
+  const out = new Map<number, number>();
   for (const name of localPods) {
     const pod = findPod(cluster, name);
     if (!pod) continue;
     for (const text of pod.ips) {
       const e = elementAt(table, text);
-      if (e?.pod === name) out.add(e.identity);
+      if (e?.pod === name) out.set(e.identity, (out.get(e.identity) ?? 0) + 1);
     }
   }
   return out;
+}
+
+function localCountsOf(m: Membership, cluster: Cluster, localPods: ReadonlySet<string>): ReadonlyMap<number, number> {
+  let c = localCounts.get(m);
+  if (!c) localCounts.set(m, (c = localSubjectCounts(m.identities, cluster, localPods)));
+  return c;
 }
 
 function findPod(cluster: Cluster, name: string): Cluster['pods'][number] | undefined {
@@ -266,62 +323,187 @@ function findPod(cluster: Cluster, name: string): Cluster['pods'][number] | unde
   return pods.find((p) => `${p.namespace}/${p.name}` === name);
 }
 
+/** The decision rows of a membership (decision-rows.ts): kept for derived memberships, split from the flat lists otherwise. */
+const rowCache = new WeakMap<Membership, Rows>();
+
+function rowsOf(m: Membership): Rows {
+  let rows = rowCache.get(m);
+  if (!rows) rowCache.set(m, (rows = splitRows(m.decisionElements, m.layout.pairs)));
+  return rows;
+}
+
+/** A membership whose decision and pair lists are flattened from `rows` on first read. */
+function rowMembership(parts: Omit<Membership, 'decisions' | 'decisionElements' | 'layout'> & { layout: Omit<DecisionLayout, 'pairs'> }, rows: Rows): Membership {
+  let decisionList: DecisionElement[] | undefined;
+  let pairList: PairElement[] | undefined;
+  const decisionElements = () => (decisionList ??= flatten(rows, (r) => r.decisions));
+  const pairs = () => (pairList ??= flatten(rows, (r) => r.pairs));
+  const { layout, isolated, ...rest } = parts;
+  const m: Membership = {
+    ...rest,
+    isolated,
+    decisions: {
+      get elements() {
+        return decisionElements();
+      },
+      isolated,
+    },
+    get decisionElements() {
+      return decisionElements();
+    },
+    layout: {
+      get pairs() {
+        return pairs();
+      },
+      ports: layout.ports,
+      profiles: layout.profiles,
+    },
+  };
+  rowCache.set(m, rows);
+  return m;
+}
+
+interface PodChange {
+  /** Index of the pod element. */
+  readonly at: number;
+  readonly key: string;
+  readonly family: Family;
+  readonly groups: string[];
+  readonly observed: boolean;
+  readonly pod: Cluster['pods'][number];
+  readonly text: string;
+}
+
 /**
  * The membership after the pods named in `changedPods` (`namespace/name`) changed labels or
  * named ports, everything else as in `previous`. A pod that moves into an identity that
  * already exists changes only its ip -> identity elements (decisions are shared with
  * `previous`); a new identity (or one that disappears or gains/loses an address family) gets
- * its decision rows and columns recomputed and merged. Anything else (addresses, nodes,
+ * its decision rows and columns recomputed and spliced in. Anything else (addresses, nodes,
  * namespaces, pods added or removed) falls back to computeMembership.
  */
 export function updateMembership(previous: Membership, program: Program, cluster: Cluster, changedPods: readonly string[]): Membership {
-  const full = () => computeMembership(program, cluster, previous, previous.scope);
-  // A node-local table: its subjects are its own pods' identities; only a change of one of its
-  // own pods can change them (an identity only a remote pod had never was a subject).
-  const local = previous.scope?.localPods;
-  const ownChanged = !!local && changedPods.some((n) => local.has(n));
+  const classifier = new PodClassifier(program, cluster);
+  const found = podChanges(previous, cluster, classifier, changedPods);
+  if (!found) return computeMembership(program, cluster, previous, previous.scope);
   const table = previous.identities;
   const elements = previous.identityElements;
-  const ix = podIndex(elements);
-  const classifier = new PodClassifier(program, cluster);
-  const changes: Array<{ at: number; key: string; family: Family; groups: string[]; observed: boolean; pod: Cluster['pods'][number]; text: string }> = [];
+  const moved = found.filter((c) => table.byId.get(elements[c.at].identity)!.key !== c.key);
+  if (moved.length === 0) return previous;
+  const step = nextIdentities(previous, moved, classifier);
+  const local = nextLocalCounts(previous, cluster, moved, step.idOf);
+  const change = {
+    from: tokenOf(previous),
+    identityBefore: moved.map((c) => elements[c.at]).sort(compareIdentityElements),
+    identityAfter: moved.map((c) => step.table.elements[c.at]).sort(compareIdentityElements),
+  };
+  const { added, removed, refamilied } = step;
+  if (added.size === 0 && removed.size === 0 && refamilied.size === 0 && local.gained.size === 0 && local.lost.size === 0) {
+    // Same identities (same keys and numbers) and subjects: the assignment and decisions are
+    // shared (read through the shared decision table, which may flatten its rows on first read).
+    const decisions = previous.decisions;
+    const next: Membership = {
+      identities: step.table,
+      decisions,
+      identityElements: step.table.elements,
+      world: previous.world,
+      get decisionElements() {
+        return decisions.elements;
+      },
+      isolated: previous.isolated,
+      layout: previous.layout,
+      ...(previous.scope ? { scope: previous.scope } : {}),
+      assignment: previous.assignment,
+    };
+    const rows = rowCache.get(previous);
+    if (rows) rowCache.set(next, rows);
+    if (local.counts) localCounts.set(next, local.counts);
+    changes.set(next, { ...change, pairsGone: [], pairsNew: [], portsGone: [], portsNew: [] });
+    return next;
+  }
+  const keyChanges = new Map<string, number | undefined>();
+  for (const key of removed) keyChanges.set(key, undefined);
+  for (const key of added) keyChanges.set(key, step.idOf(key));
+  const identities = step.table.identities;
+  // a new map object when identities changed (dataplane/policy/incremental.ts tells the cases apart by it)
+  const assignment = added.size + removed.size + refamilied.size > 0 ? OverlayMap.derive(previous.assignment, keyChanges, () => new Map(identities.map((i) => [i.key, i.id]))) : previous.assignment;
+  const d = spliceDecisions(previous, program, cluster, step, local);
+  // Only pod elements changed: the world ranges are those of `previous`.
+  const next = rowMembership(
+    {
+      identities: step.table,
+      identityElements: step.table.elements,
+      world: previous.world,
+      isolated: d.isolated,
+      layout: { ports: d.laid.ports, profiles: d.laid.profiles },
+      ...(previous.scope ? { scope: previous.scope } : {}),
+      assignment,
+    },
+    d.rows,
+  );
+  if (local.counts) localCounts.set(next, local.counts);
+  changes.set(next, { ...change, pairsGone: d.pairsGone, pairsNew: d.laid.added, portsGone: d.laid.portsGone, portsNew: d.laid.portsNew });
+  return next;
+}
+
+/** The address elements of the named pods with their new identity keys; undefined when the one-pod path does not apply. */
+function podChanges(previous: Membership, cluster: Cluster, classifier: PodClassifier, changedPods: readonly string[]): PodChange[] | undefined {
+  const elements = previous.identityElements;
+  const found: PodChange[] = [];
   for (const name of new Set(changedPods)) {
     const pod = findPod(cluster, name);
-    if (!pod) return full();
+    if (!pod) return undefined;
     const groups = classifier.groupsOf(pod);
     const ports = classifier.portKey(pod);
     let own = 0;
     for (const text of pod.ips) {
       const ip = parseIp(text);
       if (!ip) continue;
-      const at = ix.at.get(`${ip.family}/${ip.value}`);
-      if (at === undefined || elements[at].pod !== name) return full();
+      const at = elementIndex(elements, ip.family, ip.value);
+      if (at < 0 || elements[at].pod !== name || elements[at].first !== elements[at].last) return undefined;
       own++;
       const key = PodClassifier.key(groups, ports, classifier.address.classOf(ip.family, ip.value));
-      changes.push({ at, key, family: ip.family, groups, observed: groups.length > 0 || ports !== '', pod, text });
+      found.push({ at, key, family: ip.family, groups, observed: groups.length > 0 || ports !== '', pod, text });
     }
-    if (own === 0) return full();
+    if (own === 0) return undefined;
   }
+  return found;
+}
+
+/** The identity table after the moves, and which identity keys appeared, vanished or changed families. */
+interface IdentityStep {
+  readonly table: IdentityTable;
+  readonly added: ReadonlySet<string>;
+  readonly removed: ReadonlySet<string>;
+  readonly refamilied: ReadonlySet<string>;
+  /** Number of a key after the change. */
+  readonly idOf: (key: string) => number;
+}
+
+function familiesOf(c: { 4: number; 6: number }): Family[] {
+  return ([4, 6] as const).filter((f) => c[f] > 0);
+}
+
+function nextIdentities(previous: Membership, moved: readonly PodChange[], classifier: PodClassifier): IdentityStep {
+  const table = previous.identities;
+  const elements = previous.identityElements;
+  const keyOf = (id: number) => table.byId.get(id)!.key;
   // Per-family counts after the change.
+  const perFamily = familyCounts(table);
   const counts = new Map<string, { 4: number; 6: number }>();
   const countOf = (key: string): { 4: number; 6: number } => {
     let c = counts.get(key);
     if (!c) {
       const id = previous.assignment.get(key);
-      const old = id === undefined ? undefined : ix.perFamily.get(id);
-      counts.set(key, (c = old ? { ...old } : { 4: 0, 6: 0 }));
+      counts.set(key, (c = id === undefined ? { 4: 0, 6: 0 } : perFamily(id)));
     }
     return c;
   };
-  const keyOfId = new Map(table.identities.map((i) => [i.id, i.key]));
-  const moved = changes.filter((c) => keyOfId.get(elements[c.at].identity) !== c.key);
-  if (moved.length === 0) return previous;
   for (const c of moved) {
-    countOf(keyOfId.get(elements[c.at].identity)!)[c.family]--;
+    countOf(keyOf(elements[c.at].identity))[c.family]--;
     countOf(c.key)[c.family]++;
   }
   // Identities whose existence or families change.
-  const familiesOf = (c: { 4: number; 6: number }): Family[] => ([4, 6] as const).filter((f) => c[f] > 0);
   const removed = new Set<string>();
   const added = new Set<string>();
   const refamilied = new Set<string>();
@@ -335,38 +517,37 @@ export function updateMembership(previous: Membership, program: Program, cluster
     else if (fams.join() !== ident.families.join()) refamilied.add(key);
   }
   // Numbers: surviving identities keep theirs; new keys hash in key order, probing past used ones.
-  const used = new Set<number>([0]);
-  for (const i of table.identities) if (!removed.has(i.key)) used.add(i.id);
+  const removedIds = new Set([...removed].map((k) => previous.assignment.get(k)!));
   const newIds = new Map<string, number>();
+  const taken = new Set<number>();
+  const used = (id: number) => id === 0 || taken.has(id) || (table.byId.has(id) && !removedIds.has(id));
   for (const key of [...added].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
     let id = fnv1a32(key) || 1;
-    while (used.has(id)) id = (id + 1) >>> 0 || 1;
-    used.add(id);
+    while (used(id)) id = (id + 1) >>> 0 || 1;
+    taken.add(id);
     newIds.set(key, id);
   }
   const idOf = (key: string): number => previous.assignment.get(key) ?? newIds.get(key)!;
   const nextElements = elements.slice();
   for (const c of moved) nextElements[c.at] = { ...elements[c.at], identity: idOf(c.key) };
-  // Identities.
+  // Identities: the changed ones replaced, the vanished taken out, the new put in (sorted by id).
   const delta = new Map<number, number>();
   for (const c of moved) {
     delta.set(elements[c.at].identity, (delta.get(elements[c.at].identity) ?? 0) - 1);
     delta.set(idOf(c.key), (delta.get(idOf(c.key)) ?? 0) + 1);
   }
-  const identities: Identity[] = [];
-  for (const i of table.identities) {
-    if (removed.has(i.key)) continue;
-    const d = delta.get(i.id);
-    if (d === undefined) {
-      identities.push(i);
-      continue;
-    }
-    const fams = refamilied.has(i.key) ? familiesOf(counts.get(i.key)!) : i.families;
-    identities.push({ ...i, families: fams, members: i.members + d });
+  const identities = table.identities.slice();
+  for (const [id, d] of delta) {
+    const at = positionOf(identities, id);
+    if (at < 0) continue; // a new identity
+    const i = identities[at];
+    if (removed.has(i.key)) identities.splice(at, 1);
+    else identities[at] = { ...i, families: refamilied.has(i.key) ? familiesOf(counts.get(i.key)!) : i.families, members: i.members + d };
   }
+  const addedIdentities: Identity[] = [];
   for (const key of added) {
     const c = moved.find((m) => m.key === key)!;
-    identities.push({
+    const ident: Identity = {
       id: newIds.get(key)!,
       key,
       kind: c.observed ? 'pod' : 'world',
@@ -374,74 +555,123 @@ export function updateMembership(previous: Membership, program: Program, cluster
       representative: { kind: 'pod', pod: c.pod, namespaceLabels: classifier.namespaceLabels(c.pod.namespace), ip: c.text },
       groups: c.groups,
       members: delta.get(newIds.get(key)!) ?? 0,
-    });
+    };
+    addedIdentities.push(ident);
+    identities.splice(lowerBound(identities, ident.id), 0, ident);
   }
-  identities.sort((a, b) => a.id - b.id);
-  const nextTable: IdentityTable = { identities, byId: new Map(identities.map((i) => [i.id, i])), elements: nextElements, warnings: table.warnings };
-  // The pod elements keep their positions: carry the index forward.
-  const perFamily = new Map(ix.perFamily);
-  for (const [key, c] of counts) {
-    const id = idOf(key);
-    if (removed.has(key)) perFamily.delete(id);
-    else perFamily.set(id, c);
+  const idChanges = new Map<number, Identity | undefined>();
+  for (const id of removedIds) idChanges.set(id, undefined);
+  for (const id of delta.keys()) {
+    const at = positionOf(identities, id);
+    if (at >= 0) idChanges.set(id, identities[at]);
   }
-  podIndexes.set(nextElements, { at: ix.at, perFamily });
-  // Subjects of a node-local table that appear (an own pod moved into an identity no own pod had)
-  // or disappear (the last own pod left it).
-  const gained = new Set<number>();
-  const lost = new Set<number>();
-  // only needed past the shared return below, or to find gained/lost subjects
-  let subjects = ownChanged ? localSubjects(nextTable, cluster, local!) : undefined;
-  if (subjects) {
-    const before = localSubjects(table, cluster, local!);
-    for (const id of subjects) if (!before.has(id)) gained.add(id);
-    for (const id of before) if (!subjects.has(id)) lost.add(id);
-  }
-  if (added.size === 0 && removed.size === 0 && refamilied.size === 0 && gained.size === 0 && lost.size === 0) {
-    // Same identities (same keys and numbers) and subjects: the assignment and decisions are shared.
-    return { ...previous, identities: nextTable, identityElements: nextElements };
-  }
-  const assignment = added.size + removed.size + refamilied.size > 0 ? new Map(identities.map((i) => [i.key, i.id])) : previous.assignment;
-  // Decisions: rows and columns of the identities that appeared, vanished or changed families;
-  // whole rows of the subjects a node-local table gained; none for the subjects it lost.
-  const affected = new Set<number>();
-  for (const key of [...removed, ...refamilied]) affected.add(previous.assignment.get(key)!);
-  const recompute = new Set<number>();
-  for (const key of [...added, ...refamilied]) recompute.add(idOf(key));
-  for (const id of recompute) affected.add(id);
-  if (local && !subjects) subjects = localSubjects(nextTable, cluster, local);
-  const fresh = decisionsFor(program, cluster, nextTable, recompute, { subjects }, gained);
-  const stale = (e: { subject: number; peer: number }) => affected.has(e.subject) || affected.has(e.peer) || lost.has(e.subject) || gained.has(e.subject);
-  const decisionElements = mergeDecisions(previous.decisionElements, fresh.elements, stale);
-  const layout = updateLayout(previous.layout, stale, fresh.elements);
-  const isolated = {} as Record<Direction, number[]>;
-  for (const d of DIRECTIONS) {
-    const kept = previous.isolated[d].filter((id) => !affected.has(id) && !lost.has(id) && !gained.has(id));
-    isolated[d] = [...kept, ...fresh.isolated[d]].sort((a, b) => a - b);
-  }
-  const decisions: DecisionTable = { elements: decisionElements, isolated };
-  // Only pod elements changed: the world ranges are those of `previous`.
-  return { identities: nextTable, decisions, identityElements: nextElements, world: previous.world, decisionElements, isolated, layout, ...(previous.scope ? { scope: previous.scope } : {}), assignment };
+  const byId = OverlayMap.derive(table.byId, idChanges, () => new Map(identities.map((i) => [i.id, i])));
+  const nextTable: IdentityTable = { identities, byId, elements: nextElements, warnings: table.warnings };
+  derivePeerIndex(table.identities, identities, addedIdentities, [...removedIds].map((id) => table.byId.get(id)!));
+  withIpv6Counts(table, nextTable, new Map([...counts].map(([key, c]) => [idOf(key), removed.has(key) ? 0 : c[6]])));
+  return { table: nextTable, added, removed, refamilied, idOf };
 }
 
 /**
- * Merge two element lists sorted by (direction, subject, peer) with disjoint pairs, keeping
- * in-pair order, leaving out the elements of `a` that `drop` selects (one pass).
+ * Subjects of a node-local table that appear (an own pod moved into an identity no own pod had)
+ * or disappear (the last own pod left it): the local address counts, moved along. Only a change
+ * of one of its own pods can change them (an identity only a remote pod had never was a subject).
  */
-function mergeDecisions(a: readonly DecisionElement[], b: readonly DecisionElement[], drop: (e: DecisionElement) => boolean): DecisionElement[] {
-  const out: DecisionElement[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length) {
-    const e = a[i];
-    if (drop(e)) {
-      i++;
-      continue;
-    }
-    while (j < b.length && comparePairs(b[j], e) < 0) out.push(b[j++]);
-    out.push(e);
-    i++;
+function nextLocalCounts(previous: Membership, cluster: Cluster, moved: readonly PodChange[], idOf: (key: string) => number): { counts?: ReadonlyMap<number, number>; gained: Set<number>; lost: Set<number> } {
+  const gained = new Set<number>();
+  const lost = new Set<number>();
+  const local = previous.scope?.localPods;
+  if (!local) return { gained, lost };
+  const elements = previous.identityElements;
+  const before = localCountsOf(previous, cluster, local);
+  const own = moved.filter((c) => local.has(elements[c.at].pod!));
+  if (own.length === 0) return { counts: before, gained, lost };
+  const counted = new Map(before);
+  for (const c of own) {
+    const from = elements[c.at].identity;
+    const n = counted.get(from)! - 1;
+    if (n > 0) counted.set(from, n);
+    else counted.delete(from);
+    counted.set(idOf(c.key), (counted.get(idOf(c.key)) ?? 0) + 1);
   }
-  while (j < b.length) out.push(b[j++]);
-  return out;
+  for (const id of counted.keys()) if (!before.has(id)) gained.add(id);
+  for (const id of before.keys()) if (!counted.has(id)) lost.add(id);
+  return { counts: counted, gained, lost };
+}
+
+/**
+ * Decisions after identities appeared, vanished or changed families, or a node-local table
+ * gained or lost subjects: the rows of the affected and lost subjects and the cells towards
+ * affected peers leave; whole rows of new and gained subjects and the cells of every other
+ * subject towards new peers come in (decisionCells), each spliced into its row.
+ */
+function spliceDecisions(
+  previous: Membership,
+  program: Program,
+  cluster: Cluster,
+  step: IdentityStep,
+  local: { counts?: ReadonlyMap<number, number>; gained: ReadonlySet<number>; lost: ReadonlySet<number> },
+): { rows: Rows; isolated: Record<Direction, number[]>; laid: LayoutChange; pairsGone: PairElement[] } {
+  const affected = new Set<number>();
+  for (const key of [...step.removed, ...step.refamilied]) affected.add(previous.assignment.get(key)!);
+  const recompute = new Set<number>();
+  for (const key of [...step.added, ...step.refamilied]) recompute.add(step.idOf(key));
+  const counts = local.counts;
+  const subjects: Iterable<number> = counts ? counts.keys() : step.table.identities.map((i) => i.id);
+  const isSubject = (id: number) => (counts ? counts.has(id) : step.table.byId.has(id));
+  const wholeRows = new Set<number>(local.gained);
+  for (const id of recompute) if (isSubject(id)) wholeRows.add(id);
+  const fresh = decisionCells(program, cluster, step.table, subjects, wholeRows, recompute);
+  // Rows that leave whole, and rows that lose their cells towards affected peers.
+  const dropSubject = (id: number) => affected.has(id) || local.lost.has(id) || wholeRows.has(id);
+  const prevRows = rowsOf(previous);
+  const rows = new Map(prevRows);
+  const pairsGone: PairElement[] = [];
+  const edited = new Set<number>();
+  for (const [key, row] of prevRows) {
+    if (dropSubject(rowSubject(key))) {
+      rows.delete(key);
+      pairsGone.push(...rowPairs(row));
+    } else if (affected.size > 0) {
+      const gone = pairsTowards(row, affected);
+      if (gone.length === 0) continue;
+      pairsGone.push(...gone);
+      edited.add(key);
+    }
+  }
+  const freshElements: DecisionElement[] = [];
+  for (const run of fresh.runs) for (const e of run.elements) freshElements.push(e);
+  const laid = layoutChange(previous.layout, pairsGone, freshElements);
+  // The fresh runs with their pair elements (laid.added is in run order), spliced into their rows.
+  const freshByRow = new Map<number, { decisions: DecisionElement[]; pairs: PairElement[] }>();
+  let p = 0;
+  for (const run of fresh.runs) {
+    const pairs: PairElement[] = [];
+    while (p < laid.added.length && laid.added[p].direction === run.direction && laid.added[p].subject === run.subject) pairs.push(laid.added[p++]);
+    freshByRow.set(rowKey(run.direction, run.subject), { decisions: run.elements, pairs });
+  }
+  for (const key of new Set([...edited, ...freshByRow.keys()])) {
+    const add = freshByRow.get(key) ?? { decisions: [], pairs: [] };
+    const row = editRow(rows.get(key), affected, add.decisions, add.pairs);
+    if (row) rows.set(key, row);
+    else rows.delete(key);
+  }
+  const isolated = {} as Record<Direction, number[]>;
+  for (const d of DIRECTIONS) {
+    const kept = previous.isolated[d].filter((id) => !affected.has(id) && !local.lost.has(id) && !wholeRows.has(id));
+    isolated[d] = [...kept, ...fresh.isolated[d]].sort((a, b) => a - b);
+  }
+  return { rows, isolated, laid, pairsGone };
+}
+
+/** First position in a list sorted by id whose id is at least `id`. */
+function lowerBound(identities: readonly Identity[], id: number): number {
+  let lo = 0;
+  let hi = identities.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (identities[mid].id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

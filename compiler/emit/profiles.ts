@@ -13,7 +13,8 @@
 // Profile numbers have the high bit set (identities are small hashes, but nothing relies on
 // that: a missing pair stops the rule before the port lookup). Surviving profiles keep their
 // numbers; new ones hash their content key and probe past used numbers in key order, so a fresh
-// layout and an incremental one (updateLayout) agree.
+// layout and an incremental one agree (layoutChange: the pairs that leave and come in, costing
+// the number of profiles plus the change; updateLayout: the same over a whole pair list).
 
 import type { Direction, Rule } from '../ir/types.js';
 import { fnv1a32 } from '../ir/hash.js';
@@ -36,7 +37,7 @@ export interface PortElement {
   readonly rule: Rule;
 }
 
-interface Profile {
+export interface Profile {
   readonly id: number;
   readonly uses: number;
   readonly ports: readonly PortElement[];
@@ -201,22 +202,32 @@ function pairsOf(runs: Runs, profile: (key: string) => number): PairElement[] {
   return out;
 }
 
+/** What layoutChange did to a layout. */
+export interface LayoutChange {
+  /** The layout's profiles and ports after the change (its pairs are the caller's to place). */
+  readonly profiles: ReadonlyMap<string, Profile>;
+  readonly ports: readonly PortElement[];
+  /** One pair element per pair of `fresh`, in `fresh` order. */
+  readonly added: readonly PairElement[];
+  /** Port elements of the profiles no pair uses any more, and of the new profiles (sorted). */
+  readonly portsGone: readonly PortElement[];
+  readonly portsNew: readonly PortElement[];
+}
+
 /**
- * `previous` without the pairs `drop` selects, plus the pairs of `fresh` (decision elements of
- * pairs not in `previous` after the drop, sorted by pair). Equals layoutDecisions of the merged
- * decision list with `previous` as the numbering.
+ * The profiles and ports after the pairs `removed` (elements of `previous.pairs`) leave and the
+ * pairs of `fresh` (decision elements sorted by pair, none of them a pair that stays) come in:
+ * the numbering layoutDecisions would give the merged list with `previous` as the numbering.
+ * Costs the number of profiles plus the change, never the number of pairs.
  */
-export function updateLayout(previous: DecisionLayout, drop: (p: PairElement) => boolean, fresh: readonly DecisionElement[]): DecisionLayout {
+export function layoutChange(previous: DecisionLayout, removed: readonly PairElement[], fresh: readonly DecisionElement[]): LayoutChange {
   const keyOfId = new Map<number, string>();
   for (const [key, p] of previous.profiles) keyOfId.set(p.id, key);
   const count = new Map<string, number>();
   for (const [key, p] of previous.profiles) count.set(key, p.uses);
-  const kept: PairElement[] = [];
-  for (const p of previous.pairs) {
-    if (drop(p)) {
-      const key = keyOfId.get(p.profile)!;
-      count.set(key, count.get(key)! - 1);
-    } else kept.push(p);
+  for (const p of removed) {
+    const key = keyOfId.get(p.profile)!;
+    count.set(key, count.get(key)! - 1);
   }
   const runs = runsOf(fresh);
   const freshRun = runs.content;
@@ -225,23 +236,59 @@ export function updateLayout(previous: DecisionLayout, drop: (p: PairElement) =>
   for (const [key, p] of previous.profiles) if (count.get(key)! > 0) used.add(p.id);
   const newIds = assignNew([...freshRun.keys()].filter((k) => !previous.profiles.has(k)), used);
   const profiles = new Map<string, Profile>();
-  let changedSet = false;
+  const gone: PortElement[] = [];
+  const fresher: PortElement[] = [];
   for (const [key, n] of count) {
     const prev = previous.profiles.get(key);
     if (n <= 0) {
-      if (prev) changedSet = true;
+      if (prev) gone.push(...prev.ports);
       continue;
     }
     if (prev) profiles.set(key, prev.uses === n ? prev : { ...prev, uses: n });
     else {
       const id = newIds.get(key)!;
-      profiles.set(key, { id, uses: n, ports: portsOf(freshRun.get(key)!, id) });
-      changedSet = true;
+      const ports = portsOf(freshRun.get(key)!, id);
+      profiles.set(key, { id, uses: n, ports });
+      fresher.push(...ports);
     }
   }
   const added = pairsOf(runs, (key) => previous.profiles.get(key)?.id ?? newIds.get(key)!);
-  const pairs = mergeSorted(kept, added);
-  return { pairs, ports: changedSet ? sortedPorts(profiles) : previous.ports, profiles };
+  gone.sort(comparePorts);
+  fresher.sort(comparePorts);
+  let ports = previous.ports;
+  if (gone.length > 0 || fresher.length > 0) {
+    // what sortedPorts(profiles) gives: the surviving elements keep their order, the new ones go in
+    const left = new Set(gone);
+    ports = mergePorts(
+      previous.ports.filter((p) => !left.has(p)),
+      fresher,
+    );
+  }
+  return { profiles, ports, added, portsGone: gone, portsNew: fresher };
+}
+
+/**
+ * `previous` without the pairs `drop` selects, plus the pairs of `fresh` (decision elements of
+ * pairs not in `previous` after the drop, sorted by pair). Equals layoutDecisions of the merged
+ * decision list with `previous` as the numbering.
+ */
+export function updateLayout(previous: DecisionLayout, drop: (p: PairElement) => boolean, fresh: readonly DecisionElement[]): DecisionLayout {
+  const kept: PairElement[] = [];
+  const removed: PairElement[] = [];
+  for (const p of previous.pairs) (drop(p) ? removed : kept).push(p);
+  const change = layoutChange(previous, removed, fresh);
+  return { pairs: mergeSorted(kept, change.added), ports: change.ports, profiles: change.profiles };
+}
+
+function mergePorts(a: readonly PortElement[], b: readonly PortElement[]): PortElement[] {
+  const out: PortElement[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && comparePorts(a[i], b[j]) < 0)) out.push(a[i++]);
+    else out.push(b[j++]);
+  }
+  return out;
 }
 
 function mergeSorted(a: readonly PairElement[], b: readonly PairElement[]): PairElement[] {
