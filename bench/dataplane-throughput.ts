@@ -3,9 +3,12 @@
 //   none    no ruleset in the node namespace (no conntrack either)
 //   ct      conntrack only: `ct state established,related accept`, `ct state invalid drop`, accept
 //           (not asked for; it separates the cost of conntrack from the cost of policy)
+//   empty   our table for the same cluster with no policy at all: what a node loads before any
+//           policy exists (the issue's "no policy": conntrack, identity loads, nothing isolated)
 //   policyc our table (compiler/emit/nftables: identity maps + decision vmaps) for N policies
 //   linear  the same policies lowered per peer into linear chains (emitLinear, iptables style)
-// Targets: policyc throughput >= 0.97 and connection rate >= 0.95 of `none`.
+// Targets: policyc throughput >= 0.97 and connection rate >= 0.95 of the no-policy figure,
+// reported against both `empty` (our dataplane with no policy) and `none` (a bare kernel).
 //
 // Each configuration has its own identical topology (node namespace + client pod + server pod,
 // bench/dataplane-net.ts) with its ruleset loaded once; measurements are interleaved so drift
@@ -26,17 +29,31 @@
 // cluster-wide decision map is quadratic in identities).
 // The linear lowering is capped at --linear-cap rules (see bench/dataplane-linear.ts).
 //
+// Steadiness: the throughput figure (5 rounds of one 2 s stream) varied 0.84-1.08 between runs
+// on a busy 2-core machine. With --pin (default with 2 or more CPUs) the client runs on CPU 0 and
+// the server on CPU 1 (taskset), so every configuration sees the same placement of sender,
+// receiver and their softirq work instead of whatever the scheduler picked that run: no-ruleset
+// against no-ruleset, 8 bracketed 1 s streams, load average 5-6, the interquartile range of the
+// ratios was 0.94-1.02 and 0.97-1.17 pinned, 0.92-1.40 and 0.93-1.12 not (absolute throughput is
+// lower pinned: the two ends no longer share a core's cache). Other load changes on a scale of
+// seconds, so more and shorter brackets beat long ones: 10 rounds of 1.5 s streams (the same
+// time as 5 of 3 s). The load average is printed with the report.
+//
 //   npx tsc -p tsconfig.json && node dist/bench/dataplane-throughput.js
-//   flags: --pods 50000 --policies 10000 --anps 4 --seconds 2 --rounds 5 --workers 4
+//   flags: --pods 50000 --policies 10000 --anps 4 --seconds 2 --tput-seconds 1.5 --rounds 10
+//          --workers 4 --pin|--no-pin
 //          --linear-cap 50000 --scope node|cluster --seed 42
 //          --verify    check the linear generator against the compiler's emitLinear (small
 //                      sizes only; node-local tables are checked by compiler/emit/scope.test.ts)
 //          --ablation  a fifth configuration: our table with only the flow's two decision
 //                      elements (the cost of the decision maps' size on new connections)
+//          --compare FILE  one more configuration: a libnftables JSON document (e.g. the table an
+//                      older build emitted for the same flags), measured in the same run; it
+//                      must pass the same probes (same flow allowed, port 5433 dropped)
 // Needs root, ip, nft, gcc; everything runs in namespaces named pcbench-<random>-*.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -60,7 +77,7 @@ const OUR_TABLE = 'policyc';
 const LINEAR_TABLE = 'policyc_linear';
 const CT_TABLE = 'pcbench_ct';
 
-type ConfigName = 'none' | 'ct' | 'policyc' | 'linear' | 'policyc-min';
+type ConfigName = 'none' | 'ct' | 'empty' | 'policyc' | 'linear' | 'policyc-min' | 'compare';
 
 function log(msg: string): void {
   process.stderr.write(`[dataplane-bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -100,7 +117,10 @@ async function main(): Promise<number> {
       policies: { type: 'string', default: '10000' },
       anps: { type: 'string', default: '4' },
       seconds: { type: 'string', default: '2' },
-      rounds: { type: 'string', default: '5' },
+      'tput-seconds': { type: 'string', default: '1.5' },
+      rounds: { type: 'string', default: '10' },
+      pin: { type: 'boolean', default: availableParallelism() >= 2 },
+      compare: { type: 'string' },
       workers: { type: 'string', default: '4' },
       'linear-cap': { type: 'string', default: '50000' },
       scope: { type: 'string', default: 'node' },
@@ -118,13 +138,18 @@ async function main(): Promise<number> {
   const policies = num('policies', 4, 50_000);
   const anps = num('anps', 0, 100);
   const seconds = num('seconds', 0.5, 30);
+  const tputSeconds = num('tput-seconds', 0.5, 30);
   const rounds = num('rounds', 1, 10);
   const workers = num('workers', 1, 32);
   const linearCap = num('linear-cap', 0, 2_000_000);
   const seed = num('seed', 0, 2 ** 31);
   const scope = values.scope;
   if (scope !== 'node' && scope !== 'cluster') throw new Error('--scope must be node or cluster');
-  const CONFIGS: readonly ConfigName[] = values.ablation ? ['none', 'ct', 'policyc', 'linear', 'policyc-min'] : ['none', 'ct', 'policyc', 'linear'];
+  const CONFIGS: readonly ConfigName[] = ['none', 'ct', 'empty', 'policyc', 'linear', ...(values.ablation ? (['policyc-min'] as const) : []), ...(values.compare ? (['compare'] as const) : [])];
+  const compareDocument = values.compare ? (JSON.parse(readFileSync(values.compare, 'utf8')) as NftDocument) : undefined;
+  // taskset prefixes: the client on CPU 0, the server (and its softirq work) on CPU 1
+  const pinClient = values.pin ? ['taskset', '-c', '0'] : [];
+  const pinServer = values.pin ? ['taskset', '-c', '1'] : [];
 
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) throw new Error('this benchmark must run as root (it creates network namespaces and loads nftables rulesets in them)');
   const kernel = await kernelAvailable();
@@ -178,10 +203,8 @@ async function main(): Promise<number> {
       throw new Error(`our table does not allow the flow by the evaluator's rules: ${JSON.stringify(ourFlow)}`);
     }
     if (ourDenied.accepted) throw new Error('our table accepts the denied port');
-    const rulesOf = (chain: string) => ours.nftables.filter((c) => 'add' in c && 'rule' in c.add && c.add.rule.chain === chain).length;
-    // forward, forward_v4 (this flow is IPv4), then per side: the isolation test, the decision
-    // rule and the allow_ chain's counter+return rule.
-    const ourPerPacket = rulesOf('forward') + rulesOf('forward_v4') + 2 * 3;
+    // the rules the flow's first packet walks (NftInterpreter runs the chains rule by rule)
+    const ourPerPacket = interp.walk(flow.clientIp, flow.serverIp, 6, flow.port).rules;
 
     t = performance.now();
     log(`linear lowering (${scope} scope), cap ${linearCap} rules`);
@@ -220,6 +243,8 @@ async function main(): Promise<number> {
     };
     await load('ct', ctOnlyDocument());
     await load('policyc', ours);
+    // No policy: the same cluster's identity maps, no rule, nothing isolated.
+    await load('empty', emitNftables({ formatVersion: 1, groups: [], policies: [], rules: [] }, cluster, { table: OUR_TABLE }).document);
     await load('linear', linear.document);
     let minimalElements = 0;
     if (CONFIGS.includes('policyc-min')) {
@@ -234,12 +259,13 @@ async function main(): Promise<number> {
       for (const c of elements) if ('add' in c && 'element' in c.add) minimalElements += c.add.element.elem.length;
       await load('policyc-min', { nftables: [...skeletonCommands(program, { table: OUR_TABLE }), ...elements] });
     }
+    if (compareDocument) await load('compare', compareDocument);
 
     // ---- servers, probes
     for (const c of CONFIGS) {
       const ns = topo.get(c)!.server;
       await new Promise<void>((resolveReady, reject) => {
-        const child = spawn('ip', ['netns', 'exec', ns, pcload, 'serve', String(flow.port), '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn('ip', ['netns', 'exec', ns, ...pinServer, pcload, 'serve', String(flow.port), '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
         servers.push(child);
         let err = '';
         const timer = setTimeout(() => reject(new Error(`server in ${ns} not ready`)), 10_000);
@@ -257,7 +283,7 @@ async function main(): Promise<number> {
       });
     }
     const inClient = async (c: ConfigName, args: string[], timeoutMs: number): Promise<string> => {
-      const r = await run('ip', ['netns', 'exec', topo.get(c)!.client, pcload, ...args], undefined, timeoutMs);
+      const r = await run('ip', ['netns', 'exec', topo.get(c)!.client, ...pinClient, pcload, ...args], undefined, timeoutMs);
       if (!r.ok) throw new Error(`pcload ${args.join(' ')} in ${c}: ${r.stderr || r.stdout}`);
       return r.stdout.trim();
     };
@@ -265,7 +291,7 @@ async function main(): Promise<number> {
     for (const c of CONFIGS) {
       const ok = await inClient(c, ['probe', flow.serverIp, String(flow.port), '1000'], 10_000);
       const denied = await inClient(c, ['probe', flow.serverIp, String(flow.deniedPort), '700'], 10_000);
-      const want = c === 'none' || c === 'ct' ? 'refused' : 'timeout';
+      const want = c === 'none' || c === 'ct' || c === 'empty' ? 'refused' : 'timeout';
       probes.push(`${c}: ${flow.port} ${ok}, ${flow.deniedPort} ${denied}`);
       if (ok !== 'ok' || denied !== want) throw new Error(`probe failed in ${c}: port ${flow.port} -> ${ok} (want ok), port ${flow.deniedPort} -> ${denied} (want ${want})`);
     }
@@ -284,10 +310,10 @@ async function main(): Promise<number> {
     };
     const connErrors = new Map<ConfigName, number>(CONFIGS.map((c) => [c, 0]));
     const connTotal = new Map<ConfigName, number>(CONFIGS.map((c) => [c, 0]));
-    const timeoutMs = (seconds + 30) * 1000;
+    const timeoutMs = (Math.max(seconds, tputSeconds) + 30) * 1000;
     const measure = async (metric: Metric, c: ConfigName): Promise<number> => {
       if (metric === 'tput') {
-        const out = JSON.parse(await inClient(c, ['tput', flow.serverIp, String(flow.port), String(seconds)], timeoutMs)) as { bytes?: number; seconds?: number; error?: string };
+        const out = JSON.parse(await inClient(c, ['tput', flow.serverIp, String(flow.port), String(tputSeconds)], timeoutMs)) as { bytes?: number; seconds?: number; error?: string };
         if (out.error || !out.bytes || !out.seconds) throw new Error(`throughput in ${c}: ${out.error}`);
         return (out.bytes * 8) / out.seconds / 1e9;
       }
@@ -298,6 +324,8 @@ async function main(): Promise<number> {
     };
     for (const c of CONFIGS) await inClient(c, ['conn', flow.serverIp, String(flow.port), '0.5', String(workers)], timeoutMs); // warm-up
     const others = CONFIGS.filter((c) => c !== 'none');
+    const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+    const measureStart = performance.now();
     for (let r = 0; r < rounds; r++) {
       const order = others.map((_, i) => others[(i + r) % others.length]);
       const line: string[] = [];
@@ -318,6 +346,9 @@ async function main(): Promise<number> {
       }
       log(`round ${r + 1}/${rounds}: ${line.join('; ')}`);
     }
+
+    const loadAfter = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+    const measureSeconds = since(measureStart);
 
     // ---- the allow chains' counters: NEW packets went through the policy rules
     const counterOf = async (c: ConfigName, tableName: string, chain: string): Promise<number> => {
@@ -344,9 +375,11 @@ async function main(): Promise<number> {
     const LABEL: Record<ConfigName, () => string> = {
       none: () => 'none (no ruleset)',
       ct: () => 'ct only (conntrack, no policy)',
+      empty: () => 'policyc, no policies',
       policyc: () => `policyc (${fmt(policies)} policies)`,
       linear: () => `linear${linear.capped ? ` (capped at ${fmt(linearCap)})` : ''}`,
       'policyc-min': () => 'policyc, 2 decision elements (ablation)',
+      compare: () => `--compare ${values.compare}`,
     };
     const rows = CONFIGS.map((c) => {
       const tr = ratioOf('tput', c);
@@ -364,7 +397,8 @@ async function main(): Promise<number> {
     });
     const out: string[] = [];
     out.push('');
-    out.push(`Dataplane benchmark: ${fmt(cluster.pods.length)} pods, ${fmt(inputs.networkPolicies)} NetworkPolicies + ${inputs.adminPolicies} ANP/BANP, ${program.rules.length} IR rules; scope ${scope}; ${rounds} rounds x ${seconds} s per figure, each bracketed by two no-ruleset runs; ${workers} connect workers.`);
+    out.push(`Dataplane benchmark: ${fmt(cluster.pods.length)} pods, ${fmt(inputs.networkPolicies)} NetworkPolicies + ${inputs.adminPolicies} ANP/BANP, ${program.rules.length} IR rules; scope ${scope}; ${rounds} rounds x ${tputSeconds} s (throughput) / ${seconds} s (connections) per figure, each bracketed by two no-ruleset runs; ${workers} connect workers; ${values.pin ? 'client pinned to CPU 0, server to CPU 1' : 'not pinned'}.`);
+    out.push(`Machine: ${availableParallelism()} CPUs; load average (1, 5, 15 min) ${loadBefore} before and ${loadAfter} after the ${measureSeconds.toFixed(0)} s of measurements.`);
     out.push(`Flow: ${flow.client.namespace}/${flow.client.name} ${flow.clientIp} -> ${flow.server.name} ${flow.serverIp} TCP ${flow.port} (different nodes), allowed by ${flow.egressRule.id} and ${flow.ingressRule.id} (policy ${(inputs.flowPolicyPosition * 100).toFixed(0)}% into the NetworkPolicy order).`);
     out.push('');
     out.push(table(['configuration', 'TCP Gbit/s', 'ratio', 'range', 'new conn/s', 'ratio', 'range', 'conn errors'], rows));
@@ -376,6 +410,9 @@ async function main(): Promise<number> {
     const lt = median(ratioOf('tput', 'linear'));
     const lc = median(ratioOf('conn', 'linear'));
     out.push(`Targets (policyc / none): throughput ${pt.toFixed(3)} (>= ${TARGET.throughput}: ${pt >= TARGET.throughput ? 'MET' : 'NOT MET'}), new connections ${pc.toFixed(3)} (>= ${TARGET.connections}: ${pc >= TARGET.connections ? 'MET' : 'NOT MET'}). Linear beside them: ${lt.toFixed(3)} and ${lc.toFixed(3)}.`);
+    const et = median(ratioOf('tput', 'empty'));
+    const ec = median(ratioOf('conn', 'empty'));
+    out.push(`Targets (policyc / policyc with no policies, ratio of the medians): throughput ${(pt / et).toFixed(3)} (${pt / et >= TARGET.throughput ? 'MET' : 'NOT MET'}), new connections ${(pc / ec).toFixed(3)} (${pc / ec >= TARGET.connections ? 'MET' : 'NOT MET'}). Linear: ${(lt / et).toFixed(3)} and ${(lc / ec).toFixed(3)}.`);
     out.push(`Against conntrack only (ratio of the medians): policyc ${(pt / ctt).toFixed(3)} throughput, ${(pc / ctc).toFixed(3)} new connections; linear ${(lt / ctt).toFixed(3)} and ${(lc / ctc).toFixed(3)}.`);
     // Per-rule cost of the linear walk, from the connection rates: CPU time per connection is about cores / rate.
     const cores = availableParallelism();
@@ -391,7 +428,7 @@ async function main(): Promise<number> {
         ['ruleset', 'set elements', 'rules', 'chains', 'build s', 'load s', 'rules per new packet'],
         [
           ['ct only', 0, 3, 1, '-', loadSeconds.get('ct')!.toFixed(2), '3'],
-          [`policyc (${scope} scope)`, ourCounts.setElements, ourCounts.rules, ourCounts.chains, ourEmitSeconds.toFixed(1), loadSeconds.get('policyc')!.toFixed(2), `${ourPerPacket} (constant; 12 map/set lookups + 2 small verdict maps)`],
+          [`policyc (${scope} scope)`, ourCounts.setElements, ourCounts.rules, ourCounts.chains, ourEmitSeconds.toFixed(1), loadSeconds.get('policyc')!.toFixed(2), `${ourPerPacket} (constant, at most ${ourCounts.perPacketRules}; a pod-to-pod flow: 9 map/set lookups)`],
           ...(CONFIGS.includes('policyc-min') ? [['policyc, 2 decision elements (ablation)', minimalElements, ourCounts.rules, ourCounts.chains, '-', loadSeconds.get('policyc-min')!.toFixed(2), `${ourPerPacket}`] as (string | number)[]] : []),
           [`linear loaded${linear.capped ? ` (cap ${fmt(linearCap)})` : ''}`, 0, linear.loadedRules, new Set(linear.document.nftables.flatMap((c) => ('add' in c && 'chain' in c.add ? [c.add.chain.name] : []))).size, linearSeconds.toFixed(1), loadSeconds.get('linear')!.toFixed(2), fmt(linear.traversedLoaded)],
           [`linear full (${scope} scope)`, 0, linear.fullRules, '', '', 'not loaded', fmt(linear.traversedFull)],

@@ -1,17 +1,35 @@
 // A small interpreter of policyc's own nftables JSON: what the forward chain decides for a new
 // flow, read from the emitted maps and chains only (not from the compiler's structures). Tests
 // compare it with the reference evaluator; `explain`-style tools can use it on a loaded table.
-// It knows the fixed chain layout of ruleset.ts, not nftables in general.
+//
+// Two readings of the same table, checked against each other on every packet:
+// - `side`/`identity`: the meaning of the maps (pod address, else world range, else 0; isolated?
+//   pair -> profile -> port rule), which also names the deciding rule of each side;
+// - `walk`: the chains themselves, rule by rule, for the subset of nftables that ruleset.ts emits
+//   (matches, register writes from maps, verdict maps, jump/goto/return/accept/drop), with the
+//   scratch registers starting from garbage. A chain layout that loads the wrong register, skips
+//   a side or forgets a fallback then fails every differential test, not only the kernel ones.
 
 import { cidrRange, parseCidr, parseIp } from '../../ir/cidr.js';
 import type { Direction } from '../../ir/types.js';
 import { DEFAULT_TABLE, MAP } from './ruleset.js';
-import type { NftDocument, NftElement, NftElementKey, NftStatement } from './schema.js';
+import type { NftDocument, NftElement, NftElementKey, NftExpression, NftScalar, NftStatement } from './schema.js';
 
 export type SideOutcome =
   | { readonly kind: 'rule'; readonly action: 'allow' | 'drop'; readonly chain: string; readonly ruleId: string }
   | { readonly kind: 'isolated' }
   | { readonly kind: 'continue' };
+
+export interface WalkOutcome {
+  readonly accepted: boolean;
+  /** Chains entered, in order. */
+  readonly chains: readonly string[];
+  /** Rules evaluated (matched or not). */
+  readonly rules: number;
+  /** The scratch registers when the verdict was reached. */
+  readonly priority: number;
+  readonly ctMark: number;
+}
 
 export interface PacketOutcome {
   readonly accepted: boolean;
@@ -133,11 +151,208 @@ export class NftInterpreter {
     const source = this.identity('src', sourceIp);
     const destination = this.identity('dst', destinationIp);
     const egress = this.side('egress', source, destination, proto, port);
-    if (egress.kind === 'isolated' || (egress.kind === 'rule' && egress.action === 'drop')) return { accepted: false, source, destination, egress };
-    const ingress = this.side('ingress', destination, source, proto, port);
-    const accepted = !(ingress.kind === 'isolated' || (ingress.kind === 'rule' && ingress.action === 'drop'));
-    return { accepted, source, destination, egress, ingress };
+    const denied = (s: SideOutcome) => s.kind === 'isolated' || (s.kind === 'rule' && s.action === 'drop');
+    let outcome: PacketOutcome;
+    if (denied(egress)) outcome = { accepted: false, source, destination, egress };
+    else {
+      const ingress = this.side('ingress', destination, source, proto, port);
+      outcome = { accepted: !denied(ingress), source, destination, egress, ingress };
+    }
+    this.checkWalk(sourceIp, destinationIp, proto, port, outcome);
+    return outcome;
   }
+
+  /** The chains' verdict must be the maps' verdict, through the deciding rules' chains, with the registers cleared on accept. */
+  private checkWalk(sourceIp: string, destinationIp: string, proto: number, port: number, o: PacketOutcome): void {
+    if (!this.chains.has('forward')) return; // maps only (no skeleton): nothing to walk
+    const a = parseIp(sourceIp);
+    const b = parseIp(destinationIp);
+    if (!a || !b || a.family !== b.family) return; // not a packet
+    const w = this.walk(sourceIp, destinationIp, proto, port);
+    const deciding = [o.egress, o.ingress].flatMap((s) => (s?.kind === 'rule' ? [s.chain] : []));
+    const problem =
+      w.accepted !== o.accepted
+        ? `the chains ${w.accepted ? 'accept' : 'drop'}, the maps ${o.accepted ? 'accept' : 'drop'}`
+        : deciding.find((c) => !w.chains.includes(c))
+          ? `the chains never enter ${deciding.find((c) => !w.chains.includes(c))}`
+          : w.accepted && (w.priority !== 0 || w.ctMark !== 0)
+            ? `accepted with scratch registers priority ${w.priority}, ct mark ${w.ctMark}`
+            : undefined;
+    if (problem) throw new Error(`chain walk of ${sourceIp} -> ${destinationIp} ${proto}/${port}: ${problem} (chains ${w.chains.join(' ')})`);
+  }
+
+  /**
+   * The first packet of a new flow (conntrack NEW; a TCP flow starts with a SYN) through the
+   * chains, rule by rule. The registers start from garbage, as skb->priority may hold anything.
+   */
+  walk(sourceIp: string, destinationIp: string, proto: number, port: number): WalkOutcome {
+    const src = parseIp(sourceIp);
+    const dst = parseIp(destinationIp);
+    if (!src || !dst || src.family !== dst.family) throw new Error(`walk: bad addresses ${sourceIp} ${destinationIp}`);
+    const pkt: Packet = { family: src.family, saddr: src.value, daddr: dst.value, proto, port };
+    const regs = { priority: 0x5eed_f00d, ctMark: 0x0bad_cafe };
+    const chains: string[] = [];
+    const stack: Array<{ chain: string; rule: number }> = [];
+    let at = { chain: 'forward', rule: 0 };
+    let evaluated = 0;
+    chains.push('forward');
+    for (let steps = 0; steps < 10_000; steps++) {
+      const rules = this.chains.get(at.chain);
+      if (!rules) throw new Error(`walk: missing chain ${at.chain}`);
+      if (at.rule >= rules.length) {
+        // end of a chain: back to the caller, or the base chain's policy (accept)
+        const back = stack.pop();
+        if (!back) return { accepted: true, chains, priority: regs.priority, ctMark: regs.ctMark, rules: evaluated };
+        at = back;
+        continue;
+      }
+      evaluated++;
+      const v = this.evalRule(rules[at.rule], pkt, regs);
+      if (v.kind === 'next') {
+        at = { chain: at.chain, rule: at.rule + 1 };
+      } else if (v.kind === 'accept' || v.kind === 'drop') {
+        return { accepted: v.kind === 'accept', chains, priority: regs.priority, ctMark: regs.ctMark, rules: evaluated };
+      } else if (v.kind === 'return') {
+        const back = stack.pop();
+        if (!back) return { accepted: true, chains, priority: regs.priority, ctMark: regs.ctMark, rules: evaluated };
+        at = back;
+      } else if (v.kind === 'jump' || v.kind === 'goto') {
+        if (v.kind === 'jump') stack.push({ chain: at.chain, rule: at.rule + 1 });
+        if (stack.length > 16) throw new Error('walk: jump stack overflow');
+        at = { chain: v.target, rule: 0 };
+        chains.push(v.target);
+      }
+    }
+    throw new Error('walk: no verdict after 10,000 rules');
+  }
+
+  private evalRule(expr: readonly NftStatement[], pkt: Packet, regs: { priority: number; ctMark: number }): Verdict {
+    for (const st of expr) {
+      if ('match' in st) {
+        const { op, left, right } = st.match;
+        const l = this.value(left, pkt, regs);
+        if (l === undefined) return NEXT; // e.g. tcp flags of a UDP packet: the implicit protocol test fails
+        const hit = this.matches(l, right);
+        if (op === '!=' ? hit : !hit) return NEXT;
+      } else if ('mangle' in st) {
+        const v = this.value(st.mangle.value, pkt, regs);
+        if (v === undefined) return NEXT; // a map lookup that misses ends the rule before the write
+        const key = st.mangle.key as { meta?: { key: string }; ct?: { key: string } };
+        if (key.meta?.key === 'priority') regs.priority = Number(v);
+        else if (key.ct?.key === 'mark') regs.ctMark = Number(v);
+        else throw new Error(`walk: cannot write ${JSON.stringify(key)}`);
+      } else if ('vmap' in st) {
+        const k = this.value(st.vmap.key, pkt, regs);
+        if (k === undefined) return NEXT;
+        const data = st.vmap.data;
+        const entries: ReadonlyArray<readonly [unknown, unknown]> = typeof data === 'string' ? (this.elementsOf(data.slice(1)) as Array<[unknown, unknown]>) : (data.set as ReadonlyArray<readonly [unknown, unknown]>);
+        const hit = entries.find(([key]) => keyMatches(key as NftElementKey, k));
+        if (!hit) return NEXT;
+        return verdictOf(hit[1]);
+      } else if ('accept' in st || 'drop' in st || 'return' in st || 'jump' in st || 'goto' in st) {
+        return verdictOf(st);
+      } else if (!('counter' in st || 'limit' in st || 'log' in st)) {
+        throw new Error(`walk: statement ${JSON.stringify(st)}`);
+      }
+    }
+    return NEXT;
+  }
+
+  /** An expression's value for the packet (undefined: the expression ends the rule). */
+  private value(e: NftExpression, pkt: Packet, regs: { priority: number; ctMark: number }): Value | undefined {
+    if (typeof e === 'number' || typeof e === 'string') return e;
+    if (Array.isArray(e)) return undefined;
+    const x = e as Record<string, any>;
+    if (x.ct) {
+      if (x.ct.key === 'state') return 'new';
+      if (x.ct.key === 'mark') return regs.ctMark;
+    }
+    if (x.meta) {
+      if (x.meta.key === 'priority') return regs.priority;
+      if (x.meta.key === 'nfproto') return pkt.family === 4 ? 'ipv4' : 'ipv6';
+      if (x.meta.key === 'l4proto') return pkt.proto;
+    }
+    if (x.payload) {
+      const { protocol, field } = x.payload as { protocol: string; field: string };
+      if ((protocol === 'ip' && pkt.family === 4) || (protocol === 'ip6' && pkt.family === 6)) {
+        if (field === 'saddr') return pkt.saddr;
+        if (field === 'daddr') return pkt.daddr;
+      }
+      if (protocol === 'ip' || protocol === 'ip6') return undefined;
+      if (protocol === 'th' && field === 'dport') return pkt.port;
+      if (protocol === 'tcp' && field === 'flags') return pkt.proto === 6 ? 'syn' : undefined; // the first packet of a new TCP flow
+      if (protocol === 'icmpv6' && field === 'type') return pkt.proto === 58 ? 'echo-request' : undefined;
+    }
+    if (x['&']) {
+      // only `tcp flags & (fin|syn|rst|ack)` is emitted: a SYN stays a SYN
+      const v = this.value(x['&'][0], pkt, regs);
+      return v === 'syn' ? 'syn' : v;
+    }
+    if (x.concat) {
+      const parts = (x.concat as NftExpression[]).map((p) => this.value(p, pkt, regs));
+      return parts.some((p) => p === undefined) ? undefined : { concat: parts as Value[] };
+    }
+    if (x.map) {
+      const k = this.value(x.map.key, pkt, regs);
+      if (k === undefined) return undefined;
+      const hit = this.elementsOf(String(x.map.data).slice(1)).find((el) => keyMatches(keyOf(el), k));
+      return hit ? Number((hit as readonly [unknown, unknown])[1]) : undefined;
+    }
+    throw new Error(`walk: expression ${JSON.stringify(e)}`);
+  }
+
+  private matches(v: Value, right: NftExpression): boolean {
+    if (typeof right === 'string' && right.startsWith('@')) return this.elementsOf(right.slice(1)).some((el) => keyMatches(keyOf(el), v));
+    if (Array.isArray(right)) return right.some((r) => protoName(r) === protoName(v as NftScalar));
+    if (typeof right === 'object' && right !== null && 'set' in right) return (right.set as readonly NftScalar[]).some((r) => protoName(r) === protoName(v as NftScalar));
+    return protoName(right as NftScalar) === protoName(v as NftScalar);
+  }
+}
+
+type Value = string | number | bigint | { readonly concat: readonly Value[] };
+
+interface Packet {
+  readonly family: 4 | 6;
+  readonly saddr: bigint;
+  readonly daddr: bigint;
+  readonly proto: number;
+  readonly port: number;
+}
+
+type Verdict = { readonly kind: 'next' | 'accept' | 'drop' | 'return' } | { readonly kind: 'jump' | 'goto'; readonly target: string };
+const NEXT: Verdict = { kind: 'next' };
+
+function verdictOf(v: unknown): Verdict {
+  const x = v as Record<string, any>;
+  if ('accept' in x) return { kind: 'accept' };
+  if ('drop' in x) return { kind: 'drop' };
+  if ('return' in x) return { kind: 'return' };
+  if ('jump' in x) return { kind: 'jump', target: String(x.jump.target) };
+  if ('goto' in x) return { kind: 'goto', target: String(x.goto.target) };
+  throw new Error(`walk: verdict ${JSON.stringify(v)}`);
+}
+
+const PROTO_NAMES: Record<string, number> = { tcp: 6, udp: 17, sctp: 132, icmp: 1, 'ipv6-icmp': 58 };
+
+function protoName(v: NftScalar): NftScalar {
+  return typeof v === 'string' && v in PROTO_NAMES ? PROTO_NAMES[v] : v;
+}
+
+/** Whether a set element key covers a value (addresses as bigints, numbers, ranges, concatenations). */
+function keyMatches(key: NftElementKey, v: Value): boolean {
+  if (typeof v === 'bigint') {
+    for (const family of [4, 6] as const) {
+      const r = addressKeyBounds(key, family);
+      if (r && r[0] <= v && v <= r[1]) return true;
+    }
+    return false;
+  }
+  if (typeof v === 'object') {
+    const parts = (key as { concat?: readonly NftElementKey[] }).concat;
+    return !!parts && parts.length === v.concat.length && parts.every((p, i) => keyMatches(p, v.concat[i]));
+  }
+  if (typeof v === 'number') return numberIn(key, v) || (typeof key === 'string' && protoName(key) === v);
+  return key === v;
 }
 
 function keyOf(e: NftElement): NftElementKey {
