@@ -14,7 +14,7 @@ import { checkAdminNetworkPolicy } from './adminnetworkpolicy.js';
 import { lintAdminNetworkPolicy, lintNetworkPolicy } from './lints.js';
 import { checkMetadata } from './metadata.js';
 import { checkNetworkPolicy } from './networkpolicy.js';
-import { normalize } from './normalize.js';
+import { isNormalized, normalize } from './normalize.js';
 import { checkDuplicates, checkPriorityClashes } from './policyset.js';
 import { Reporter, valueAt } from './reporter.js';
 import { checkSchema, type PolicyKindName } from './schema.js';
@@ -46,9 +46,11 @@ export function checkPolicy(original: Sourced): Diagnostic[] {
   const kind = isObj(src.object) ? src.object.kind : undefined;
   if (typeof kind !== 'string' || !KINDS.has(kind)) return [];
   const policyKind = kind as PolicyKindName;
-  const object = normalize(src);
   const r = new Reporter(src);
-  checkSchema(r, policyKind, object);
+  // Checks read the object as the API server decodes it (normalize); most objects already are
+  // that: they are read in place, and copied only when unknown fields must be pruned.
+  const inPlace = isNormalized(src);
+  const object = checkSchema(r, policyKind, inPlace ? src.object : normalize(src), inPlace ? () => normalize(src) : undefined);
   checkMetadata(r, object, policyKind);
   if (policyKind === 'NetworkPolicy') {
     checkNetworkPolicy(r, object);

@@ -51,3 +51,52 @@ export function normalize(src: Sourced): unknown {
   };
   return visit(src.object, undefined, false);
 }
+
+/**
+ * Whether normalize(src) would give a value equal to `src.object` itself, so that checks can
+ * read the object in place rather than a copy (copying every policy was the largest cost of
+ * checking): only plain mappings and lists, no field set to null, no timestamp, and (if the
+ * document can have aliases) no node reached twice.
+ */
+export function isNormalized(src: Sourced): boolean {
+  const seen = mayHaveAliases(src) ? new Set<object>() : undefined;
+  return isPlainTree(src.object, seen);
+}
+
+const anchorsByFile = new WeakMap<object, boolean>();
+
+/** No alias resolves without an anchor (`&`) in the text. */
+function mayHaveAliases(src: Sourced): boolean {
+  const file = src.doc.file;
+  let anchors = anchorsByFile.get(file);
+  if (anchors === undefined) {
+    anchors = file.text.includes('&');
+    anchorsByFile.set(file, anchors);
+  }
+  return anchors;
+}
+
+function isPlainTree(value: unknown, seen: Set<object> | undefined): boolean {
+  if (value === null || typeof value !== 'object') return true;
+  if (seen) {
+    if (seen.has(value)) return false;
+    seen.add(value);
+  }
+  if (Array.isArray(value)) {
+    if (Object.getPrototypeOf(value) !== Array.prototype) return false;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (item !== null && typeof item === 'object' && !isPlainTree(item, seen)) return false;
+    }
+    return true;
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false; // a Date, a binary, a null-prototype object
+  const obj = value as Record<string, unknown>;
+  for (const key in obj) {
+    if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
+    const child = obj[key];
+    if (child === null || child === undefined) return false;
+    if (typeof child === 'object' && !isPlainTree(child, seen)) return false;
+  }
+  return true;
+}

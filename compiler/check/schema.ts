@@ -33,19 +33,24 @@ const VALIDATORS: Record<PolicyKindName, Validate> = {
  * Validates the (normalized) object against its kind's schema and reports every problem.
  * Unknown fields are then pruned from the object, as the API server drops them, and the
  * object is validated once more if that changed it: a peer whose only field was unknown is
- * empty once pruned, and is rejected as such. Later checks read the pruned object.
+ * empty once pruned, and is rejected as such. Later checks read the pruned object, which is
+ * returned: `object` itself, or, when `copy` is given (`object` is the parsed value and must
+ * not change), the copy it returns.
  */
-export function checkSchema(r: Reporter, kind: PolicyKindName, object: unknown): void {
+export function checkSchema(r: Reporter, kind: PolicyKindName, object: unknown, copy?: () => unknown): unknown {
   const validate = VALIDATORS[kind];
-  if (validate(object)) return;
+  if (validate(object)) return object;
   const errors = [...(validate.errors ?? [])];
   reportErrors(r, object, errors);
   const unknown = errors.filter((e) => e.keyword === 'additionalProperties');
+  if (unknown.length === 0) return object;
+  const pruned = copy ? copy() : object;
   for (const error of unknown) {
-    const parent = valueAt(object, toPath(object, error.instancePath));
+    const parent = valueAt(pruned, toPath(pruned, error.instancePath));
     if (isObj(parent)) delete parent[String((error.params as Record<string, unknown>).additionalProperty)];
   }
-  if (unknown.length > 0 && !validate(object)) reportErrors(r, object, validate.errors ?? []);
+  if (!validate(pruned)) reportErrors(r, pruned, validate.errors ?? []);
+  return pruned;
 }
 
 function reportErrors(r: Reporter, object: unknown, errors: readonly ErrorObject[]): void {

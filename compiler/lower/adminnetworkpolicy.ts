@@ -8,11 +8,11 @@ import type {
   AdminNetworkPolicySubject,
   BaselineAdminNetworkPolicy,
 } from '../model/k8s-types.js';
-import { fieldSpan, type Sourced } from '../model/inputs.js';
+import { objectCursor, type Sourced } from '../model/inputs.js';
 import { normalizeCidr } from '../ir/cidr.js';
 import { EVERYTHING, fromLabelSelector } from '../ir/selector.js';
 import type { Action, Direction, Peer, Policy, PolicyRef, PortMatch, Rule, Tier } from '../ir/types.js';
-import type { PathSegment } from '../syntax/documents.js';
+import type { Cursor } from '../syntax/documents.js';
 import type { GroupTable } from './groups.js';
 import { lowerAdminPort } from './ports.js';
 
@@ -30,18 +30,23 @@ export function lowerAdminPolicy(
   const subject = lowerSubject(obj.spec.subject, groups);
   const rules: Rule[] = [];
   const isolates: Direction[] = [];
+  const at = objectCursor(src);
+  const specAt = at.key('spec');
   for (const direction of ['ingress', 'egress'] as const) {
     const list = (obj.spec[direction] ?? []) as AdminNetworkPolicyRule<string>[];
     if (list.length > 0) isolates.push(direction);
+    const listAt = specAt.key(direction);
     list.forEach((rule, index) => {
-      const rulePath: PathSegment[] = ['spec', direction, index];
+      const ruleAt = listAt.item(index);
       const peerKey = direction === 'ingress' ? 'from' : 'to';
       const rawPeers = rule[peerKey] ?? [];
-      const peers = rawPeers.map((p, i) => lowerAdminPeer(src, p, [...rulePath, peerKey, i], groups)).flat();
+      const peersAt = rawPeers.length > 0 ? ruleAt.key(peerKey) : ruleAt;
+      const peers = rawPeers.map((p, i) => lowerAdminPeer(peersAt.item(i), p, groups)).flat();
       let ports: PortMatch[] | undefined;
       if (rule.ports && rule.ports.length > 0) {
+        const portsAt = ruleAt.key('ports');
         ports = rule.ports
-          .map((p, i) => lowerAdminPort(p, fieldSpan(src, [...rulePath, 'ports', i])))
+          .map((p, i) => lowerAdminPort(p, portsAt.item(i).span()))
           .filter((p): p is PortMatch => p !== undefined);
       }
       rules.push({
@@ -57,7 +62,7 @@ export function lowerAdminPolicy(
         subject,
         peers,
         ports,
-        origins: [fieldSpan(src, rulePath)],
+        origins: [ruleAt.span()],
       });
     });
   }
@@ -67,9 +72,9 @@ export function lowerAdminPolicy(
     priority,
     subject,
     isolates,
-    span: fieldSpan(src, []),
-    subjectSpan: fieldSpan(src, ['spec', 'subject']),
-    policyTypesSpan: fieldSpan(src, ['spec'], true),
+    span: at.span(),
+    subjectSpan: specAt.key('subject').span(),
+    policyTypesSpan: at.keySpan('spec'),
     ruleIds: rules.map((r) => r.id),
   };
   return { policy, rules };
@@ -82,8 +87,8 @@ function lowerSubject(subject: AdminNetworkPolicySubject, groups: GroupTable): s
   return groups.intern({ kind: 'selector', selector: fromLabelSelector(subject.namespaces) }, EVERYTHING);
 }
 
-function lowerAdminPeer(src: Sourced, p: AdminNetworkPolicyPeer, path: PathSegment[], groups: GroupTable): Peer[] {
-  const span = fieldSpan(src, path);
+function lowerAdminPeer(at: Cursor, p: AdminNetworkPolicyPeer, groups: GroupTable): Peer[] {
+  const span = at.span();
   if (p.pods) {
     const group = groups.intern({ kind: 'selector', selector: fromLabelSelector(p.pods.namespaceSelector) }, fromLabelSelector(p.pods.podSelector));
     return [{ kind: 'pods', group, span }];
@@ -93,7 +98,8 @@ function lowerAdminPeer(src: Sourced, p: AdminNetworkPolicyPeer, path: PathSegme
   }
   if (p.nodes) return [{ kind: 'nodes', selector: fromLabelSelector(p.nodes), span }];
   if (p.networks) {
-    return p.networks.map((n, i) => ({ kind: 'cidr', cidr: normalizeCidr(n) ?? n, except: [], span: fieldSpan(src, [...path, 'networks', i]) }));
+    const networksAt = at.key('networks');
+    return p.networks.map((n, i) => ({ kind: 'cidr', cidr: normalizeCidr(n) ?? n, except: [], span: networksAt.item(i).span() }));
   }
   return [];
 }

@@ -1,11 +1,11 @@
 // NetworkPolicy (networking.k8s.io/v1) -> IR. Assumes the object passed validation.
 
 import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from '../model/k8s-types.js';
-import { fieldSpan, type Sourced } from '../model/inputs.js';
+import { objectCursor, type Sourced } from '../model/inputs.js';
 import { normalizeCidr } from '../ir/cidr.js';
 import { EVERYTHING, fromLabelSelector } from '../ir/selector.js';
 import type { Direction, Peer, Policy, PolicyRef, Rule } from '../ir/types.js';
-import type { PathSegment } from '../syntax/documents.js';
+import type { Cursor } from '../syntax/documents.js';
 import type { GroupTable } from './groups.js';
 import { lowerNetworkPolicyPort } from './ports.js';
 
@@ -33,19 +33,24 @@ export function lowerNetworkPolicy(src: Sourced<NetworkPolicy>, groups: GroupTab
   const subject = groups.intern({ kind: 'name', name: namespace }, fromLabelSelector(spec.podSelector));
   const isolates = effectivePolicyTypes(np);
   const rules: Rule[] = [];
+  const at = objectCursor(src);
+  const specAt = at.key('spec');
   for (const direction of isolates) {
     const list = direction === 'ingress' ? spec.ingress : spec.egress;
+    const listAt = specAt.key(direction);
     (list ?? []).forEach((ruleOrNull, index) => {
       const rule = ruleOrNull ?? {};
-      const rulePath: PathSegment[] = ['spec', direction, index];
+      const ruleAt = listAt.item(index);
       const peerKey = direction === 'ingress' ? 'from' : 'to';
       const rawPeers = (rule as { from?: NetworkPolicyPeer[]; to?: NetworkPolicyPeer[] })[peerKey];
+      const peersAt = rawPeers && rawPeers.length > 0 ? ruleAt.key(peerKey) : ruleAt;
       const peers: Peer[] =
         rawPeers && rawPeers.length > 0
-          ? rawPeers.map((p, i) => lowerPeer(src, p ?? {}, [...rulePath, peerKey, i], namespace, groups))
+          ? rawPeers.map((p, i) => lowerPeer(peersAt.item(i), p ?? {}, namespace, groups))
           : [{ kind: 'any' }];
+      const portsAt = rule.ports && rule.ports.length > 0 ? ruleAt.key('ports') : ruleAt;
       const ports = rule.ports && rule.ports.length > 0
-        ? rule.ports.map((p: NetworkPolicyPort | null, i: number) => lowerNetworkPolicyPort(p ?? {}, fieldSpan(src, [...rulePath, 'ports', i])))
+        ? rule.ports.map((p: NetworkPolicyPort | null, i: number) => lowerNetworkPolicyPort(p ?? {}, portsAt.item(i).span()))
         : undefined;
       rules.push({
         id: `np/${namespace}/${ref.name}/${direction}/${index}`,
@@ -59,7 +64,7 @@ export function lowerNetworkPolicy(src: Sourced<NetworkPolicy>, groups: GroupTab
         subject,
         peers,
         ports,
-        origins: [fieldSpan(src, rulePath)],
+        origins: [ruleAt.span()],
       });
     });
   }
@@ -69,16 +74,16 @@ export function lowerNetworkPolicy(src: Sourced<NetworkPolicy>, groups: GroupTab
     priority: 0,
     subject,
     isolates,
-    span: fieldSpan(src, []),
-    subjectSpan: fieldSpan(src, ['spec', 'podSelector']),
-    policyTypesSpan: spec.policyTypes ? fieldSpan(src, ['spec', 'policyTypes']) : fieldSpan(src, ['spec'], true),
+    span: at.span(),
+    subjectSpan: specAt.key('podSelector').span(),
+    policyTypesSpan: spec.policyTypes ? specAt.key('policyTypes').span() : at.keySpan('spec'),
     ruleIds: rules.map((r) => r.id),
   };
   return { policy, rules };
 }
 
-function lowerPeer(src: Sourced, p: NetworkPolicyPeer, path: PathSegment[], namespace: string, groups: GroupTable): Peer {
-  const span = fieldSpan(src, path);
+function lowerPeer(at: Cursor, p: NetworkPolicyPeer, namespace: string, groups: GroupTable): Peer {
+  const span = at.span();
   if (p.ipBlock) {
     return {
       kind: 'cidr',

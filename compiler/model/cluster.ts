@@ -6,7 +6,7 @@ import type { Span } from '../syntax/source.js';
 import { parseIp, type IpAddress } from '../ir/cidr.js';
 import type { Labels } from '../ir/selector.js';
 import type { Protocol } from './k8s-types.js';
-import { fieldSpan, type Inputs } from './inputs.js';
+import { fieldSpan, type Inputs, type Sourced } from './inputs.js';
 
 export interface NamedPort {
   readonly name: string;
@@ -70,11 +70,25 @@ function sameIp(a: IpAddress | undefined, b: IpAddress): boolean {
 }
 
 function stringLabels(raw: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
   if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
+    // Labels are read-only here and almost always already strings: keep the parsed object then
+    // (50k pods' labels copied were 50k objects more for the collector to move).
+    if (allStrings(raw as Record<string, unknown>)) return raw as Record<string, string>;
+    const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(raw)) if (v !== null && v !== undefined) out[k] = String(v);
+    return out;
   }
-  return out;
+  return {};
+}
+
+/** A plain object whose own properties are all strings, none of them `__proto__` (a copy drops it). */
+function allStrings(raw: Record<string, unknown>): boolean {
+  if (Object.getPrototypeOf(raw) !== Object.prototype) return false;
+  for (const key in raw) {
+    if (!Object.prototype.hasOwnProperty.call(raw, key)) return false;
+    if (typeof raw[key] !== 'string' || key === '__proto__') return false;
+  }
+  return true;
 }
 
 function asProtocol(p: unknown): Protocol {
@@ -83,6 +97,54 @@ function asProtocol(p: unknown): Protocol {
 
 export function emptyCluster(): Cluster {
   return { namespaces: new Map(), pods: [], nodes: [] };
+}
+
+const documentSpans = new WeakMap<object, Span>();
+
+/**
+ * fieldSpan(src, []): a snapshot is parsed without positions, so every object of a document
+ * then has the document's start as its span, one shared object rather than 50k equal ones.
+ */
+function objectSpan(src: Sourced): Span {
+  if (src.doc.positions) return fieldSpan(src, []);
+  let span = documentSpans.get(src.doc);
+  if (!span) {
+    span = fieldSpan(src, []);
+    documentSpans.set(src.doc, span);
+  }
+  return span;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The pods in podKey order (`namespace/name`). Between two namespaces that order depends on
+ * the namespaces alone when neither contains a `/` (the first difference comes before or at
+ * the `/`): then the few namespaces are sorted, and each one's pods by name, with fewer and
+ * shorter comparisons than sorting 50k keys (the largest part of building the cluster).
+ */
+function sortPods(byKey: ReadonlyMap<string, ClusterPod>): ClusterPod[] {
+  const byNamespace = new Map<string, ClusterPod[]>();
+  for (const pod of byKey.values()) {
+    const list = byNamespace.get(pod.namespace);
+    if (list) list.push(pod);
+    else byNamespace.set(pod.namespace, [pod]);
+  }
+  if ([...byNamespace.keys()].some((ns) => ns.includes('/'))) {
+    // The map's keys are the pods' podKey: sort by them rather than rebuilding keys per comparison.
+    return [...byKey.entries()].sort((a, b) => cmp(a[0], b[0])).map((e) => e[1]);
+  }
+  const namespaces = [...byNamespace.keys()].map((ns) => ({ ns, prefix: `${ns}/` }));
+  namespaces.sort((a, b) => cmp(a.prefix, b.prefix));
+  const sorted: ClusterPod[] = [];
+  for (const { ns } of namespaces) {
+    const list = byNamespace.get(ns)!;
+    list.sort((a, b) => cmp(a.name, b.name));
+    for (const pod of list) sorted.push(pod);
+  }
+  return sorted;
 }
 
 export function buildCluster(inputs: Inputs): { cluster: Cluster; diagnostics: Diagnostic[] } {
@@ -102,18 +164,19 @@ export function buildCluster(inputs: Inputs): { cluster: Cluster; diagnostics: D
     const namespace = typeof meta.namespace === 'string' ? meta.namespace : 'default';
     if (src.object.spec?.hostNetwork) continue; // host-network pods are not policy endpoints
     const key = `${namespace}/${meta.name}`;
-    if (pods.has(key)) diagnostics.push(diagnostic('PC2013', `pod ${key} appears twice; the later one wins`, fieldSpan(src, ['metadata', 'name'])));
     const status = src.object.status ?? {};
-    const ips = new Set<string>();
-    for (const entry of status.podIPs ?? []) if (entry && typeof entry.ip === 'string') ips.add(entry.ip);
-    if (typeof status.podIP === 'string') ips.add(status.podIP);
+    const ips: string[] = [];
+    for (const entry of status.podIPs ?? []) if (entry && typeof entry.ip === 'string' && !ips.includes(entry.ip)) ips.push(entry.ip);
+    if (typeof status.podIP === 'string' && !ips.includes(status.podIP)) ips.push(status.podIP);
     const ports: NamedPort[] = [];
     for (const c of src.object.spec?.containers ?? []) {
       for (const p of c?.ports ?? []) {
         if (p && typeof p.name === 'string' && typeof p.containerPort === 'number') ports.push({ name: p.name, port: p.containerPort, protocol: asProtocol(p.protocol) });
       }
     }
-    pods.set(key, { namespace, name: meta.name, labels: stringLabels(meta.labels), ips: [...ips], node: src.object.spec?.nodeName, ports, span: fieldSpan(src, []) });
+    const size = pods.size;
+    pods.set(key, { namespace, name: meta.name, labels: stringLabels(meta.labels), ips, node: src.object.spec?.nodeName, ports, span: objectSpan(src) });
+    if (pods.size === size) diagnostics.push(diagnostic('PC2013', `pod ${key} appears twice; the later one wins`, fieldSpan(src, ['metadata', 'name'])));
     if (!namespaces.has(namespace)) namespaces.set(namespace, { name: namespace, labels: { [NAMESPACE_NAME_LABEL]: namespace } });
   }
   const nodes: ClusterNode[] = [];
@@ -124,8 +187,7 @@ export function buildCluster(inputs: Inputs): { cluster: Cluster; diagnostics: D
     const podCIDRs = src.object.spec?.podCIDRs ?? (src.object.spec?.podCIDR ? [src.object.spec.podCIDR] : []);
     nodes.push({ name, labels: stringLabels(src.object.metadata?.labels), ips, podCIDRs });
   }
-  // The map's keys are the pods' podKey: sort by them rather than rebuilding keys per comparison.
-  const sortedPods = [...pods.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
+  const sortedPods = sortPods(pods);
   nodes.sort((a, b) => (a.name < b.name ? -1 : 1));
   return { cluster: { namespaces, pods: sortedPods, nodes }, diagnostics };
 }

@@ -4,7 +4,7 @@
 
 import { diagnostic, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { ParsedDocument, PathSegment } from '../syntax/documents.js';
-import { spanAt, spanAtPath } from '../syntax/documents.js';
+import { Cursor, spanAt, spanAtPath } from '../syntax/documents.js';
 import type { Namespace, Node, Pod } from './k8s-types.js';
 import { POLICY_KINDS } from './k8s-types.js';
 
@@ -59,6 +59,11 @@ function visit(doc: ParsedDocument, value: unknown, path: PathSegment[], into: I
   else if (!CLUSTER_KINDS.has(kind) && !IGNORED_QUIETLY.test(kind)) {
     into.diagnostics.push(diagnostic('PC1006', `kind ${kind} is not a policy or cluster object; ignored`, spanAt(doc, obj, ['kind'])));
   }
+}
+
+/** The sourced object as a cursor, to locate many of its fields (see Cursor). */
+export function objectCursor(src: Sourced): Cursor {
+  return Cursor.at(src.doc, src.doc.value, src.path);
 }
 
 /** Span of a field of a sourced object. */

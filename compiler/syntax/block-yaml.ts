@@ -13,8 +13,7 @@
 // and close positions, same trimming: see node-span.ts).
 
 import jsYaml from 'js-yaml';
-import type { NodeSpan } from './documents.js';
-import { trimNodeEnd, trimNodeStart } from './node-span.js';
+import { Positions, trimNodeEnd, trimNodeStart } from './node-span.js';
 
 interface ImplicitType {
   tag: string;
@@ -95,9 +94,6 @@ function isStringKey(key: string): boolean {
   return ok;
 }
 
-/** Spans of the nodes, as documents.ts records them with js-yaml's listener. */
-type Spans = WeakMap<object, NodeSpan>;
-
 class Reader {
   /** Current line: [start, end) without the line break; indent = spaces before content. */
   private start = 0;
@@ -111,7 +107,8 @@ class Reader {
 
   constructor(
     private readonly text: string,
-    private readonly spans?: Spans,
+    /** Positions mode: the spans of the nodes, as documents.ts records them with js-yaml's listener. */
+    private readonly spans?: Positions,
     private readonly base = 0,
   ) {
     this.advance();
@@ -145,31 +142,54 @@ class Reader {
   }
 
   /**
-   * Positions mode: the span of a node that opened at `open` and closed at `close`; for a
-   * collection, `children` holds its children's spans (keys and values, or items) flat, and
-   * `names` a mapping's keys.
+   * Positions mode: the children's spans of the collections being read, flat (a mapping's key
+   * start, key end, value start, value end per key; a sequence's start, end per item), and the
+   * keys of the mappings being read: one stack each (with its top; the arrays only grow), so
+   * a collection allocates no array.
    */
-  private record(value: unknown, open: number, close: number, children?: number[], names?: string[]): void {
+  private readonly kids: number[] = [];
+  private top = 0;
+  private readonly kidNames: string[] = [];
+  private nameTop = 0;
+
+  private pushSpan(start: number, end: number): void {
+    this.kids[this.top++] = start;
+    this.kids[this.top++] = end;
+  }
+
+  /** Positions mode: the trimmed span of a node that opened at `open` and closed at `close`. */
+  private trim(open: number, close: number): void {
     const s = trimNodeStart(this.text, open);
-    const e = Math.max(s, trimNodeEnd(this.text, s, close));
     this.s = s;
-    this.e = e;
+    this.e = Math.max(s, trimNodeEnd(this.text, s, close));
+  }
+
+  /** Positions mode: a scalar, or `{}` / `[]`, that opened at `open` and closed at `close`. */
+  private record(value: unknown, open: number, close: number): void {
+    this.trim(open, close);
     if (value === null || typeof value !== 'object' || this.spans!.has(value)) return;
     const base = this.base;
-    const span: NodeSpan = { start: base + s, end: base + e };
-    const kids = children ?? [];
-    if (Array.isArray(value)) {
-      if (kids.length === 2 * value.length) {
-        const items: Array<[number, number]> = new Array(value.length);
-        for (let i = 0; i < value.length; i++) items[i] = [base + kids[2 * i], base + kids[2 * i + 1]];
-        span.items = items;
-      }
-    } else {
-      const keys = new Map<string, [number, number, number]>();
-      for (let i = 0; i + 3 < kids.length; i += 4) keys.set(names![i / 4], [base + kids[i], base + kids[i + 2], base + kids[i + 3]]);
-      span.keys = keys;
-    }
-    this.spans!.set(value, span);
+    if (Array.isArray(value)) this.spans!.sequence(value, base + this.s, base + this.e, base, this.kids, 0, 0);
+    else this.spans!.mapping(value, base + this.s, base + this.e, base, this.kids, 0, this.kidNames, 0, 0);
+  }
+
+  /** Positions mode: a mapping whose children are on the stacks from `from` and `nameFrom`. */
+  private recordMapping(value: object, open: number, close: number, from: number, nameFrom: number): void {
+    this.trim(open, close);
+    const base = this.base;
+    this.spans!.mapping(value, base + this.s, base + this.e, base, this.kids, from, this.kidNames, nameFrom, this.nameTop - nameFrom);
+    this.top = from;
+    this.nameTop = nameFrom;
+  }
+
+  /** Positions mode: a sequence whose children are on the stack from `from`. */
+  private recordSequence(value: unknown[], open: number, close: number, from: number): void {
+    this.trim(open, close);
+    const base = this.base;
+    // An item with no node (a bare `-`) has no span: js-yaml's listener then records no items.
+    if (this.top - from === 2 * value.length) this.spans!.sequence(value, base + this.s, base + this.e, base, this.kids, from, value.length);
+    else this.spans!.opaque(value, base + this.s, base + this.e);
+    this.top = from;
   }
 
   document(): unknown {
@@ -195,8 +215,9 @@ class Reader {
   private mapping(indent: number, p: number, open: number): Record<string, unknown> {
     const text = this.text;
     const out: Record<string, unknown> = {};
-    const children = this.spans ? ([] as number[]) : undefined;
-    const names = this.spans ? ([] as string[]) : undefined;
+    const spans = this.spans !== undefined;
+    const from = this.top;
+    const nameFrom = this.nameTop;
     for (;;) {
       // key
       const keyStart = p;
@@ -210,9 +231,9 @@ class Reader {
         rememberKey(key);
       }
       if (Object.prototype.hasOwnProperty.call(out, key)) throw UNSUPPORTED;
-      if (children) {
-        children.push(keyStart, p);
-        names!.push(key);
+      if (spans) {
+        this.pushSpan(keyStart, p);
+        this.kidNames[this.nameTop++] = key;
       }
       // The value node opens right after the colon, whatever follows.
       const valueOpen = ++p;
@@ -228,17 +249,17 @@ class Reader {
         else if (this.indent > indent) value = this.block(valueOpen);
         else if (this.isItem(this.start + indent)) value = this.sequence(indent, valueOpen);
         else value = null;
-        if (value === null && children) this.record(null, valueOpen, this.nextContent());
+        if (value === null && spans) this.record(null, valueOpen, this.nextContent());
       }
       out[key] = value;
-      children?.push(this.s, this.e);
+      if (spans) this.pushSpan(this.s, this.e);
       if (this.done || this.indent < indent) break;
       if (this.indent > indent) throw UNSUPPORTED;
       p = this.start + indent;
       // A sequence item at the keys' column belongs to an enclosing sequence (or is an error).
       if (this.isItem(p)) break;
     }
-    if (children) this.record(out, open, this.nextContent(), children, names);
+    if (spans) this.recordMapping(out, open, this.nextContent(), from, nameFrom);
     return out;
   }
 
@@ -246,7 +267,8 @@ class Reader {
   private sequence(indent: number, open: number): unknown[] {
     const text = this.text;
     const out: unknown[] = [];
-    const children = this.spans ? ([] as number[]) : undefined;
+    const spans = this.spans !== undefined;
+    const from = this.top;
     for (;;) {
       let p = this.start + indent + 1;
       while (p < this.end && text.charCodeAt(p) === SPACE) p++;
@@ -254,7 +276,7 @@ class Reader {
         this.advance();
         if (!this.done && this.indent > indent) {
           out.push(this.block(this.nextContent()));
-          children?.push(this.s, this.e);
+          if (spans) this.pushSpan(this.s, this.e);
         } else {
           out.push(null); // js-yaml reads no node here: the item has no span
         }
@@ -262,10 +284,10 @@ class Reader {
         throw UNSUPPORTED; // `- - x`
       } else if (this.isKeyLine(p)) {
         out.push(this.mapping(p - this.start, p, p));
-        children?.push(this.s, this.e);
+        if (spans) this.pushSpan(this.s, this.e);
       } else {
         out.push(this.scalar(p, p, indent));
-        children?.push(this.s, this.e);
+        if (spans) this.pushSpan(this.s, this.e);
         this.advance();
         if (!this.done && this.indent > indent) throw UNSUPPORTED;
       }
@@ -276,7 +298,7 @@ class Reader {
         throw UNSUPPORTED;
       }
     }
-    if (children) this.record(out, open, this.nextContent(), children);
+    if (spans) this.recordSequence(out, open, this.nextContent(), from);
     return out;
   }
 
@@ -388,9 +410,9 @@ export function parseBlockYaml(text: string): unknown {
  * The value and node spans (offsets shifted by `base`) that documents.ts records for `text`
  * with js-yaml and its listener, or undefined when the text is outside the subset.
  */
-export function parseBlockYamlWithPositions(text: string, base: number): { value: unknown; positions: WeakMap<object, NodeSpan> } | undefined {
+export function parseBlockYamlWithPositions(text: string, base: number): { value: unknown; positions: Positions } | undefined {
   if (!inSubset(text)) return undefined;
-  const positions = new WeakMap<object, NodeSpan>();
+  const positions = new Positions();
   try {
     return { value: new Reader(text, positions, base).document(), positions };
   } catch (err) {

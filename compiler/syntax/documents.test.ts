@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { limits, parseFile, positionsFor, spanAt } from './documents.js';
+import { Cursor, limits, parseFile, positionsFor, spanAt, spanAtPath, type PathSegment } from './documents.js';
 import { collectObjects } from '../model/inputs.js';
 import { lineColAt } from './source.js';
 
@@ -86,5 +86,35 @@ describe('spans of scalars', () => {
     const doc = parseFile({ name: 'f.yaml', text }).documents[0];
     const s = spanAt(doc, doc.value, ['metadata']);
     expect(s.end).toBeLessThanOrEqual(text.length);
+  });
+
+  it('walks with a Cursor to the spans spanAtPath gives, down every path and past its end', () => {
+    const texts = [
+      'apiVersion: v1\nkind: List\nitems:\n- kind: NetworkPolicy\n  metadata: {name: x, namespace: y}\n  spec:\n    podSelector: {}\n    ingress:\n    - from:\n      - podSelector:\n          matchLabels: {app: a}\n      ports:\n      - port: 80\n    -\n- null\n',
+      'kind: NetworkPolicy\nmetadata:\n  name: x\nspec:\n  podSelector: {}\n  "egress":\n  - to: [{ipBlock: {cidr: 10.0.0.0/8}}, {}]\n  - {}\n',
+      'kind: NetworkPolicy\nspec: &s\n  podSelector: {}\nother: *s\n',
+    ];
+    for (const text of texts) {
+      for (const doc of parseFile(file(text)).documents) {
+        const paths: PathSegment[][] = [];
+        const walk = (v: unknown, path: PathSegment[]) => {
+          paths.push(path, [...path, 'missing'], [...path, 7]);
+          if (v !== null && typeof v === 'object') for (const [k, child] of Object.entries(v)) walk(child, [...path, Array.isArray(v) ? Number(k) : k]);
+        };
+        walk(doc.value, []);
+        for (const path of paths) {
+          for (let split = 0; split <= path.length; split++) {
+            let cursor = Cursor.at(doc, doc.value, path.slice(0, split));
+            for (const seg of path.slice(split)) cursor = cursor.step(seg);
+            expect(cursor.span(), path.join('.')).toEqual(spanAtPath(doc, doc.value, path.slice(0, split), path.slice(split)));
+            const last = path[path.length - 1];
+            if (typeof last === 'string') {
+              const parent = Cursor.at(doc, doc.value, path.slice(0, -1));
+              expect(parent.keySpan(last), path.join('.')).toEqual(spanAt(doc, doc.value, path, true));
+            }
+          }
+        }
+      }
+    }
   });
 });
