@@ -19,6 +19,7 @@
 // (pcpol-bench-*), removed at the end; the root namespace is never touched.
 //   npx tsx bench/daemon-apply.ts [--pods 1000] [--policies 100] [--reps 50] [--full-reps 10]
 //                                 [--node-name NAME] [--local-pods N] [--scope both|cluster|node]
+//                                 [--flush-denied-flows on|off]  (off: the cost without the flush)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,11 +53,14 @@ async function main(): Promise<void> {
       'node-name': { type: 'string', default: '' },
       'local-pods': { type: 'string', default: '' },
       scope: { type: 'string', default: 'both' },
+      'flush-denied-flows': { type: 'string', default: 'on' },
     },
   });
   const pods = Number(values.pods);
   const policies = Number(values.policies || Math.max(10, Math.round(pods / 10)));
   const reps = Number(values.reps);
+  if (values['flush-denied-flows'] !== 'on' && values['flush-denied-flows'] !== 'off') throw new Error('--flush-denied-flows on|off');
+  const flushDeniedFlows = values['flush-denied-flows'] === 'on';
   const fullReps = Number(values['full-reps']);
   if (!['both', 'cluster', 'node'].includes(values.scope!)) throw new Error('--scope takes both, cluster or node');
   const k = await policyKernel();
@@ -155,7 +159,7 @@ async function main(): Promise<void> {
     const netns = `pcpol-bench-${Math.random().toString(36).slice(2, 8)}`;
     await addNetns(netns);
     try {
-      const daemon = await startDaemon({ stateDir: join(dir, 'state'), socketPath: join(dir, 'd.sock'), hostNetns: netns, wiring: 'ip', policy: true, log: () => {}, ...(scopeNode ? { nodeName: scopeNode } : {}) });
+      const daemon = await startDaemon({ stateDir: join(dir, 'state'), socketPath: join(dir, 'd.sock'), hostNetns: netns, wiring: 'ip', policy: true, flushDeniedFlows, log: () => {}, ...(scopeNode ? { nodeName: scopeNode } : {}) });
       try {
         const conn = await DaemonConnection.open(daemon.socketPath);
         const must = async (body: Obj) => {

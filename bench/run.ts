@@ -102,7 +102,13 @@ function report(cases: Case[], results: Map<string, Outcome[]>): void {
   const rows = cases.map((c) => {
     const runs = ok(c.name);
     const failure = results.get(c.name)!.find(failed);
-    if (failure || runs.length === 0) return [c.name, 'failed', '', '', '', '', '', '', `${c.target ? 'MISSED: ' : ''}${failure?.failed ?? 'no run'}`];
+    if (failure || runs.length === 0) {
+      const why = failure?.failed ?? 'no run';
+      // A cluster-wide table past the map limit is refused by design (compiler/emit/limits.ts):
+      // no node could load it, and a node loads its own table (`compile --node`, the row below).
+      const refused = /PC4001/.test(why) ? `refused by design, PC4001 (cluster-wide decision map over the limit; nodes load \`compile --node\`): ${why.replace(/^.*?PC4001: /, '')}` : undefined;
+      return [c.name, refused ? 'refused' : 'failed', '', '', '', '', '', '', refused ?? `${c.target ? 'MISSED: ' : ''}${why}`];
+    }
     const ms = runs.map(wall);
     const rss = Math.max(...runs.map((m) => m.maxRssMB));
     const r = c.baseline ? med(c.name, wall) / med(c.baseline, wall) : undefined;

@@ -332,6 +332,31 @@ function rowsOf(m: Membership): Rows {
   return rows;
 }
 
+/**
+ * The profile the pair map gives (direction, subject, peer), or undefined: a lookup without
+ * building the flat pair list of a derived membership (its rows are searched), for readers
+ * that ask about a few pairs (the conntrack flush's judge).
+ */
+export function pairProfile(m: Membership, direction: Direction, subject: number, peer: number): number | undefined {
+  const rows = rowCache.get(m);
+  if (rows) {
+    const row = rows.get(rowKey(direction, subject));
+    return row ? pairsTowards(row, [peer])[0]?.profile : undefined;
+  }
+  const pairs = m.layout.pairs;
+  const want = { direction, subject, peer };
+  let lo = 0;
+  let hi = pairs.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const c = comparePairs(pairs[mid], want);
+    if (c === 0) return pairs[mid].profile;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
+}
+
 /** A membership whose decision and pair lists are flattened from `rows` on first read. */
 function rowMembership(parts: Omit<Membership, 'decisions' | 'decisionElements' | 'layout'> & { layout: Omit<DecisionLayout, 'pairs'> }, rows: Rows): Membership {
   let decisionList: DecisionElement[] | undefined;

@@ -17,7 +17,8 @@
 // port value; otherwise `accepts` answers undefined (not judged, never deleted).
 import { parseIp, type Family } from '../../compiler/ir/cidr.js';
 import type { Direction } from '../../compiler/ir/types.js';
-import type { Membership, MembershipDiff } from '../../compiler/emit/membership.js';
+import { pairProfile, type Membership, type MembershipDiff } from '../../compiler/emit/membership.js';
+import { elementAt } from '../../compiler/emit/identities.js';
 import { MAP } from '../../compiler/emit/nftables/ruleset.js';
 import { addressKeyBounds } from '../../compiler/emit/nftables/interpret.js';
 import type { NftCommand, NftElement, NftElementKey } from '../../compiler/emit/nftables/schema.js';
@@ -58,7 +59,18 @@ function sortRanges(list: AddressRange[]): AddressRange[] {
   return list.sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
 }
 
+/**
+ * Where the judge reads the address and pair maps: a membership as it is (a flush judges a few
+ * thousand flows; copying a cluster-wide membership's 100k+ elements into indexes took longer
+ * than judging, on the daemon's event loop, after every one-pod change), or the indexes below
+ * (built from an artifact's element commands).
+ */
+interface MembershipSource {
+  readonly membership: Membership;
+}
+
 export class FlowJudge {
+  private source?: MembershipSource;
   /** family -> pod address ranges (exact map), world ranges (interval map) */
   private readonly pods = new Map<Family, AddressRange[]>([
     [4, []],
@@ -79,9 +91,8 @@ export class FlowJudge {
   /** From the elements the engine loaded for a membership (ruleset.ts membershipCommands). */
   static fromMembership(m: Membership): FlowJudge {
     const j = new FlowJudge();
-    for (const e of m.identityElements) if (e.pod !== undefined) j.pods.get(e.family)!.push({ first: e.first, last: e.last, identity: e.identity });
-    for (const e of m.world) j.world.get(e.family)!.push({ first: e.first, last: e.last, identity: e.identity });
-    for (const p of m.layout.pairs) j.pairs.set(`${p.direction}/${p.subject}/${p.peer}`, p.profile);
+    // addresses and pairs are looked up in the membership itself; the port map is small
+    j.source = { membership: m };
     for (const p of m.layout.ports) j.addPort(p.direction, p.profile, { protoFrom: p.protoFrom, protoTo: p.protoTo, portFrom: p.portFrom, portTo: p.portTo, drop: p.rule.action !== 'allow' });
     for (const d of ['egress', 'ingress'] as const) for (const id of m.isolated[d]) j.isolated[d].add(id);
     j.finish();
@@ -140,17 +151,25 @@ export class FlowJudge {
   identity(ipText: string): number {
     const known = this.identities.get(ipText);
     if (known !== undefined) return known;
-    const ip = parseIp(ipText);
-    const id = ip ? (findRange(this.pods.get(ip.family)!, ip.value) ?? findRange(this.world.get(ip.family)!, ip.value) ?? 0) : 0;
+    const id = this.source ? membershipIdentity(this.source.membership, ipText) : this.indexedIdentity(ipText);
     if (this.identities.size >= 100_000) this.identities.clear();
     this.identities.set(ipText, id);
     return id;
   }
 
+  private indexedIdentity(ipText: string): number {
+    const ip = parseIp(ipText);
+    return ip ? (findRange(this.pods.get(ip.family)!, ip.value) ?? findRange(this.world.get(ip.family)!, ip.value) ?? 0) : 0;
+  }
+
+  private profile(d: Direction, subject: number, peer: number): number | undefined {
+    return this.source ? pairProfile(this.source.membership, d, subject, peer) : this.pairs.get(`${d}/${subject}/${peer}`);
+  }
+
   /** One side for one port; port undefined: the same verdict for every port, else undefined. */
   private side(d: Direction, subject: number, peer: number, proto: number, port: number | undefined): Side | undefined {
     const fallback: Side = this.isolated[d].has(subject) ? 'drop' : 'continue';
-    const profile = this.pairs.get(`${d}/${subject}/${peer}`);
+    const profile = this.profile(d, subject, peer);
     const entries = profile === undefined ? undefined : this.ports.get(`${d}/${profile}`);
     if (!entries) return fallback;
     if (port !== undefined) {
@@ -192,6 +211,13 @@ export class FlowJudge {
     if (egress === undefined || ingress === undefined) return undefined;
     return true;
   }
+}
+
+/** The pod map (a pod's own element) if it holds the address, else the world ranges, else 0. */
+function membershipIdentity(m: Membership, ipText: string): number {
+  const own = elementAt({ elements: m.identityElements }, ipText);
+  if (own && own.pod !== undefined) return own.identity;
+  return elementAt({ elements: m.world }, ipText)?.identity ?? 0;
 }
 
 function bounds(k: NftElementKey): [number, number] {

@@ -2,7 +2,7 @@
 // nftables JSON (NftInterpreter), policyc-conntrack's line format (list lines, delete lines,
 // delete counts), the "cannot deny" proof for element diffs.
 import { describe, expect, it, vi } from 'vitest';
-import { computeMembership, membershipDiff, type Membership, type MembershipDiff } from '../../compiler/emit/membership.js';
+import { computeMembership, membershipDiff, updateMembership, type Membership, type MembershipDiff } from '../../compiler/emit/membership.js';
 import { NftInterpreter } from '../../compiler/emit/nftables/interpret.js';
 import { membershipCommands } from '../../compiler/emit/nftables/ruleset.js';
 import { fullReplaceDocument } from './apply.js';
@@ -35,14 +35,17 @@ describe('FlowJudge', () => {
     ['A', POLICIES_A],
     ['B', POLICIES_B],
   ] as const) {
-    it(`decides like NftInterpreter on the emitted JSON (policies ${name}; from the membership and from element commands)`, () => {
+    it(`decides like NftInterpreter on the emitted JSON (policies ${name}; from a fresh and a one-pod-updated membership, and from element commands)`, () => {
       const artifact = load(policies);
       const state = new ClusterState();
       state.apply(clusterState());
+      const before = membershipOf(artifact, state);
       state.apply(relabel('other', { role: 'web', app: 'db' }));
       const m = membershipOf(artifact, state);
+      // derived by the one-pod path: its pairs are read from decision rows, not a flat list
+      const derived = updateMembership(before, artifact.program, state.cluster(), ['x/other']);
       const interp = new NftInterpreter(fullReplaceDocument(artifact, m), artifact.table);
-      const judges = [FlowJudge.fromMembership(m), FlowJudge.fromElements(membershipCommands(m, { table: artifact.table }), artifact.table)];
+      const judges = [FlowJudge.fromMembership(m), FlowJudge.fromMembership(derived), FlowJudge.fromElements(membershipCommands(m, { table: artifact.table }), artifact.table)];
       let accepted = 0;
       let dropped = 0;
       for (const src of ADDRESSES) {
