@@ -1,13 +1,17 @@
-// The denied-flow flush (dataplane/policy/conntrack-flush.ts), before and after the netlink
-// helper, interleaved in the same run on the same entries:
-//   cli:    the previous path, kept here only: `conntrack -L -o extended` parsed and judged,
+// The denied-flow flush (dataplane/policy/conntrack-flush.ts), three ways, interleaved in the
+// same run on the same entries:
+//   cli:    the first path, kept here only: `conntrack -L -o extended` parsed and judged,
 //           denied entries grouped into one `-D` line per judged key (conntrack -D dumps the
 //           whole table once per line), one `conntrack -R FILE`;
-//   helper: ConntrackFlusher.flush as the daemon runs it: `policyc-conntrack list`, judged,
-//           `policyc-conntrack delete` with the exact denied entries on stdin (one
-//           IPCTNL_MSG_CT_DELETE each, no dump).
+//   exec:   the previous daemon path, kept here only: processes per flush, `ip -j route show
+//           table all`, `policyc-conntrack list`, judged, `policyc-conntrack delete` with the
+//           exact denied entries on stdin (one IPCTNL_MSG_CT_DELETE each, no dump);
+//   served: ConntrackFlusher.flush as the daemon runs it now: requests to one long-lived
+//           `policyc-conntrack serve` (local routes over rtnetlink, list, delete), no process
+//           started per flush.
 // Reported per case: wall-clock median and range of each path, and CPU ms per flush (this
-// process plus the commands it ran, from /proc/self/stat: less sensitive to other load).
+// process plus the commands it ran, from /proc/self/stat and, for the served helper, its own
+// /proc/PID/stat: less sensitive to other load).
 // Cases (policy A of dataplane/policy/fixtures.ts: db takes TCP 80 from api pods only):
 //   small:       3 entries, 2 denied (what a one-pod change usually meets: process starts);
 //   all denied:  N entries api1 -> db on P ports other than 80 (N/P source ports each);
@@ -24,7 +28,7 @@ import { computeMembership } from '../compiler/emit/membership.js';
 import { addNetns, deleteNetns, run } from '../dataplane/nft/loader.js';
 import { parseArtifact } from '../dataplane/policy/artifact.js';
 import { ClusterState } from '../dataplane/policy/cluster-state.js';
-import { ConntrackFlusher, FlowJudge, forwardTuple, locateConntrackHelper, NetnsCommands, type LoadedPolicy } from '../dataplane/policy/conntrack-flush.js';
+import { ConntrackFlusher, entryLine, FlowJudge, forwardTuple, LocalAddresses, locateConntrackHelper, NetnsCommands, parseDeleteCounts, parseEntryLine, type LoadedPolicy } from '../dataplane/policy/conntrack-flush.js';
 import { clusterState, POD_IPS, POLICIES_A } from '../dataplane/policy/fixtures.js';
 import { compileArtifact, policyKernel } from '../dataplane/policy/testing.js';
 import { fmt, median, ratio, table } from './table.js';
@@ -96,6 +100,38 @@ async function cliFlush(cmd: NetnsCommands, judge: FlowJudge, dir: string): Prom
   return { listed, denied: denied.length, deleted: del.stdout.split('\n').filter((l) => l.trim()).length, lines: lines.length };
 }
 
+// ---- the previous daemon path (processes per flush), for comparison only
+
+async function execFlush(cmd: NetnsCommands, helper: string, judge: FlowJudge): Promise<{ listed: number; denied: number; deleted: number }> {
+  const routes = await cmd.run(['ip', '-j', 'route', 'show', 'table', 'all']);
+  if (routes.code !== 0) throw new Error(`ip route: ${routes.stderr}`);
+  const local = new LocalAddresses((JSON.parse(routes.stdout.trim() || '[]') as Array<{ table?: string; type?: string; dst?: string }>).filter((r) => r.table === 'local'));
+  const denied: string[] = [];
+  let listed = 0;
+  const listing = await cmd.run([helper, 'list'], {
+    timeoutMs: 120_000,
+    onLine: (line) => {
+      const e = parseEntryLine(line);
+      if (!e) return true;
+      listed++;
+      const t = forwardTuple(e);
+      if (local.has(e.orig.src) || local.has(e.reply.src) || !t) return true;
+      const del = judge.accepts(t.src, t.dst, t.proto, t.port, t.icmpv6Type) === false ? entryLine(e) : undefined;
+      if (del) denied.push(del);
+      return true;
+    },
+  });
+  if (listing.code !== 0) throw new Error(`${helper} list: ${listing.stderr}`);
+  let deleted = 0;
+  if (denied.length > 0) {
+    const del = await cmd.run([helper, 'delete'], { input: `${denied.join('\n')}\n`, timeoutMs: 600_000 });
+    const counts = parseDeleteCounts(del.stdout);
+    if (!counts || counts.failed > 0) throw new Error(`${helper} delete: ${del.stdout} ${del.stderr}`);
+    deleted = counts.deleted;
+  }
+  return { listed, denied: denied.length, deleted };
+}
+
 // ---- entries
 
 /** `conntrack -R` lines inserting `denied` entries api1 -> db over `ports` ports (1000..) and `allowed` entries api1 -> db:80. */
@@ -124,9 +160,14 @@ async function count(netns: string): Promise<{ total: number; allowed: number }>
   return { total: lines.length, allowed: lines.filter((l) => / dport=80 /.test(l)).length };
 }
 
-/** CPU ms so far of this process plus its reaped children (the commands a flush runs): /proc/self/stat utime..cstime. */
-function cpuMs(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
+/** CPU ms so far of a process (default: this one) plus its reaped children (the commands a flush runs): /proc/PID/stat utime..cstime. */
+function cpuMs(pid: number | 'self' = 'self'): number {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return 0;
+  }
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // fields 14-17 (utime stime cutime cstime) are 11-14 after the command name; clock ticks of 10 ms
   return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10;
@@ -164,36 +205,49 @@ async function main(): Promise<void> {
   ];
   const rows: Array<Array<string | number>> = [];
   const notes: string[] = [];
+  let flusher: ConntrackFlusher | undefined;
   await addNetns(netns);
   try {
     const target = { kind: 'named' as const, name: netns };
     const cmd = new NetnsCommands(target);
     const logs: string[] = [];
-    const flusher = new ConntrackFlusher({ target, log: (m) => logs.push(m) });
+    flusher = new ConntrackFlusher({ target, log: (m) => logs.push(m) });
+    flusher.start(); // as the engine does when it starts: not timed
+    type Path = 'cli' | 'exec' | 'served';
+    const PATHS: Path[] = ['cli', 'exec', 'served'];
     for (const c of cases) {
       const lines = insertLines(c.denied, c.allowed, ports);
-      const times: Record<'cli' | 'helper', number[]> = { cli: [], helper: [] };
-      const cpu: Record<'cli' | 'helper', number> = { cli: 0, helper: 0 };
+      const times: Record<Path, number[]> = { cli: [], exec: [], served: [] };
+      const cpu: Record<Path, number> = { cli: 0, exec: 0, served: 0 };
+      const own: Record<Path, number> = { cli: 0, exec: 0, served: 0 };
       for (let rep = 0; rep < c.reps; rep++) {
-        // alternate which path goes first, so drift in machine load hits both alike
-        const order: Array<'cli' | 'helper'> = rep % 2 ? ['helper', 'cli'] : ['cli', 'helper'];
+        // rotate which path goes first, so drift in machine load hits all alike
+        const order = PATHS.map((_, i) => PATHS[(i + rep) % PATHS.length]);
         for (const path of order) {
           await fill(netns, dir, lines);
+          const helperPid = (flusher.status().helper as { pid: number | null } | null)?.pid ?? undefined;
           const t0 = performance.now();
-          const c0 = cpuMs();
+          const c0 = cpuMs() + (helperPid ? cpuMs(helperPid) : 0);
+          const u0 = process.cpuUsage();
           let deleted: number;
           if (path === 'cli') {
             const r = await cliFlush(cmd, judge, dir);
             deleted = r.deleted;
             if (rep === 0) notes.push(`${c.name}: cli ${r.listed} listed, ${r.denied} denied, ${r.lines} -D lines, ${r.deleted} deleted`);
+          } else if (path === 'exec') {
+            const r = await execFlush(cmd, helper, judge);
+            deleted = r.deleted;
+            if (rep === 0) notes.push(`${c.name}: exec ${r.listed} listed, ${r.denied} denied, ${r.deleted} deleted`);
           } else {
             const r = await flusher.flush(policy, 'bench');
             if (!r) throw new Error(`flush failed: ${flusher.lastError}`);
             deleted = r.deleted;
-            if (rep === 0) notes.push(`${c.name}: helper ${r.listed} listed, ${r.denied} denied, ${r.deleted} deleted (list+judge ${fmt(r.listMs)} ms, delete ${fmt(r.deleteMs)} ms)`);
+            if (rep === 0) notes.push(`${c.name}: served ${r.listed} listed, ${r.denied} denied, ${r.deleted} deleted (list+judge ${fmt(r.listMs)} ms, delete ${fmt(r.deleteMs)} ms)`);
           }
           times[path].push(performance.now() - t0);
-          cpu[path] += cpuMs() - c0;
+          const u = process.cpuUsage(u0);
+          own[path] += (u.user + u.system) / 1000;
+          cpu[path] += cpuMs() + (helperPid ? cpuMs(helperPid) : 0) - c0;
           const left = await count(netns);
           if (deleted !== c.denied || left.total !== c.allowed || left.allowed !== c.allowed) {
             throw new Error(`${path} ${c.name}: deleted ${deleted} (want ${c.denied}), ${left.total} left (want ${c.allowed} allowed)`);
@@ -201,16 +255,39 @@ async function main(): Promise<void> {
         }
       }
       const range = (xs: number[]) => `${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))}`;
-      rows.push([c.name, median(times.cli), range(times.cli), cpu.cli / c.reps, median(times.helper), range(times.helper), cpu.helper / c.reps, ratio(median(times.cli), median(times.helper)), c.reps]);
+      rows.push([
+        c.name,
+        median(times.cli),
+        cpu.cli / c.reps,
+        median(times.exec),
+        range(times.exec),
+        own.exec / c.reps,
+        cpu.exec / c.reps,
+        median(times.served),
+        range(times.served),
+        own.served / c.reps,
+        cpu.served / c.reps,
+        ratio(median(times.exec), median(times.served)),
+        c.reps,
+      ]);
     }
+    const helperStatus = flusher.status().helper as { starts: number } | null;
+    notes.push(`served: ${helperStatus?.starts ?? 0} helper process(es) started for every served flush of the run`);
     if (logs.some((l) => !/established flows checked/.test(l))) notes.push(...logs.filter((l) => !/established flows checked/.test(l)));
   } finally {
+    await flusher?.close();
     await deleteNetns(netns);
     rmSync(dir, { recursive: true, force: true });
   }
   console.log(`conntrack flush: policy A (dataplane/policy/fixtures.ts), netns ${netns} (removed)`);
-  console.log(table(['flush (ms, list + judge + delete)', 'cli median', 'cli range', 'cli CPU', 'helper median', 'helper range', 'helper CPU', 'cli / helper', 'runs'], rows));
-  console.log('  CPU = mean CPU ms per flush of the bench process and the commands it ran (10 ms ticks; the kernel\'s work in a netlink call counts too)');
+  console.log(
+    table(
+      ['flush (ms, list + judge + delete)', 'cli median', 'cli CPU', 'exec median', 'exec range', 'exec own CPU', 'exec CPU', 'served median', 'served range', 'served own CPU', 'served CPU', 'exec / served', 'runs'],
+      rows,
+    ),
+  );
+  console.log('  own CPU = mean CPU ms per flush of the bench process alone (process.cpuUsage: the judging, and the fork of each process started; the daemon\'s event loop pays this)');
+  console.log('  CPU = mean CPU ms per flush of the bench process, the commands it ran and the served helper (10 ms ticks; the kernel\'s work in a netlink call counts too)');
   for (const n of notes) console.log(`  ${n}`);
 }
 

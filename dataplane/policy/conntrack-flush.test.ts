@@ -3,9 +3,12 @@
 // pods through the node netns; a relabel (element diff) and then a new artifact (full replace)
 // deny some of them; the denied ones stop passing data and lose their conntrack entry, the
 // allowed ones keep working. With the flush turned off the denied connection keeps flowing (the
-// problem the flush solves). Without the policyc-conntrack helper every flush fails loudly (log,
-// status, metrics) and the applies themselves still succeed.
+// problem the flush solves). Every flush of an engine goes to its one long-lived
+// `policyc-conntrack serve` (same PID throughout); killed by PID, it is started again by the next
+// flush, and the engine's close stops it. Without the policyc-conntrack helper every flush fails
+// loudly (log, status, metrics) and the applies themselves still succeed.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -131,6 +134,16 @@ function spawnIn(ns: string, script: string, args: string[]): ChildProcess {
   return spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
+/** true while a process with this PID exists and is not a zombie */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 /** Stops children by PID (SIGKILL to each child we spawned). */
 function stopAll(children: readonly ChildProcess[]): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null && c.pid !== undefined) process.kill(c.pid, 'SIGKILL');
@@ -192,7 +205,8 @@ describe.skipIf(!kernel.ok)(`denied-flow conntrack flush in throwaway netns${ker
     }
   }
 
-  it('deletes the entries of established flows a relabel (element diff) or a new artifact (full replace) denies, and only those', async () => {
+  it('deletes the entries of established flows a relabel (element diff) or a new artifact (full replace) denies, and only those; one helper serves every flush and is restarted after a kill', async () => {
+    let helperPid = 0;
     await setup(true, async ({ net, engine, connect, logs }) => {
       await engine.pushClusterState(clusterState());
       await engine.loadArtifact(A, 'test');
@@ -237,11 +251,33 @@ describe.skipIf(!kernel.ok)(`denied-flow conntrack flush in throwaway netns${ker
       const samples = parseMetrics(await engine.metrics());
       expect(samples.find((s) => s.name === 'policyc_conntrack_flushed_total')?.value).toBe(2);
       expect(samples.find((s) => s.name === 'policyc_conntrack_flush_errors_total')?.value).toBe(0);
+
+      // every flush so far went to the one helper the engine started: no process per flush
+      const helper = (engine.status() as any).conntrackFlush.helper;
+      expect(helper).toMatchObject({ starts: 1, pid: expect.any(Number) });
+      expect(processAlive(helper.pid)).toBe(true);
+      // killed by PID: logged, started again by the next flush, which works
+      process.kill(helper.pid, 'SIGKILL');
+      for (let i = 0; i < 100 && (engine.status() as any).conntrackFlush.helper.pid === helper.pid; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(logs.some((l) => l.includes(`(pid ${helper.pid}) exited (SIGKILL)`) && l.includes('starting it again at the next flush')), logs.join('\n')).toBe(true);
+      expect((await engine.loadArtifact(A, 'test')).kind).toBe('full');
+      await engine.idle();
+      const afterRestart = (engine.status() as any).conntrackFlush;
+      expect(afterRestart.helper.starts).toBe(2);
+      expect(afterRestart.helper.pid).not.toBe(helper.pid);
+      expect(afterRestart.totals.errors).toBe(0);
+      expect(afterRestart.last.reason).toBe('full replace');
+      expect(logs.some((l) => /serve restarted \(pid \d+, start 2; the previous one \(pid \d+\) exited \(SIGKILL\)/.test(l)), logs.join('\n')).toBe(true);
+      helperPid = afterRestart.helper.pid;
     });
+    // the engine's close stopped it by PID
+    expect(helperPid).toBeGreaterThan(0);
+    expect(processAlive(helperPid)).toBe(false);
   });
 
   it('keeps entries from or to local addresses (IPv4 and IPv6), deletes the denied forwarded ones by exact tuple, keeps the allowed', async () => {
     const ns = netnsName('pcpol-ctl');
+    let f: ConntrackFlusher | undefined;
     try {
       await addNetns(ns);
       const ip = async (args: string[]) => {
@@ -269,12 +305,17 @@ describe.skipIf(!kernel.ok)(`denied-flow conntrack flush in throwaway netns${ker
       const state = new ClusterState();
       state.apply(clusterState());
       const logs: string[] = [];
-      const f = new ConntrackFlusher({ target: { kind: 'named', name: ns }, log: (m) => logs.push(m) });
+      f = new ConntrackFlusher({ target: { kind: 'named', name: ns }, log: (m) => logs.push(m) });
       const report = await f.flush({ artifact: parsed.artifact, membership: computeMembership(parsed.artifact.program, state.cluster()) }, 'test');
       expect(report, `${f.lastError} ${logs.join('\n')}`).toMatchObject({ listed: 4, local: 2, checked: 2, denied: 1, deleted: 1, gone: 0, deleteFailed: 0 });
       const left = (await entries(ns)).map((e) => `${e.orig.src}:${e.orig.sport}`).sort();
       expect(left).toEqual([`${POD_IPS.api1}:40000`, `${POD_IPS.api2}:40002`, 'fd00:99::20:40003']);
+      // a second flush: nothing left to delete, same helper
+      const pid = (f.status() as any).helper.pid;
+      expect(await f.flush({ artifact: parsed.artifact, membership: computeMembership(parsed.artifact.program, state.cluster()) }, 'test')).toMatchObject({ listed: 3, denied: 0, deleted: 0 });
+      expect((f.status() as any).helper).toMatchObject({ pid, starts: 1 });
     } finally {
+      await f?.close();
       await deleteNetns(ns);
     }
   });
@@ -292,11 +333,11 @@ describe.skipIf(!kernel.ok)(`denied-flow conntrack flush in throwaway netns${ker
       await engine.idle();
       expect((await engine.loadArtifact(B, 'test')).kind).toBe('full');
       await engine.idle();
-      const failures = logs.filter((l) => /^policy: conntrack flush \(full replace\): \/nonexistent\/policyc-conntrack list failed .*cannot run it; build it with bash scripts\/build-native\.sh/.test(l));
+      const failures = logs.filter((l) => /^policy: conntrack flush \(full replace\): \/nonexistent\/policyc-conntrack local failed .*cannot run it; build it with bash scripts\/build-native\.sh/.test(l));
       expect(failures, logs.join('\n')).toHaveLength(2);
       const status = (engine.status() as any).conntrackFlush;
       expect(status.totals.errors).toBe(2);
-      expect(status.lastError).toMatch(/\/nonexistent\/policyc-conntrack list failed/);
+      expect(status.lastError).toMatch(/\/nonexistent\/policyc-conntrack local failed/);
       expect(parseMetrics(await engine.metrics()).find((m) => m.name === 'policyc_conntrack_flush_errors_total')?.value).toBe(2);
     } finally {
       await engine?.close().catch(() => undefined);

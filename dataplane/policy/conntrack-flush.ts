@@ -9,32 +9,40 @@
 // changes do not wait for it, and deletes on the queue only if the policy it judged with is
 // still loaded (else it judges again): no entry is deleted by a stale verdict.
 //
-// A flush, inside the node netns only (`nsenter --net`, argument arrays, never a shell):
-//   1. `ip -j route show table all`, the local table's routes (v4 and v6, one process):
+// A flush starts no process: it talks to one long-lived `policyc-conntrack serve`
+// (conntrack/policyc-conntrack.c; ConntrackHelper below), started once per engine inside the node
+// netns (`nsenter --net`, `setpriv --pdeathsig KILL`, argument arrays, never a shell), one request
+// line at a time, each answer ended by one `=ok ...`/`=error ...` line. (Starting processes per
+// flush cost the daemon's event loop a fork of the whole process each: ChildProcess.spawn took
+// ~1 s of main-thread time over ~400 one-pod changes of bench/daemon-apply.ts, and made the
+// one-pod apply's p90.) A flush:
+//   1. `local`: the node netns's local routing table (v4 and v6, one RTM_GETROUTE dump):
 //      addresses delivered locally. A flow from or to one of them (after DNAT) goes through
 //      input/output, never through the forward chain: kept.
-//   2. `policyc-conntrack list` (conntrack/policyc-conntrack.c: ctnetlink through
-//      libnetfilter_conntrack; streamed, at most maxEntries lines, timeoutMs): each entry's
-//      original tuple as the forward chain sees its first packet: source = original source,
-//      destination = the reply tuple's source (the address after DNAT: kube-proxy's service
-//      DNAT happens in prerouting, before forward), dport = the reply tuple's source port.
+//   2. `list MAX` (ctnetlink through libnetfilter_conntrack; streamed, at most maxEntries lines,
+//      timeoutMs): each entry's original tuple as the forward chain sees its first packet:
+//      source = original source, destination = the reply tuple's source (the address after
+//      DNAT: kube-proxy's service DNAT happens in prerouting, before forward), dport = the reply
+//      tuple's source port.
 //   3. FlowJudge.accepts (the loaded elements, indexed): false = the table would drop a NEW
 //      packet of this flow -> deleted; true or undefined (cannot tell) -> kept.
-//   4. `policyc-conntrack delete`, one process for all deletes: the denied entries on its stdin,
-//      each deleted by its exact original tuple and zone (one IPCTNL_MSG_CT_DELETE each, a hash
-//      lookup in the kernel; no dump, so the cost is linear in the denied entries).
-// Without the helper (not built) every flush fails loudly: log line, status lastError, errors
-// counter; nothing is skipped silently.
+//   4. `delete N` and the N denied entries: each deleted by its exact original tuple and zone
+//      (one IPCTNL_MSG_CT_DELETE each, a hash lookup in the kernel; no dump, so the cost is
+//      linear in the denied entries).
+// A helper that exits (killed, crashed) is logged and started again at the next flush; one that
+// does not answer within the timeout is killed by PID (the flush fails). The engine stops it by
+// PID when it closes. Without the helper (not built, or it cannot run) every flush fails loudly:
+// log line, status lastError, errors counter; nothing is skipped silently.
 // A deleted TCP entry: the next packet of the initiator is picked up as NEW (or INVALID with
 // nf_conntrack_tcp_loose=0) and dropped by the policy; a packet of the responder is a new TCP
 // flow without SYN, which the ruleset drops (compiler/emit/nftables/ruleset.ts).
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { cidrRange, parseCidr, parseIp, type Family } from '../../compiler/ir/cidr.js';
 import type { Membership, MembershipDiff } from '../../compiler/emit/membership.js';
 import type { LoadedArtifact } from './artifact.js';
 import { diffCanDeny, FlowJudge } from './conntrack-flush-judge.js';
-import { locateNative, netnsArgv, type NetnsTarget } from './nft-exec.js';
+import { describeNetns, locateNative, netnsArgv, type NetnsTarget } from './nft-exec.js';
 
 export { diffCanDeny, FlowJudge } from './conntrack-flush-judge.js';
 
@@ -193,11 +201,11 @@ export interface FlushTotals {
 export interface ConntrackFlusherOptions {
   target: NetnsTarget;
   log(msg: string): void;
-  /** path of policyc-conntrack (conntrack/policyc-conntrack.c); default locateConntrackHelper() at each flush */
+  /** path of policyc-conntrack (conntrack/policyc-conntrack.c), run as `serve`; default locateConntrackHelper() at each flush */
   conntrack?: string;
   /** stop reading the listing after this many entries (default 1,000,000) */
   maxEntries?: number;
-  /** per command (default 30 s; the delete batch gets 4x) */
+  /** per helper request (default 30 s; the delete batch gets 4x); past it the helper is killed by PID and the flush fails */
   timeoutMs?: number;
   /** pause between a change and the flush it starts, coalescing bursts (ms; default 100) */
   delayMs?: number;
@@ -210,7 +218,7 @@ interface Ran {
   error?: string;
 }
 
-/** Runs policyc-conntrack / ip inside one netns (nsenter --net, argument arrays), tied to our life. */
+/** Runs one-shot commands inside one netns (nsenter --net, argument arrays), tied to our life: tests and the bench's baseline; a flush runs none. */
 export class NetnsCommands {
   constructor(private readonly target: NetnsTarget) {}
 
@@ -281,29 +289,252 @@ export interface FlusherHooks {
   current(): LoadedPolicy | undefined;
 }
 
+/** The terminator of one answer of `policyc-conntrack serve`: `=ok VERB k=v ...` (fields) or `=error WHAT`. */
+export interface HelperAnswer {
+  fields: Record<string, string>;
+  /** `!` lines: the problems the helper reported (the first few) */
+  reports: string[];
+}
+
+/** Longest line accepted from the helper: an entry line is < 200 bytes, a report < 600. */
+const MAX_ANSWER_LINE = 4096;
+
+/** Parses `=ok VERB k=v k=v`; undefined for anything else. */
+export function parseAnswerLine(line: string, verb: string): Record<string, string> | undefined {
+  const f = line.split(' ');
+  if (f[0] !== '=ok' || f[1] !== verb) return undefined;
+  const fields: Record<string, string> = {};
+  for (const kv of f.slice(2)) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) return undefined;
+    fields[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return fields;
+}
+
+/** A route line of `policyc-conntrack local` / the `local` request: `L TYPE ADDR/LEN`. */
+export function parseRouteLine(line: string): { type: string; dst: string } | undefined {
+  const f = line.split(' ');
+  return f.length === 3 && f[0] === 'L' && /^[a-z]{1,16}$/.test(f[1]) && /^[0-9a-fA-F.:]{2,45}\/\d{1,3}$/.test(f[2]) ? { type: f[1], dst: f[2] } : undefined;
+}
+
+interface Pending {
+  /** the process the request was written to */
+  child: ChildProcessWithoutNullStreams;
+  verb: string;
+  onLine?: (line: string) => void;
+  reports: string[];
+  /** onLine threw: the answer is read to its end, then the request fails with this */
+  failed?: Error;
+  resolve(a: HelperAnswer): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * The client of `policyc-conntrack serve` (conntrack/policyc-conntrack.c): one long-lived process
+ * inside the target netns, started at start() or at the first request, one request at a time.
+ * A helper that exits is logged and started again by the next request; one that does not answer
+ * within the request's timeout, or breaks the framing, is killed by PID (that request fails).
+ * close() stops it by PID.
+ */
+export class ConntrackHelper {
+  private child?: ChildProcessWithoutNullStreams;
+  private pending?: Pending;
+  private chain: Promise<unknown> = Promise.resolve();
+  private buf = '';
+  private stderr = '';
+  private closed = false;
+  /** why the previous process ended (logged; said again when the next one starts) */
+  private ended?: string;
+  /** processes started so far (1 = never restarted) */
+  starts = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly target: NetnsTarget,
+    private readonly log: (msg: string) => void,
+  ) {}
+
+  /** PID of the running helper (undefined: none running) */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Starts the process unless it runs (a failure to run shows at the first request). */
+  start(): void {
+    if (this.closed) throw new Error(`${this.path} serve: closed`);
+    if (this.child) return;
+    const [file, args] = netnsArgv(this.target, [this.path, 'serve']);
+    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = child;
+    this.starts++;
+    this.buf = '';
+    this.stderr = '';
+    if (this.ended) this.log(`${this.path} serve restarted (pid ${child.pid ?? '?'}, start ${this.starts}; the previous one ${this.ended})`);
+    child.stdout.setEncoding('utf8').on('data', (d: string) => this.onData(child, d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (this.stderr = (this.stderr + d).slice(-2000)));
+    child.stdin.on('error', () => undefined); // EPIPE when it died: 'close' tells
+    let gone = false;
+    const onGone = (why: string, notRunnable: boolean) => {
+      if (gone) return;
+      gone = true;
+      if (this.child === child) this.child = undefined;
+      const detail = `${why}${notRunnable ? ': cannot run it; build it with bash scripts/build-native.sh' : ''}${this.stderr.trim() ? `: ${firstLines(this.stderr)}` : ''}`;
+      this.ended = `(pid ${child.pid ?? '?'}) ${detail}`;
+      if (!this.closed) this.log(`${this.path} serve in ${describeNetns(this.target)} (pid ${child.pid ?? '?'}) ${detail}; starting it again at the next flush`);
+      this.fail(child, new Error(detail));
+    };
+    child.on('error', (err) => onGone(`failed to start (${err.message})`, /ENOENT|EACCES/.test(err.message)));
+    child.on('close', (code, signal) => {
+      // 127/126 or nsenter/setpriv "failed to execute": the file is not there or not runnable
+      const notRunnable = code === 127 || code === 126 || /failed to execute|ENOENT|EACCES/i.test(this.stderr);
+      onGone(`exited (${signal ?? `code ${code}`})`, notRunnable);
+    });
+  }
+
+  /** Rejects the pending request of `child` (if any). */
+  private fail(child: ChildProcessWithoutNullStreams, err: Error): void {
+    const p = this.pending;
+    if (!p || p.child !== child) return;
+    this.pending = undefined;
+    clearTimeout(p.timer);
+    p.reject(err);
+  }
+
+  /** Kills this process by PID, failing its pending request with `why`. */
+  private kill(child: ChildProcessWithoutNullStreams, why: string): void {
+    this.log(`${this.path} serve (pid ${child.pid ?? '?'}): ${why}; killing it`);
+    if (this.child === child) this.child = undefined;
+    this.ended = `(pid ${child.pid ?? '?'}) was killed: ${why}`;
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {}
+    }
+    this.fail(child, new Error(why));
+  }
+
+  private onData(child: ChildProcessWithoutNullStreams, d: string): void {
+    if (this.child !== child) return;
+    this.buf += d;
+    let start = 0;
+    let nl: number;
+    while ((nl = this.buf.indexOf('\n', start)) >= 0) {
+      const line = this.buf.slice(start, nl);
+      start = nl + 1;
+      if (line.length > MAX_ANSWER_LINE) return this.kill(child, `answered a line of ${line.length} bytes (at most ${MAX_ANSWER_LINE})`);
+      const p = this.pending;
+      if (!p) return this.kill(child, `answered without a request: ${JSON.stringify(line.slice(0, 80))}`);
+      if (line.startsWith('=')) {
+        this.pending = undefined;
+        clearTimeout(p.timer);
+        const fields = parseAnswerLine(line, p.verb);
+        if (p.failed) p.reject(p.failed);
+        else if (fields) p.resolve({ fields, reports: p.reports });
+        else p.reject(new Error(line.startsWith('=error ') ? line.slice(7) : `unexpected answer ${JSON.stringify(line.slice(0, 200))}`));
+      } else if (line.startsWith('!')) {
+        if (p.reports.length < 20) p.reports.push(line.slice(1));
+      } else if (p.onLine && !p.failed) {
+        try {
+          p.onLine(line);
+        } catch (err) {
+          p.failed = err as Error;
+        }
+      }
+    }
+    this.buf = start ? this.buf.slice(start) : this.buf;
+    if (this.buf.length > MAX_ANSWER_LINE) this.kill(child, `answered a line longer than ${MAX_ANSWER_LINE} bytes`);
+  }
+
+  /**
+   * Sends one request (`text`: the request line and, for delete, its entry lines, each ending in
+   * a newline); `onLine` gets the answer's data lines. Resolves with the terminator's fields;
+   * rejects on `=error`, exit, timeout (the helper is then killed) or a framing error.
+   */
+  request(verb: string, text: string, options: { timeoutMs: number; onLine?: (line: string) => void }): Promise<HelperAnswer> {
+    const run = this.chain.then(
+      () =>
+        new Promise<HelperAnswer>((resolve, reject) => {
+          if (this.closed) return reject(new Error(`${this.path} serve: closed`));
+          this.start();
+          const child = this.child!;
+          const timer = setTimeout(() => this.kill(child, `no answer to ${verb} within ${options.timeoutMs} ms`), options.timeoutMs);
+          this.pending = { child, verb, onLine: options.onLine, reports: [], resolve, reject, timer };
+          child.stdin.write(text);
+        }),
+    );
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Stops the process by PID (SIGTERM, SIGKILL after 2 s); requests after this fail. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.chain;
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const pid = child.pid;
+    await new Promise<void>((resolve) => {
+      child.once('close', () => resolve());
+      child.stdin.end();
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        return resolve();
+      }
+      setTimeout(() => {
+        try {
+          if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGKILL');
+        } catch {}
+      }, 2000).unref();
+    });
+  }
+}
+
 /** Judges and deletes the conntrack entries of the node netns that the loaded policy denies. */
 export class ConntrackFlusher {
   readonly totals: FlushTotals = { runs: 0, skipped: 0, checked: 0, flushed: 0, errors: 0 };
   last?: FlushReport & { at: Date; reason: string };
   lastError?: string;
-  private readonly cmd: NetnsCommands;
+  private helper?: ConntrackHelper;
+  private closed = false;
   private pending = false;
   private draining?: Promise<void>;
   private pendingReasons = new Set<string>();
 
-  constructor(private readonly o: ConntrackFlusherOptions) {
-    this.cmd = new NetnsCommands(o.target);
+  constructor(private readonly o: ConntrackFlusherOptions) {}
+
+  /**
+   * Starts the helper now (the engine calls it once when it starts), so the first flush does
+   * not pay for the process start. Without a built helper it does nothing: each flush then
+   * fails loudly.
+   */
+  start(): void {
+    const path = this.o.conntrack ?? locateConntrackHelper();
+    if (path && !this.closed) this.helperFor(path).start();
+  }
+
+  /** The helper for `path` (a helper built or moved after the start replaces the old one). */
+  private helperFor(path: string): ConntrackHelper {
+    if (this.helper?.path !== path) {
+      void this.helper?.close();
+      this.helper = new ConntrackHelper(path, this.o.target, this.o.log);
+    }
+    return this.helper;
   }
 
   /**
    * Called after the kernel accepted a batch; starts a flush unless the change provably denies
-   * nothing new. Listing and judging run beside the engine's queue (process starts, the listing
-   * and the judging take milliseconds to a fraction of a second, and the next pod change must
-   * not wait for them); only the deletion runs on the queue, and only if the policy it was
-   * judged with is still the loaded one — otherwise the flush starts over with the new policy,
-   * so an entry is never deleted by a stale verdict.
+   * nothing new. Listing and judging run beside the engine's queue (the listing and the judging
+   * take milliseconds to a fraction of a second, and the next pod change must not wait for
+   * them); only the deletion runs on the queue, and only if the policy it was judged with is
+   * still the loaded one — otherwise the flush starts over with the new policy, so an entry is
+   * never deleted by a stale verdict.
    */
   afterApply(event: ApplyEvent, hooks: FlusherHooks): void {
+    if (this.closed) return;
     if (event.kind === 'diff' && event.diff && event.next && !diffCanDeny(event.diff, event.next)) {
       this.totals.skipped++;
       return;
@@ -326,8 +557,15 @@ export class ConntrackFlusher {
     while (this.draining) await this.draining;
   }
 
+  /** Waits for a running flush, then stops the helper by PID. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.settled();
+    await this.helper?.close();
+  }
+
   private async drain(hooks: FlusherHooks): Promise<void> {
-    while (this.pending) {
+    while (this.pending && !this.closed) {
       this.pending = false;
       const reason = [...this.pendingReasons].join(', ');
       this.pendingReasons.clear();
@@ -360,56 +598,68 @@ export class ConntrackFlusher {
     const t0 = performance.now();
     this.totals.runs++;
     try {
+      if (this.closed) throw new Error('the flusher is closed');
       // looked up at each flush: a helper built after the daemon started is used from then on
-      const helper = this.o.conntrack ?? locateConntrackHelper();
-      if (!helper) throw new Error('policyc-conntrack is not built (bash scripts/build-native.sh; needs libnetfilter-conntrack-dev, scripts/setup.sh): established flows a change denies are not flushed');
+      const path = this.o.conntrack ?? locateConntrackHelper();
+      if (!path) throw new Error('policyc-conntrack is not built (bash scripts/build-native.sh; needs libnetfilter-conntrack-dev, scripts/setup.sh): established flows a change denies are not flushed');
+      const helper = this.helperFor(path);
+      const timeoutMs = this.o.timeoutMs ?? 30_000;
+      const ask = async (verb: string, text: string, onLine?: (line: string) => void, timeout = timeoutMs) => {
+        try {
+          return await helper.request(verb, text, { timeoutMs: timeout, onLine });
+        } catch (err) {
+          throw new Error(`${path} ${verb} failed (${(err as Error).message})`);
+        }
+      };
       const judge = policy.membership ? FlowJudge.fromMembership(policy.membership) : FlowJudge.fromElements(policy.artifact.snapshotElements, policy.artifact.table);
-      const local = await this.localAddresses();
+      const routes: Array<{ type: string; dst: string }> = [];
+      let badRoutes = 0;
+      await ask('local', 'local\n', (line) => {
+        const r = parseRouteLine(line);
+        if (r) routes.push(r);
+        else badRoutes++;
+      });
+      // a route line we cannot read could hide a local address: refuse rather than misjudge
+      if (badRoutes > 0) throw new Error(`${path} local: ${badRoutes} route lines did not parse`);
+      const local = new LocalAddresses(routes);
       const report: FlushReport = { listed: 0, checked: 0, denied: 0, deleted: 0, gone: 0, deleteFailed: 0, local: 0, unjudged: 0, truncated: false, durationMs: 0, listMs: 0, deleteMs: 0 };
       const tList = performance.now();
       const max = this.o.maxEntries ?? 1_000_000;
       const denied: string[] = [];
       let unparsed = 0;
-      const listing = await this.cmd.run([helper, 'list'], {
-        timeoutMs: this.o.timeoutMs,
-        onLine: (line) => {
-          const e = parseEntryLine(line);
-          if (!e) {
-            unparsed++;
-            return true;
-          }
-          report.listed++;
-          const t = forwardTuple(e);
-          if (local.has(e.orig.src) || local.has(e.reply.src)) report.local++;
-          else if (!t || e.zone === undefined) report.unjudged++;
-          else {
-            report.checked++;
-            const ok = judge.accepts(t.src, t.dst, t.proto, t.port, t.icmpv6Type);
-            const del = ok === false ? entryLine(e) : undefined;
-            if (del) denied.push(del);
-            else if (ok !== true) report.unjudged++;
-          }
-          if (report.listed >= max) {
-            report.truncated = true;
-            return false;
-          }
-          return true;
-        },
+      const listing = await ask('list', `list ${max}\n`, (line) => {
+        const e = parseEntryLine(line);
+        if (!e) {
+          unparsed++;
+          return;
+        }
+        report.listed++;
+        const t = forwardTuple(e);
+        if (local.has(e.orig.src) || local.has(e.reply.src)) report.local++;
+        else if (!t || e.zone === undefined) report.unjudged++;
+        else {
+          report.checked++;
+          const ok = judge.accepts(t.src, t.dst, t.proto, t.port, t.icmpv6Type);
+          const del = ok === false ? entryLine(e) : undefined;
+          if (del) denied.push(del);
+          else if (ok !== true) report.unjudged++;
+        }
       });
-      if (listing.error || (listing.code !== 0 && !report.truncated)) throw new Error(`${helper} list failed (${helperFailure(listing)})`);
-      if (unparsed > 0) this.o.log(`conntrack flush: ${unparsed} lines of ${helper} list did not parse (kept)`);
+      report.truncated = listing.fields.truncated === '1';
+      if (unparsed > 0) this.o.log(`conntrack flush: ${unparsed} lines of ${path} list did not parse (kept)`);
       report.denied = denied.length;
       report.listMs = performance.now() - tList;
       const tDelete = performance.now();
       const deleteStep = async () => {
-        const del = await this.cmd.run([helper, 'delete'], { input: `${denied.join('\n')}\n`, timeoutMs: 4 * (this.o.timeoutMs ?? 30_000) });
-        const counts = parseDeleteCounts(del.stdout);
-        if (!counts || del.error) throw new Error(`${helper} delete failed (${helperFailure(del)})`);
-        report.deleted = counts.deleted;
-        report.gone = counts.gone;
-        report.deleteFailed = counts.failed;
-        this.totals.flushed += counts.deleted;
-        if (counts.failed > 0) throw new Error(`${helper} delete: ${counts.failed} of ${denied.length} denied entries not deleted (${counts.deleted} deleted, ${counts.gone} already gone): ${firstLines(del.stderr)}`);
+        const del = await ask('delete', `delete ${denied.length}\n${denied.join('\n')}\n`, undefined, 4 * timeoutMs);
+        const counts = ['deleted', 'gone', 'failed'].map((k) => Number(del.fields[k]));
+        if (counts.some((n) => !Number.isSafeInteger(n))) throw new Error(`${path} delete: unexpected counts ${JSON.stringify(del.fields)}`);
+        const [deleted, gone, failed] = counts;
+        report.deleted = deleted;
+        report.gone = gone;
+        report.deleteFailed = failed;
+        this.totals.flushed += deleted;
+        if (failed > 0) throw new Error(`${path} delete: ${failed} of ${denied.length} denied entries not deleted (${deleted} deleted, ${gone} already gone): ${del.reports.slice(0, 3).join(' | ')}`);
       };
       if (denied.length > 0) {
         const ran = guard ? await guard(deleteStep) : (await deleteStep(), true);
@@ -432,30 +682,14 @@ export class ConntrackFlusher {
     }
   }
 
-  private async localAddresses(): Promise<LocalAddresses> {
-    // one process for both families: with a table filter ip dumps IPv4 only, `table all` dumps
-    // every family (the local table's routes carry "table":"local")
-    const r = await this.cmd.run(['ip', '-j', 'route', 'show', 'table', 'all'], { timeoutMs: this.o.timeoutMs });
-    if (r.code !== 0 || r.error) throw new Error(`ip route show table all failed: ${firstLines(r.stderr || r.error || `exit ${r.code}`)}`);
-    const text = r.stdout.trim();
-    const routes = text ? (JSON.parse(text) as Array<{ table?: string; type?: string; dst?: string }>) : [];
-    return new LocalAddresses(routes.filter((x) => x.table === 'local'));
-  }
-
   status(): Record<string, unknown> {
     return {
       totals: { ...this.totals },
       last: this.last ? { ...this.last, at: this.last.at.toISOString() } : null,
       lastError: this.lastError ?? null,
+      helper: this.helper ? { path: this.helper.path, pid: this.helper.pid ?? null, starts: this.helper.starts } : null,
     };
   }
-}
-
-/** Why a helper run failed: spawn error, exit status (127/126 or nsenter/setpriv "failed to execute": not runnable), stderr. */
-function helperFailure(r: Ran): string {
-  const how = r.error ?? `exit ${r.code}`;
-  const notRunnable = r.code === 127 || r.code === 126 || /failed to execute|ENOENT|EACCES/i.test(`${r.error ?? ''} ${r.stderr}`);
-  return `${how}${notRunnable ? ': cannot run it; build it with bash scripts/build-native.sh' : ''}${r.stderr.trim() ? `: ${firstLines(r.stderr)}` : ''}`;
 }
 
 function firstLines(s: string): string {

@@ -1,14 +1,19 @@
 // The denied-flow flush without a kernel: the indexed judge against the interpreter of our own
 // nftables JSON (NftInterpreter), policyc-conntrack's line format (list lines, delete lines,
-// delete counts), the "cannot deny" proof for element diffs.
-import { describe, expect, it, vi } from 'vitest';
+// delete counts, route lines, answer lines), the "cannot deny" proof for element diffs, and the
+// served-mode client (ConntrackHelper, ConntrackFlusher) against a stand-in helper (a small Node
+// program speaking the same framing in the test's own netns: no kernel state is touched).
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { computeMembership, membershipDiff, updateMembership, type Membership, type MembershipDiff } from '../../compiler/emit/membership.js';
 import { NftInterpreter } from '../../compiler/emit/nftables/interpret.js';
 import { membershipCommands } from '../../compiler/emit/nftables/ruleset.js';
 import { fullReplaceDocument } from './apply.js';
 import { parseArtifact, type LoadedArtifact } from './artifact.js';
 import { ClusterState } from './cluster-state.js';
-import { ConntrackFlusher, diffCanDeny, entryLine, FlowJudge, forwardTuple, LocalAddresses, parseDeleteCounts, parseEntryLine } from './conntrack-flush.js';
+import { ConntrackFlusher, ConntrackHelper, diffCanDeny, entryLine, FlowJudge, forwardTuple, LocalAddresses, parseAnswerLine, parseDeleteCounts, parseEntryLine, parseRouteLine } from './conntrack-flush.js';
 import { clusterState, POD_IPS, POLICIES_A, POLICIES_B, relabel } from './fixtures.js';
 import { compileArtifact } from './testing.js';
 import { parseDaemonArgs } from '../daemon/options.js';
@@ -136,6 +141,148 @@ describe('policyc-conntrack lines', () => {
     ]);
     expect(['127.0.0.5', '169.254.1.1', '10.1.255.255', '::1', '239.1.1.1', 'ff02::1'].every((a) => local.has(a))).toBe(true);
     expect(['10.99.0.10', '169.254.1.2', 'fd00::1'].some((a) => local.has(a))).toBe(false);
+  });
+});
+
+describe('policyc-conntrack serve framing', () => {
+  it('reads answer lines and route lines', () => {
+    expect(parseAnswerLine('=ok list entries=3 truncated=1', 'list')).toEqual({ entries: '3', truncated: '1' });
+    expect(parseAnswerLine('=ok ping', 'ping')).toEqual({});
+    expect(parseAnswerLine('=ok list entries=3', 'delete')).toBeUndefined();
+    expect(parseAnswerLine('=error list: dump: ENOBUFS', 'list')).toBeUndefined();
+    expect(parseAnswerLine('=ok list entries', 'list')).toBeUndefined();
+    expect(parseRouteLine('L local 10.0.0.1/32')).toEqual({ type: 'local', dst: '10.0.0.1/32' });
+    expect(parseRouteLine('L multicast ff00::/8')).toEqual({ type: 'multicast', dst: 'ff00::/8' });
+    for (const bad of ['L local 10.0.0.1', 'local 10.0.0.1/32', 'L local 10.0.0.1/32 x', 'L Local 10.0.0.1/32', 'L local a b/1']) expect(parseRouteLine(bad), bad).toBeUndefined();
+  });
+});
+
+// A stand-in for `policyc-conntrack serve`: canned answers in the same framing; some requests
+// misbehave on purpose. FAKE_ROUTES / FAKE_DELETE_FAIL change its answers.
+const FAKE = `
+const rl = require('node:readline').createInterface({ input: process.stdin });
+const out = (s) => process.stdout.write(s);
+let batch = 0, deleted = 0, bad = [];
+rl.on('line', (line) => {
+  if (batch > 0) {
+    batch--;
+    if (process.env.FAKE_DELETE_FAIL) bad.push(line); else deleted++;
+    if (batch === 0) { for (const b of bad) out('!line 1: delete: Operation not permitted\\n'); out('=ok delete deleted=' + deleted + ' gone=0 failed=' + bad.length + '\\n'); deleted = 0; bad = []; }
+    return;
+  }
+  const [verb, arg] = line.split(' ');
+  if (verb === 'ping') out('=ok ping\\n');
+  else if (verb === 'local') out((process.env.FAKE_ROUTES ?? 'L local 10.99.0.11/32\\nL local ::1/128\\n') + '=ok local routes=2\\n');
+  else if (verb === 'list') out([
+    '4 6 0 10.99.0.11 10.99.0.10 40000 1000 - 10.99.0.10 10.99.0.11 1000 40000 -',
+    '4 6 0 10.99.0.12 10.99.0.10 40001 1000 - 10.99.0.10 10.99.0.12 1000 40001 -',
+    '4 6 0 10.99.0.12 10.99.0.10 40002 80 - 10.99.0.10 10.99.0.12 80 40002 -',
+    'not an entry',
+  ].join('\\n') + '\\n=ok list entries=4 truncated=0\\n');
+  else if (verb === 'delete') { batch = Number(arg); if (batch === 0) out('=ok delete deleted=0 gone=0 failed=0\\n'); }
+  else if (verb === 'err') out('=error something broke\\n');
+  else if (verb === 'long') out('x'.repeat(5000) + '\\n=ok long\\n');
+  else if (verb === 'stray') out('=ok stray\\nstray\\n');
+  else if (verb === 'die') { process.stderr.write('boom\\n'); process.exit(3); }
+  // hang: no answer
+});
+`;
+
+describe('ConntrackHelper and ConntrackFlusher against a stand-in helper', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pcct-fake-'));
+  const fake = join(dir, 'policyc-conntrack');
+  writeFileSync(fake, `#!${process.execPath}\n${FAKE}`);
+  chmodSync(fake, 0o755);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('answers in order, fails one request alone on =error, and kills a helper that breaks the framing or hangs (the next request starts another)', async () => {
+    const logs: string[] = [];
+    const h = new ConntrackHelper(fake, { kind: 'current' }, (m) => logs.push(m));
+    const ask = (verb: string, opts: { timeoutMs?: number; onLine?: (l: string) => void } = {}) => h.request(verb, `${verb}\n`, { timeoutMs: opts.timeoutMs ?? 5000, onLine: opts.onLine });
+    try {
+      const lines: string[] = [];
+      const [a, b] = await Promise.all([ask('ping'), ask('list', { onLine: (l) => lines.push(l) })]);
+      expect(a.fields).toEqual({});
+      expect(b.fields).toEqual({ entries: '4', truncated: '0' });
+      expect(lines).toHaveLength(4);
+      const pid = h.pid!;
+      await expect(ask('err')).rejects.toThrow('something broke');
+      expect((await ask('ping')).fields).toEqual({});
+      expect(h.pid).toBe(pid);
+      // a data callback that throws fails that request after its answer is read: the next one is in step
+      await expect(ask('list', { onLine: () => { throw new Error('judge broke'); } })).rejects.toThrow('judge broke');
+      expect((await ask('ping')).fields).toEqual({});
+      expect(h.starts).toBe(1);
+
+      await expect(ask('long')).rejects.toThrow(/longer than 4096|line of 5000 bytes/);
+      expect(logs.some((l) => /killing it/.test(l))).toBe(true);
+      expect((await ask('ping')).fields).toEqual({});
+      expect(h.starts).toBe(2);
+
+      await expect(ask('stray')).resolves.toMatchObject({ fields: {} });
+      // the stray line after the answer: killed
+      for (let i = 0; i < 100 && h.pid !== undefined; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(h.pid).toBeUndefined();
+      expect(logs.some((l) => /answered without a request: "stray"/.test(l))).toBe(true);
+
+      await expect(ask('die')).rejects.toThrow(/exited \(code 3\): boom/);
+      expect(logs.some((l) => /exited \(code 3\): boom; starting it again at the next flush/.test(l))).toBe(true);
+
+      await expect(ask('hang', { timeoutMs: 200 })).rejects.toThrow(/no answer to hang within 200 ms/);
+      expect((await ask('ping')).fields).toEqual({});
+      expect(h.starts).toBe(5);
+      expect(logs.filter((l) => /serve restarted/.test(l))).toHaveLength(4);
+    } finally {
+      await h.close();
+    }
+    await expect(ask('ping')).rejects.toThrow(/closed/);
+  });
+
+  it('a flush: local addresses kept, denied entries deleted in one request; failed deletes, bad route lines and a dead helper fail loudly', async () => {
+    const artifact = load(POLICIES_A);
+    const state = new ClusterState();
+    state.apply(clusterState());
+    const policy = { artifact, membership: membershipOf(artifact, state) };
+    const logs: string[] = [];
+    const f = new ConntrackFlusher({ target: { kind: 'current' }, conntrack: fake, log: (m) => logs.push(m) });
+    try {
+      f.start();
+      const pid = (f.status() as any).helper.pid;
+      expect(pid).toBeGreaterThan(0);
+      // api1 (10.99.0.11) is local here: kept; api2 -> db:1000 denied; api2 -> db:80 allowed
+      expect(await f.flush(policy, 'test')).toMatchObject({ listed: 3, local: 1, checked: 2, denied: 1, deleted: 1, deleteFailed: 0 });
+      expect(logs.some((l) => /1 lines of .* list did not parse \(kept\)/.test(l))).toBe(true);
+      expect(await f.flush(policy, 'test')).toMatchObject({ deleted: 1 });
+      expect((f.status() as any).helper).toMatchObject({ pid, starts: 1 });
+      expect(f.totals).toMatchObject({ runs: 2, errors: 0, flushed: 2 });
+
+      process.env.FAKE_DELETE_FAIL = '1';
+      process.kill(pid, 'SIGKILL'); // the next one starts with the variable set
+      for (let i = 0; i < 100 && (f.status() as any).helper.pid !== undefined && (f.status() as any).helper.pid !== null; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(await f.flush(policy, 'test')).toBeUndefined();
+      expect(f.lastError).toMatch(/delete: 1 of 1 denied entries not deleted \(0 deleted, 0 already gone\): line 1: delete: Operation not permitted/);
+      expect((f.status() as any).helper.starts).toBe(2);
+      delete process.env.FAKE_DELETE_FAIL;
+
+      process.env.FAKE_ROUTES = 'L local 10.99.0.11\n';
+      process.kill((f.status() as any).helper.pid, 'SIGKILL');
+      for (let i = 0; i < 100 && (f.status() as any).helper.pid !== null; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(await f.flush(policy, 'test')).toBeUndefined();
+      expect(f.lastError).toMatch(/local: 1 route lines did not parse/);
+      delete process.env.FAKE_ROUTES;
+
+      process.kill((f.status() as any).helper.pid, 'SIGKILL');
+      for (let i = 0; i < 100 && (f.status() as any).helper.pid !== null; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(await f.flush(policy, 'test')).toMatchObject({ deleted: 1 });
+      expect(f.totals).toMatchObject({ runs: 5, errors: 2 });
+      expect(logs.filter((l) => /^conntrack flush \(test\): /.test(l) && !/established flows checked/.test(l))).toHaveLength(2);
+    } finally {
+      delete process.env.FAKE_DELETE_FAIL;
+      delete process.env.FAKE_ROUTES;
+      await f.close();
+    }
+    expect(await f.flush(policy, 'after close')).toBeUndefined();
+    expect(f.lastError).toMatch(/closed/);
   });
 });
 

@@ -191,6 +191,9 @@ export class PolicyEngine {
       });
       engine.stopSamples = () => handle.stop();
     }
+    // one long-lived policyc-conntrack inside the node netns serves every flush (conntrack-flush.ts;
+    // started here unless a flush during the restore already did; stopped by close())
+    engine.flusher?.start();
     return engine;
   }
 
@@ -602,6 +605,7 @@ export class PolicyEngine {
     await this.stopSamples?.();
     await this.idle();
     if (this.persistTimer) this.persistClusterNow();
+    await this.flusher?.close();
     await this.nft.close();
   }
 }

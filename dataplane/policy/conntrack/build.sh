@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds dataplane/policy/conntrack/bin/policyc-conntrack (the daemon's conntrack list/delete
-# helper for the denied-flow flush). Needs a C compiler and libnetfilter_conntrack's headers
-# (Debian libnetfilter-conntrack-dev, in scripts/setup.sh). CC overrides the compiler. Without
+# Builds dataplane/policy/conntrack/bin/policyc-conntrack (the daemon's long-lived conntrack
+# list/delete and local-routes helper for the denied-flow flush). Needs a C compiler,
+# libnetfilter_conntrack's headers (Debian libnetfilter-conntrack-dev, in scripts/setup.sh) and
+# the kernel's uapi headers for rtnetlink (linux-libc-dev, pulled in by libc6-dev). CC overrides the compiler. Without
 # it the flush cannot run: the daemon says so in its log, status and metrics.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

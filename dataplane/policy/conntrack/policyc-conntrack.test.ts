@@ -3,14 +3,18 @@
 // (TCP with DNAT, zones, UDP, ICMP, IPv6, ICMPv6, a directional zone, GRE) are inserted with
 // `conntrack -I`, listed, an exact subset deleted (same tuple in another zone, another source
 // port, a second delete: gone, not deleted), and the rest must remain exactly. Then 2000 entries
-// (a multi-part dump), bad input and bad usage.
+// (a multi-part dump), bad input and bad usage. Then the served mode the daemon runs
+// (`policyc-conntrack serve` through ConntrackHelper): list, a truncated list, delete, the local
+// routes (the same as `ip route show table local`), framing errors, and a helper killed by PID
+// that the next request starts again; close() stops it by PID.
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { addNetns, deleteNetns, run } from '../../nft/loader.js';
-import { entryLine, locateConntrackHelper, parseDeleteCounts, parseEntryLine, type ConntrackEntry } from '../conntrack-flush.js';
+import { ConntrackHelper, entryLine, locateConntrackHelper, parseDeleteCounts, parseEntryLine, parseRouteLine, type ConntrackEntry } from '../conntrack-flush.js';
 import { netnsArgv } from '../nft-exec.js';
 import { netnsName, policyKernel } from '../testing.js';
 
@@ -19,6 +23,20 @@ async function requirements(): Promise<{ ok: boolean; reason?: string }> {
   if (!k.ok) return k;
   const r = await run('conntrack', ['--version']).catch(() => undefined);
   return r?.ok ? { ok: true } : { ok: false, reason: 'the conntrack tool is missing (Debian package conntrack, scripts/setup.sh): the test inserts entries with it' };
+}
+
+/** true while a process with this PID exists (a zombie counts as gone: its exit was reaped or is due) */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 const kernel = await requirements();
@@ -172,10 +190,145 @@ describe.skipIf(!kernel.ok)(`policyc-conntrack in a throwaway netns${kernel.ok ?
       expect(del.stderr).toContain('line too long');
       expect(del.stderr).toContain('directional zones');
       expect(listed((await helper(['list'])).stdout)).toEqual(LISTED);
-      for (const args of [[], ['delete', 'extra'], ['flush']]) {
+      for (const args of [[], ['delete', 'extra'], ['flush'], ['serve', 'x']]) {
         const r = await helper(args);
         expect(r.code, args.join(' ')).toBe(2);
-        expect(r.stderr).toMatch(/^usage: policyc-conntrack list \| delete/);
+        expect(r.stderr).toMatch(/^usage: policyc-conntrack list \| delete \| local \| serve/);
+      }
+    });
+  });
+
+  /** The local table's routes as `ip -j route show table all` shows them (the flush's previous source). */
+  async function ipLocalRoutes(netns: string): Promise<string[]> {
+    const r = await run('ip', ['-n', netns, '-j', 'route', 'show', 'table', 'all']);
+    if (!r.ok) throw new Error(`ip route: ${r.stderr}`);
+    const routes = JSON.parse(r.stdout || '[]') as Array<{ table?: string; type?: string; dst: string }>;
+    return routes
+      .filter((x) => x.table === 'local')
+      .map((x) => `${x.type ?? 'unicast'} ${x.dst.includes('/') ? x.dst : `${x.dst}/${x.dst.includes(':') ? 128 : 32}`}`)
+      .sort();
+  }
+
+  async function addAddresses(netns: string): Promise<void> {
+    for (const args of [
+      ['link', 'set', 'lo', 'up'],
+      ['link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1'],
+      // no link-local addresses: their routes would appear when DAD ends, racing the comparison
+      ['link', 'set', 'v0', 'addrgenmode', 'none'],
+      ['link', 'set', 'v1', 'addrgenmode', 'none'],
+      ['addr', 'add', '10.99.0.11/24', 'dev', 'v0'],
+      ['addr', 'add', 'fd00:99::11/64', 'dev', 'v0', 'nodad'],
+      ['link', 'set', 'v0', 'up'],
+      ['link', 'set', 'v1', 'up'],
+    ]) {
+      const r = await run('ip', ['-n', netns, ...args]);
+      if (!r.ok) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
+    }
+  }
+
+  it('local (one-shot): the local table of both families, as ip route shows it', async () => {
+    await inNetns(async ({ netns, helper }) => {
+      await addAddresses(netns);
+      const r = await helper(['local']);
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stdout.split('\n').filter(Boolean);
+      expect(lines.every((l) => parseRouteLine(l))).toBe(true);
+      const ours = lines.map((l) => l.slice(2)).sort();
+      expect(ours).toEqual(await ipLocalRoutes(netns));
+      for (const want of ['local 10.99.0.11/32', 'broadcast 10.99.0.255/32', 'local 127.0.0.0/8', 'local ::1/128', 'local fd00:99::11/128']) expect(ours).toContain(want);
+    });
+  });
+
+  it('serve: lists (whole and truncated), deletes, reports local addresses, refuses bad requests, survives being killed, stops by PID', async () => {
+    await inNetns(async ({ netns, conntrack }) => {
+      const bin = await ensureHelper();
+      await addAddresses(netns);
+      for (const args of INSERTS) await conntrack(['-I', ...args, '-t', '300']);
+      const logs: string[] = [];
+      const h = new ConntrackHelper(bin, { kind: 'named', name: netns }, (m) => logs.push(m));
+      const list = async (max = 1000) => {
+        const lines: string[] = [];
+        const a = await h.request('list', `list ${max}\n`, { timeoutMs: 10_000, onLine: (l) => lines.push(l) });
+        return { lines: lines.sort(), fields: a.fields };
+      };
+      try {
+        h.start();
+        const pid = h.pid!;
+        expect(pid).toBeGreaterThan(0);
+        expect((await h.request('ping', 'ping\n', { timeoutMs: 5000 })).fields).toEqual({});
+
+        // list: every entry, then a truncated one (the dump stopped early), then whole again
+        expect(await list()).toEqual({ lines: LISTED, fields: { entries: String(LISTED.length), truncated: '0' } });
+        const three = await list(3);
+        expect(three.fields).toEqual({ entries: '3', truncated: '1' });
+        expect(three.lines).toHaveLength(3);
+        for (const l of three.lines) expect(LISTED).toContain(l);
+        expect((await list()).lines).toEqual(LISTED);
+        expect((await list(LISTED.length)).fields).toEqual({ entries: String(LISTED.length), truncated: '0' });
+
+        // local: the same routes as ip route's local table
+        const routes: string[] = [];
+        const local = await h.request('local', 'local\n', { timeoutMs: 5000, onLine: (l) => routes.push(l) });
+        expect(local.fields).toEqual({ routes: String(routes.length) });
+        expect(routes.map((l) => parseRouteLine(l)).map((r) => `${r!.type} ${r!.dst}`).sort()).toEqual(await ipLocalRoutes(netns));
+        expect(routes).toContain('L local 10.99.0.11/32');
+        expect(routes).toContain('L local fd00:99::11/128');
+
+        // delete: exact tuples; a second time gone; a bad line reported, counted as failed
+        const entries = LISTED.map((l) => parseEntryLine(l)!);
+        const chosen = entries.filter((e) => e.orig.dst === '10.96.0.10' || e.zone === 5 || e.protoName === 'icmpv6').map((e) => entryLine(e)!);
+        expect(chosen).toHaveLength(3);
+        const batch = [...chosen, chosen[0], 'garbage', '4 6 1/0 10.1.1.1 10.1.1.2 7 8 -'];
+        const del = await h.request('delete', `delete ${batch.length}\n${batch.join('\n')}\n`, { timeoutMs: 5000 });
+        expect(del.fields).toEqual({ deleted: '3', gone: '1', failed: '2' });
+        expect(del.reports).toHaveLength(2);
+        expect(del.reports[0]).toMatch(/^line 5: expected 8 fields/);
+        expect(del.reports[1]).toMatch(/^line 6: directional zones/);
+        const chosenSet = new Set(chosen);
+        expect((await list()).lines).toEqual(LISTED.filter((l) => !chosenSet.has(entryLine(parseEntryLine(l)!)!)));
+        // an empty batch
+        expect((await h.request('delete', 'delete 0\n', { timeoutMs: 5000 })).fields).toEqual({ deleted: '0', gone: '0', failed: '0' });
+
+        // bad requests fail alone; the helper goes on
+        await expect(h.request('bogus', 'bogus\n', { timeoutMs: 5000 })).rejects.toThrow(/unknown request/);
+        await expect(h.request('list', `list ${'9'.repeat(600)}\n`, { timeoutMs: 5000 })).rejects.toThrow(/request line too long/);
+        await expect(h.request('list', 'list -1\n', { timeoutMs: 5000 })).rejects.toThrow(/bad MAX/);
+        expect((await list()).lines).toHaveLength(LISTED.length - 3);
+        expect(h.pid).toBe(pid);
+        expect(h.starts).toBe(1);
+
+        // killed by PID: logged; the next request starts another one, which answers
+        process.kill(pid, 'SIGKILL');
+        for (let i = 0; i < 100 && h.pid === pid; i++) await new Promise((r) => setTimeout(r, 20));
+        expect(h.pid).toBeUndefined();
+        expect(logs.some((l) => l.includes(`(pid ${pid}) exited (SIGKILL)`) && l.includes('starting it again at the next flush')), logs.join('\n')).toBe(true);
+        expect((await list()).lines).toHaveLength(LISTED.length - 3);
+        expect(h.pid).not.toBe(pid);
+        expect(h.starts).toBe(2);
+        expect(logs.some((l) => /serve restarted \(pid \d+, start 2; the previous one \(pid \d+\) exited \(SIGKILL\)/.test(l)), logs.join('\n')).toBe(true);
+
+        // killed while answering: that request fails, the next one restarts it
+        const pid2 = h.pid!;
+        const slow = h.request('delete', `delete 2\n${chosen[0]}\n`, { timeoutMs: 5000 }); // one line short: it waits for the second
+        await new Promise((r) => setTimeout(r, 100));
+        process.kill(pid2, 'SIGKILL');
+        await expect(slow).rejects.toThrow(/exited \(SIGKILL\)/);
+        expect((await list()).lines).toHaveLength(LISTED.length - 3);
+        expect(h.starts).toBe(3);
+
+        // no answer in time: killed by PID, the request fails
+        const pid3 = h.pid!;
+        await expect(h.request('delete', `delete 1\n`, { timeoutMs: 300 })).rejects.toThrow(/no answer to delete within 300 ms/);
+        for (let i = 0; i < 100 && processAlive(pid3); i++) await new Promise((r) => setTimeout(r, 20));
+        expect(processAlive(pid3)).toBe(false);
+
+        // close: stopped by PID; requests after it fail
+        const pid4 = (await list(), h.pid!);
+        await h.close();
+        expect(processAlive(pid4)).toBe(false);
+        await expect(h.request('ping', 'ping\n', { timeoutMs: 1000 })).rejects.toThrow(/closed/);
+      } finally {
+        await h.close();
       }
     });
   });
