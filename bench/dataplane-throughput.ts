@@ -52,12 +52,9 @@
 //                      must pass the same probes (same flow allowed, port 5433 dropped)
 // Needs root, ip, nft, gcc; everything runs in namespaces named pcbench-<random>-*.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { applyRuleset, kernelAvailable, run } from '../dataplane/nft/loader.js';
 import { emitNftables, membershipCommands, skeletonCommands } from '../compiler/emit/nftables/ruleset.js';
@@ -69,13 +66,13 @@ import { ruleChain } from '../compiler/emit/nftables/ruleset.js';
 import { computeMembership } from './membership.js';
 import { buildBenchInputs } from './dataplane-policies.js';
 import { planLinear, traverseDocument, verifyAgainstEmitLinear, type LinearPacket } from './dataplane-linear.js';
-import { benchTag, createTopology, destroyAll, type Topology } from './dataplane-net.js';
+import { benchTag, createTopology, type Topology } from './dataplane-net.js';
+import { ctOnlyDocument, loadSource, NO_POLICIES, openBenchSession } from './dataplane-session.js';
 import { fmt, median, table } from './table.js';
 
 const TARGET = { throughput: 0.97, connections: 0.95 };
 const OUR_TABLE = 'policyc';
 const LINEAR_TABLE = 'policyc_linear';
-const CT_TABLE = 'pcbench_ct';
 
 type ConfigName = 'none' | 'ct' | 'empty' | 'policyc' | 'linear' | 'policyc-min' | 'compare';
 
@@ -85,29 +82,6 @@ function log(msg: string): void {
 
 function since(t: number): number {
   return (performance.now() - t) / 1000;
-}
-
-function loadSource(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const p of [join(here, 'dataplane-load', 'pcload.c'), resolve(here, '..', '..', 'bench', 'dataplane-load', 'pcload.c')]) if (existsSync(p)) return p;
-  throw new Error('bench/dataplane-load/pcload.c not found');
-}
-
-function ctOnlyDocument(): NftDocument {
-  const family = 'inet' as const;
-  const table = CT_TABLE;
-  return {
-    nftables: [
-      { metainfo: { json_schema_version: 1 } },
-      { add: { table: { family, name: table } } },
-      { delete: { table: { family, name: table } } },
-      { add: { table: { family, name: table } } },
-      { add: { chain: { family, table, name: 'forward', type: 'filter', hook: 'forward', prio: 0, policy: 'accept' } } },
-      { add: { rule: { family, table, chain: 'forward', expr: [{ match: { op: 'in', left: { ct: { key: 'state' } }, right: ['established', 'related'] } }, { accept: null }] } } },
-      { add: { rule: { family, table, chain: 'forward', expr: [{ match: { op: 'in', left: { ct: { key: 'state' } }, right: 'invalid' } }, { drop: null }] } } },
-      { add: { rule: { family, table, chain: 'forward', expr: [{ accept: null }] } } },
-    ],
-  };
 }
 
 async function main(): Promise<number> {
@@ -156,21 +130,8 @@ async function main(): Promise<number> {
   if (!kernel.ok) throw new Error(`kernel dataplane not available: ${kernel.reason}`);
 
   const started = performance.now();
-  const work = await mkdtemp(join(tmpdir(), 'pcbench-'));
-  const servers: ChildProcess[] = [];
-  const cleanup = async () => {
-    for (const s of servers) if (s.exitCode === null && s.signalCode === null && s.pid !== undefined) process.kill(s.pid, 'SIGKILL');
-    await destroyAll();
-    await rm(work, { recursive: true, force: true });
-  };
-  let cleaning: Promise<void> | undefined;
-  const onSignal = (sig: NodeJS.Signals) => {
-    log(`${sig}: cleaning up`);
-    cleaning ??= cleanup();
-    void cleaning.finally(() => process.exit(130));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const session = await openBenchSession('pcbench-', log);
+  const work = session.work;
   try {
     // ---- load generator
     const pcload = join(work, 'pcload');
@@ -244,7 +205,7 @@ async function main(): Promise<number> {
     await load('ct', ctOnlyDocument());
     await load('policyc', ours);
     // No policy: the same cluster's identity maps, no rule, nothing isolated.
-    await load('empty', emitNftables({ formatVersion: 1, groups: [], policies: [], rules: [] }, cluster, { table: OUR_TABLE }).document);
+    await load('empty', emitNftables(NO_POLICIES, cluster, { table: OUR_TABLE }).document);
     await load('linear', linear.document);
     let minimalElements = 0;
     if (CONFIGS.includes('policyc-min')) {
@@ -264,23 +225,7 @@ async function main(): Promise<number> {
     // ---- servers, probes
     for (const c of CONFIGS) {
       const ns = topo.get(c)!.server;
-      await new Promise<void>((resolveReady, reject) => {
-        const child = spawn('ip', ['netns', 'exec', ns, ...pinServer, pcload, 'serve', String(flow.port), '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
-        servers.push(child);
-        let err = '';
-        const timer = setTimeout(() => reject(new Error(`server in ${ns} not ready`)), 10_000);
-        child.stderr!.on('data', (d) => (err += d));
-        child.stdout!.on('data', (d) => {
-          if (String(d).includes('ready')) {
-            clearTimeout(timer);
-            resolveReady();
-          }
-        });
-        child.on('exit', (code) => {
-          clearTimeout(timer);
-          reject(new Error(`server in ${ns} exited (${code}): ${err}`));
-        });
-      });
+      await session.startServer(ns, pcload, flow.port, pinServer);
     }
     const inClient = async (c: ConfigName, args: string[], timeoutMs: number): Promise<string> => {
       const r = await run('ip', ['netns', 'exec', topo.get(c)!.client, ...pinClient, pcload, ...args], undefined, timeoutMs);
@@ -444,8 +389,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${out.join('\n')}\n`);
     return 0;
   } finally {
-    cleaning ??= cleanup();
-    await cleaning;
+    await session.close();
   }
 }
 

@@ -17,17 +17,48 @@
 //   sides_v4
 //     jump egress
 //        meta priority @isolated_egress goto egress_isolated
-//        meta priority set meta priority . ct mark map @egress_pairs \
-//          meta priority . meta l4proto . th dport vmap @egress_ports
-//        (egress_isolated: the same rule, then goto drop_isolated_egress)
+//        meta priority set meta priority . ct mark map @egress_pairs goto egress_ports
+//        (egress_isolated: the same rule to egress_isolated_ports, then goto drop_isolated_egress)
+//     egress_ports (egress_isolated_ports: the same, then goto drop_isolated_egress)
+//        meta priority . meta l4proto . th dport vmap @egress_ports_exact   exact elements: a hash
+//        meta priority . meta l4proto . th dport vmap @egress_ports         all elements: intervals
 //     the three source rules again (the egress step overwrote the source identity), goto ingress
-//   ingress: the same with ct mark (destination) as the subject, then
+//   ingress: the same with ct mark (destination) as the subject, then (ingress and ingress_ports)
 //     meta priority set 0 ct mark set 0 accept
 //
-// The IPv4 pod-to-pod flow allowed on both sides walks 14 rules (previous layout: 17) and 9
-// lookups (previous: 12, and 2 anonymous verdict maps): 3 address hash lookups, 2 isolation
-// tests, 2 pair hash lookups, 2 port lookups; the flow's other packets (SYN-ACK, ACK, FIN/RST,
-// data) one rule with a compare.
+// The IPv4 pod-to-pod flow allowed on both sides by exact ports walks 16 rules and 9 lookups, all
+// of them hashes: 3 address lookups, 2 isolation tests, 2 pair lookups, 2 exact port lookups;
+// the interval port maps only when the exact map misses (port ranges, any-protocol rules, and
+// flows no element decides). The flow's other packets (SYN-ACK, ACK, FIN/RST, data) walk one
+// rule with a compare.
+//
+// Why the exact port maps (bench/dataplane-profile.ts: perf record -e cpu-clock -a -g of the
+// throughput bench's topologies, self time per symbol divided by the connections opened, ns per
+// connection on the client CPU; 50k pods, 10k policies, kernel 6.18, 2-vCPU VM): the port maps
+// are concatenations with intervals, served by nft_set_pipapo's AVX2 lookup, which runs under
+// kernel_fpu_begin: the first use in a softirq saves the interrupted task's FPU/AVX-512 state
+// (save_fpregs_to_fpstate) and the return to user space restores it. Per connection:
+// pipapo_get_avx2 + refill + fill ~500 ns, FPU save/begin/end ~115 ns, and ~200 ns more at
+// __libc_connect in user space (363 against 159-177 ns in the other tables: presumably the
+// restore, whose interrupts-off time the VM's timer sampling charges to the next instruction).
+// The exact elements (892 of the bench's 965 port elements; 73 are port ranges) are in a hash
+// map as well, looked up first: nftables-related self time per connection went from 2.96 to 2.50 us
+// (no policies: 1.50, conntrack only: 0.54), and in the same throughput run new connections/s
+// went from 0.657 to 0.738 of no ruleset (42.7k to 47.2k/s, +10%; the empty table 0.732: the
+// policies now cost nothing measurable over an empty table). The same decisions: the elements of
+// a profile are disjoint, so an exact hit is the element the interval map would find, and a
+// miss falls through to the interval map exactly as before (the interval maps keep every
+// element: node-side readers of *_ports see the whole port function).
+//
+// Where the rest of a new connection's time goes (same profile, busy machine): the largest and
+// most variable item is not in the forward hook: the client's softirq completes the server's
+// handshake and wakes the server's epoll on the other vCPU (tcp_child_process ->
+// sock_def_readable -> try_to_wake_up, ~0.6 function-call IPIs per connection); a VM exit to
+// send an IPI to a halted vCPU shows up as 3.5-12 us per connection at
+// _raw_spin_unlock_irqrestore, and varies between runs by more than the whole policy walk. The
+// slower the client, the more often the server's vCPU has gone idle by the next connection, so
+// every ns of rule cost is paid again in wake-up cost: the bench's connection ratio amplifies
+// per-packet cost (~0.5 us less nft time gave ~2 us less per connection). Not the table's to fix.
 //
 // Why this shape (measured with perf on bench/dataplane-throughput.ts, new connections through
 // a node netns, kernel 6.18): in the previous layout nft_do_chain took 10% of the CPU time of a
@@ -41,8 +72,9 @@
 // packet of every flow) became compares, which nft_do_chain runs inline. Together: from 2.7 to
 // 1.6 us of nft_do_chain per connection (perf samples / connections; a conntrack-only table:
 // 0.3). What remains is about half rule overhead (~40 ns per rule, mostly cache misses on a
-// busy machine) and half the 9 lookups (the port maps are concatenated intervals, served by
-// nft_set_pipapo with AVX2: ~165 ns per lookup against ~45 ns for a hash lookup).
+// busy machine) and half the 9 lookups (the port maps were concatenated intervals, served by
+// nft_set_pipapo with AVX2: ~165 ns per lookup against ~45 ns for a hash lookup; see above for
+// what they cost outside nft_do_chain).
 // Conntrack itself (nf_conntrack_in, confirm, delete) costs new connections about twice what
 // the whole policy walk does; its per-netns settings were checked and left alone: no conntrack
 // event listener (events=2 allocates no event extension), veth traffic carries CHECKSUM_PARTIAL
@@ -62,8 +94,10 @@
 // Decisions in two steps (compiler/emit/profiles.ts): the identity pair is looked up in a hash
 // map (`*_pairs`, exact keys, one element per pair with a decision) whose value is a profile
 // number, written over the subject's register; then (profile, l4proto, dport) is looked up in a
-// small interval map (`*_ports`, one element per distinct port function). A pair that is not in
-// the map stops the rule before the port lookup, so the subject's fallback applies. Why two
+// small hash map of the exact elements (`*_ports_exact`), else in a small interval map
+// (`*_ports`, every element of every distinct port function). A pair that is not in the map
+// stops the rule before the goto to the port chain, so the subject's fallback applies; a port
+// that neither port map holds reaches the same fallback at the end of the port chain. Why two
 // steps: a single concatenated interval map over (subject, peer, proto, port) is served by
 // nft_set_pipapo, whose lookup scans bitmaps as long as the element count; with hundreds of
 // thousands of elements a new connection cost more than the rest of its handshake. The egress
@@ -171,6 +205,8 @@ export const MAP = {
   dstWorld: (f: Family) => `dst_world_v${f}`,
   pairs: (d: Direction) => `${d}_pairs`,
   ports: (d: Direction) => `${d}_ports`,
+  /** The exact (single proto, single port) elements of `*_ports` again, in a hash map read first. */
+  portsExact: (d: Direction) => `${d}_ports_exact`,
   isolated: (d: Direction) => `isolated_${d}`,
 } as const;
 /** Per-family chains of a new flow: source identity -> destination identity -> the two sides. */
@@ -217,12 +253,19 @@ function portKey(d: Direction): NftExpression {
   return { concat: [subjectRegister(d), L4PROTO, DPORT] };
 }
 
-/** subject register := pairs[subject . peer], then ports[profile . l4proto . dport]; a missing pair ends the rule. */
-function decisionStatements(d: Direction): NftStatement[] {
-  return [
-    { mangle: { key: subjectRegister(d), value: { map: { key: pairKey(d), data: `@${MAP.pairs(d)}` } } } },
-    { vmap: { key: portKey(d), data: `@${MAP.ports(d)}` } },
-  ];
+/** subject register := pairs[subject . peer], then on to the chain of the port lookups; a missing pair ends the rule. */
+function pairStatements(d: Direction, portsChain: string): NftStatement[] {
+  return [{ mangle: { key: subjectRegister(d), value: { map: { key: pairKey(d), data: `@${MAP.pairs(d)}` } } } }, { goto: { target: portsChain } }];
+}
+
+/** The port chain of a side (`egress_ports`, `egress_isolated_ports`, ...). */
+export function portsChain(d: Direction, isolated: boolean): string {
+  return `${d}${isolated ? '_isolated' : ''}_ports`;
+}
+
+/** Whether a port element goes into the exact map too (one protocol, one port). */
+export function exactPort(e: PortElement): boolean {
+  return e.protoFrom === e.protoTo && e.portFrom === e.portTo;
 }
 
 /** Rules that decide something (allow or deny), by cookie: one chain each. */
@@ -262,6 +305,7 @@ export function skeletonCommands(program: Program, options: NftOptions = {}): Nf
     chain('ingress_isolated'),
     chain('drop_isolated_egress'),
     chain('drop_isolated_ingress'),
+    ...(['egress', 'ingress'] as const).flatMap((d) => [chain(portsChain(d, false)), chain(portsChain(d, true))]),
     ...deciding.map((r) => chain(ruleChain(r))),
   ];
   for (const f of [4, 6] as const) {
@@ -275,6 +319,8 @@ export function skeletonCommands(program: Program, options: NftOptions = {}): Nf
   cmds.push(map({ name: MAP.pairs('ingress'), type: ['mark', 'classid'], map: 'mark', comment: 'ingress: destination identity . source identity -> profile' }));
   cmds.push(map({ name: MAP.ports('egress'), type: ['classid', 'inet_proto', 'inet_service'], map: 'verdict', flags: ['interval'], comment: 'egress: profile . l4proto . dport' }));
   cmds.push(map({ name: MAP.ports('ingress'), type: ['mark', 'inet_proto', 'inet_service'], map: 'verdict', flags: ['interval'], comment: 'ingress: profile . l4proto . dport' }));
+  cmds.push(map({ name: MAP.portsExact('egress'), type: ['classid', 'inet_proto', 'inet_service'], map: 'verdict', comment: 'egress: profile . l4proto . dport, exact elements (hash, read first)' }));
+  cmds.push(map({ name: MAP.portsExact('ingress'), type: ['mark', 'inet_proto', 'inet_service'], map: 'verdict', comment: 'ingress: profile . l4proto . dport, exact elements (hash, read first)' }));
   cmds.push(set({ name: MAP.isolated('egress'), type: 'classid', comment: 'sources isolated for egress by NetworkPolicy' }));
   cmds.push(set({ name: MAP.isolated('ingress'), type: 'mark', comment: 'destinations isolated for ingress by NetworkPolicy' }));
 
@@ -326,14 +372,25 @@ export function skeletonCommands(program: Program, options: NftOptions = {}): Nf
     );
   }
   for (const d of ['egress', 'ingress'] as const) {
+    // the port lookups of a pair's profile: the exact elements in a hash map first, then every
+    // element in the interval map (concatenated intervals: nft_set_pipapo); what follows a miss
+    // of both is what follows a miss of the pair (the rules after the pair rule, repeated)
+    const ports = (isolated: boolean): NftCommand[] => [
+      rule(portsChain(d, isolated), [{ vmap: { key: portKey(d), data: `@${MAP.portsExact(d)}` } }], `policyc: ${d} decisions (exact ports)`),
+      rule(portsChain(d, isolated), [{ vmap: { key: portKey(d), data: `@${MAP.ports(d)}` } }], `policyc: ${d} decisions`),
+    ];
     cmds.push(
       rule(d, [{ match: { op: '==', left: subjectRegister(d), right: `@${MAP.isolated(d)}` } }, { goto: { target: `${d}_isolated` } }], `policyc: ${d} isolated by NetworkPolicy`),
-      rule(d, decisionStatements(d), `policyc: ${d} decisions`),
-      rule(`${d}_isolated`, decisionStatements(d), `policyc: ${d} decisions`),
+      rule(d, pairStatements(d, portsChain(d, false)), `policyc: ${d} pair profile`),
+      rule(`${d}_isolated`, pairStatements(d, portsChain(d, true)), `policyc: ${d} pair profile`),
       rule(`${d}_isolated`, [{ goto: { target: `drop_isolated_${d}` } }], `policyc: ${d} not allowed`),
+      ...ports(false),
+      ...ports(true),
+      rule(portsChain(d, true), [{ goto: { target: `drop_isolated_${d}` } }], `policyc: ${d} not allowed`),
     );
-    // ingress is the last side: not isolated and no decision means allowed
-    if (d === 'ingress') cmds.push(rule(d, [...clear, { accept: null }], 'policyc: allowed'));
+    // ingress is the last side: not isolated and no decision means allowed (an egress side
+    // without a decision returns to sides_v*: the end of egress or egress_ports)
+    if (d === 'ingress') cmds.push(rule(d, [...clear, { accept: null }], 'policyc: allowed'), rule(portsChain(d, false), [...clear, { accept: null }], 'policyc: allowed'));
     const chainName = `drop_isolated_${d}`;
     cmds.push(
       rule(chainName, [{ limit: { rate, per: 'second', burst: 5 } }, { log: { prefix: logPrefix(`policyc drop isolated ${d}`), group: logGroup } }]),
@@ -403,6 +460,7 @@ export function elementsByName(
   pushAddresses(world, false, (f) => list(MAP.srcWorld(f)), (f) => list(MAP.dstWorld(f)));
   pushDecisions(pairs, (d) => list(MAP.pairs(d)), pairElement);
   pushDecisions(ports, (d) => list(MAP.ports(d)), portElement);
+  pushDecisions(ports.filter(exactPort), (d) => list(MAP.portsExact(d)), portElement);
   for (const d of ['egress', 'ingress'] as const) for (const id of isolated[d]) list(MAP.isolated(d)).push(id);
   return out;
 }
@@ -495,10 +553,11 @@ export function emitNftables(program: Program, cluster?: Cluster, options: NftOp
     chains: c.chains,
     rules: c.rules,
     // At most: forward 5, forward_v6 4 (neighbour discovery, pod, world, 0), destination_v6 3,
-    // sides_v6 1 (jump egress) + egress 3 (isolation test, decisions, allow_ chain) + 3 (source
-    // again), ingress 5 (isolation test, decisions, not allowed, drop chain 2). The usual IPv4
-    // pod-to-pod flow allowed on both sides walks 14 (4, 1, 1, 1 + 3, 1, 3).
-    perPacketRules: 5 + 4 + 3 + 1 + 3 + 3 + 5,
+    // sides_v6 1 (jump egress) + egress 5 (isolation test, pair, exact ports, interval ports,
+    // allow_ chain) + 3 (source again), ingress 7 (isolation test, pair, exact ports, interval
+    // ports, not allowed, drop chain 2). The usual IPv4 pod-to-pod flow allowed on both sides by
+    // exact ports walks 16 (4, 1, 1, 1 + 4, 1, 4).
+    perPacketRules: 5 + 4 + 3 + 1 + 5 + 3 + 7,
   };
   return { document: { nftables: cmds }, counts, membership, warnings: membership?.identities.warnings ?? [] };
 }
