@@ -1,7 +1,7 @@
 // One way to run a child process for the dataplane: argument arrays (never a shell), optional
 // stdin, environment and working directory, killed by its PID after a timeout; stdout and
 // stderr collected as text. nft/loader.ts and lab/run.ts adapt it to their result types.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 
 export interface ProcessOptions {
   input?: string;
@@ -36,5 +36,31 @@ export function runProcess(file: string, args: readonly string[], options: Proce
     });
     child.stdin.on('error', () => undefined);
     child.stdin.end(options.input ?? '');
+  });
+}
+
+/**
+ * Stops a long-lived helper (the libnftables and conntrack helpers): closes its stdin (it exits
+ * at end of input), optionally signals it, and kills it by its PID if it is still running after
+ * `graceMs`. Resolves when it has exited.
+ */
+export function stopChild(child: ChildProcessWithoutNullStreams, options: { signal?: NodeJS.Signals; graceMs?: number } = {}): Promise<void> {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const pid = child.pid;
+  return new Promise<void>((resolve) => {
+    child.once('close', () => resolve());
+    child.stdin.end();
+    if (options.signal) {
+      try {
+        process.kill(pid, options.signal);
+      } catch {
+        return resolve(); // already gone
+      }
+    }
+    setTimeout(() => {
+      try {
+        if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGKILL');
+      } catch {}
+    }, options.graceMs ?? 2000).unref();
   });
 }

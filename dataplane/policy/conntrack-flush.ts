@@ -43,6 +43,7 @@ import type { Membership, MembershipDiff } from '../../compiler/emit/membership.
 import type { LoadedArtifact } from './artifact.js';
 import { diffCanDeny, FlowJudge } from './conntrack-flush-judge.js';
 import { describeNetns, locateNative, netnsArgv, type NetnsTarget } from './nft-exec.js';
+import { stopChild } from '../process.js';
 
 export { diffCanDeny, FlowJudge } from './conntrack-flush-judge.js';
 
@@ -474,22 +475,7 @@ export class ConntrackHelper {
     await this.chain;
     const child = this.child;
     this.child = undefined;
-    if (!child || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const pid = child.pid;
-    await new Promise<void>((resolve) => {
-      child.once('close', () => resolve());
-      child.stdin.end();
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        return resolve();
-      }
-      setTimeout(() => {
-        try {
-          if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGKILL');
-        } catch {}
-      }, 2000).unref();
-    });
+    if (child) await stopChild(child, { signal: 'SIGTERM' });
   }
 }
 

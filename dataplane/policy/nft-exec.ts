@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { accessSync, constants, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stopChild } from '../process.js';
 
 // `setpriv --pdeathsig KILL` (util-linux) ties nft's life to the daemon's: after a kill -9 of the
 // daemon no orphaned nft commits a batch behind the back of the restarted daemon's resync (the
@@ -264,12 +265,6 @@ class NftHelper {
   async close(): Promise<void> {
     this.closed = true;
     await this.chain;
-    const child = this.child;
-    if (!child) return;
-    await new Promise<void>((resolve) => {
-      child.once('close', () => resolve());
-      child.stdin.end();
-      setTimeout(() => child.kill('SIGKILL'), 2000).unref();
-    });
+    if (this.child) await stopChild(this.child);
   }
 }
