@@ -10,6 +10,7 @@
 import type { Direction } from '../ir/types.js';
 import type { DecisionElement } from './decisions.js';
 import type { PairElement } from './profiles.js';
+import { partitionPoint } from './sorted.js';
 
 /** items[from, to). */
 export interface Run<T> {
@@ -49,14 +50,7 @@ function whole<T>(items: readonly T[]): Run<T> {
 
 /** First index at or after `from` whose row key is above `key` (items sorted by row key). */
 function endOfRow(items: ReadonlyArray<{ readonly direction: Direction; readonly subject: number }>, from: number, key: number): number {
-  let lo = from;
-  let hi = items.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (rowKey(items[mid].direction, items[mid].subject) <= key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  return partitionPoint(from, items.length, (i) => rowKey(items[i].direction, items[i].subject) <= key);
 }
 
 /** The rows of a decision list and its pair list (both sorted by pair: every row has both). */
@@ -79,14 +73,7 @@ export function splitRows(decisions: readonly DecisionElement[], pairs: readonly
 
 /** First index in the run whose peer is at least `peer`. */
 function lowerBound<T extends { readonly peer: number }>(run: Run<T>, peer: number): number {
-  let lo = run.from;
-  let hi = run.to;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (run.items[mid].peer < peer) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  return partitionPoint(run.from, run.to, (i) => run.items[i].peer < peer);
 }
 
 /** The pair elements of `row` towards the given peers (those it has). */

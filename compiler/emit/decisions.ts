@@ -27,6 +27,7 @@ import type { Endpoint } from '../evaluate/endpoints.js';
 import { peerMatches } from '../evaluate/match.js';
 import { cidrPeerKey, type Identity, type IdentityTable } from './identities.js';
 import { classParts, nodeIdentityIds, peerIndex, registerPeerIndex, type PeerIndex } from './peer-index.js';
+import { partitionPoint } from './sorted.js';
 
 export const DIRECTIONS: readonly Direction[] = ['egress', 'ingress'];
 
@@ -374,16 +375,13 @@ class PeerSets {
 
 /** Position of identity `id` in a list sorted by id; -1 if absent. */
 export function positionOf(identities: readonly Identity[], id: number): number {
-  let lo = 0;
-  let hi = identities.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const v = identities[mid].id;
-    if (v === id) return mid;
-    if (v < id) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -1;
+  const at = idLowerBound(identities, id);
+  return at < identities.length && identities[at].id === id ? at : -1;
+}
+
+/** First position in a list sorted by id whose id is at least `id` (where `id` goes). */
+export function idLowerBound(identities: readonly Identity[], id: number): number {
+  return partitionPoint(0, identities.length, (i) => identities[i].id < id);
 }
 
 const programGroups = new WeakMap<Program, ReadonlyMap<string, Group>>();

@@ -28,6 +28,7 @@ import { selectorKey, selectorMatches, type Labels, type Selector } from '../ir/
 import type { Peer, Program } from '../ir/types.js';
 import type { Endpoint } from '../evaluate/endpoints.js';
 import { LayeredMap } from './layered-map.js';
+import { partitionPoint } from './sorted.js';
 
 export interface Identity {
   /** Small stable u32, never 0. */
@@ -140,14 +141,7 @@ function cutClasses(cuts: readonly bigint[], cidrPeers: readonly AddressPeer[], 
 
 /** Index of the last cut at or below `value` (cuts sorted ascending, cuts[0] the family's first address). */
 function floorIndex<T extends number | bigint>(cuts: ArrayLike<T>, value: T): number {
-  let lo = 0;
-  let hi = cuts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (cuts[mid] <= value) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
+  return partitionPoint(1, cuts.length, (i) => cuts[i] <= value) - 1;
 }
 
 /**
@@ -697,16 +691,10 @@ export function withIpv6Counts(from: IdentityTable, to: IdentityTable, changes: 
 
 /** Index of the element holding an address (binary search), or -1. */
 export function elementIndex(elements: readonly IdentityElement[], family: Family, value: bigint): number {
-  let lo = 0;
-  let hi = elements.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const e = elements[mid];
-    if (e.family < family || (e.family === family && e.last < value)) lo = mid + 1;
-    else if (e.family > family || e.first > value) hi = mid - 1;
-    else return mid;
-  }
-  return -1;
+  // the first element not wholly below the address holds it, if any does
+  const at = partitionPoint(0, elements.length, (i) => elements[i].family < family || (elements[i].family === family && elements[i].last < value));
+  const e = elements[at];
+  return e !== undefined && e.family === family && e.first <= value ? at : -1;
 }
 
 /** The identity of an address (binary search over the sorted, disjoint elements). */

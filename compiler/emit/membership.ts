@@ -15,13 +15,14 @@
 import type { Cluster } from '../model/cluster.js';
 import type { Direction, Program } from '../ir/types.js';
 import { computeIdentities, elementAt, elementIndex, familyCounts, PodClassifier, withIpv6Counts, type Identity, type IdentityElement, type IdentityTable } from './identities.js';
-import { computeDecisions, decisionCells, DIRECTIONS, positionOf, type DecisionElement, type DecisionTable } from './decisions.js';
+import { computeDecisions, decisionCells, DIRECTIONS, idLowerBound, positionOf, type DecisionElement, type DecisionTable } from './decisions.js';
 import { editRow, flatten, pairsTowards, rowKey, rowPairs, rowSubject, splitRows, type Rows } from './decision-rows.js';
 import { OverlayMap } from './overlay-map.js';
 import { derivePeerIndex } from './peer-index.js';
 import { parseIp, type Family } from '../ir/cidr.js';
 import { fnv1a32 } from '../ir/hash.js';
 import { comparePairs, comparePorts, layoutChange, layoutDecisions, type DecisionLayout, type LayoutChange, type PairElement, type PortElement } from './profiles.js';
+import { partitionPoint } from './sorted.js';
 
 export interface Membership {
   readonly identities: IdentityTable;
@@ -345,16 +346,8 @@ export function pairProfile(m: Membership, direction: Direction, subject: number
   }
   const pairs = m.layout.pairs;
   const want = { direction, subject, peer };
-  let lo = 0;
-  let hi = pairs.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const c = comparePairs(pairs[mid], want);
-    if (c === 0) return pairs[mid].profile;
-    if (c < 0) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return undefined;
+  const at = partitionPoint(0, pairs.length, (i) => comparePairs(pairs[i], want) < 0);
+  return at < pairs.length && comparePairs(pairs[at], want) === 0 ? pairs[at].profile : undefined;
 }
 
 /** A membership whose decision and pair lists are flattened from `rows` on first read. */
@@ -582,7 +575,7 @@ function nextIdentities(previous: Membership, moved: readonly PodChange[], class
       members: delta.get(newIds.get(key)!) ?? 0,
     };
     addedIdentities.push(ident);
-    identities.splice(lowerBound(identities, ident.id), 0, ident);
+    identities.splice(idLowerBound(identities, ident.id), 0, ident);
   }
   const idChanges = new Map<number, Identity | undefined>();
   for (const id of removedIds) idChanges.set(id, undefined);
@@ -689,14 +682,3 @@ function spliceDecisions(
   return { rows, isolated, laid, pairsGone };
 }
 
-/** First position in a list sorted by id whose id is at least `id`. */
-function lowerBound(identities: readonly Identity[], id: number): number {
-  let lo = 0;
-  let hi = identities.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (identities[mid].id < id) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}

@@ -10,6 +10,7 @@ import { endpointIp } from '../evaluate/endpoints.js';
 import type { Identity } from './identities.js';
 import { identityAddressClass } from './identities.js';
 import { LayeredMap } from './layered-map.js';
+import { partitionPoint } from './sorted.js';
 
 export interface PeerIndex {
   /** Group id -> ids of the identities in it (ascending). */
@@ -80,14 +81,8 @@ export function peerIndex(identities: readonly Identity[]): PeerIndex {
 
 function insertId(list: readonly number[] | undefined, id: number): number[] {
   const out = list ? list.slice() : [];
-  let lo = 0;
-  let hi = out.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (out[mid] < id) lo = mid + 1;
-    else hi = mid;
-  }
-  if (out[lo] !== id) out.splice(lo, 0, id);
+  const at = partitionPoint(0, out.length, (i) => out[i] < id);
+  if (out[at] !== id) out.splice(at, 0, id);
   return out;
 }
 

@@ -19,6 +19,7 @@ import { parseIp, type Family } from '../../compiler/ir/cidr.js';
 import type { Direction } from '../../compiler/ir/types.js';
 import { pairProfile, type Membership, type MembershipDiff } from '../../compiler/emit/membership.js';
 import { elementAt } from '../../compiler/emit/identities.js';
+import { partitionPoint } from '../../compiler/emit/sorted.js';
 import { MAP } from '../../compiler/emit/nftables/ruleset.js';
 import { addressKeyBounds } from '../../compiler/emit/nftables/interpret.js';
 import type { NftCommand, NftElement, NftElementKey } from '../../compiler/emit/nftables/schema.js';
@@ -43,16 +44,8 @@ const ND_TYPES = new Set([133, 134, 135, 136, 137]);
 
 /** Sorted, disjoint ranges -> binary search. */
 function findRange(list: readonly AddressRange[], value: bigint): number | undefined {
-  let lo = 0;
-  let hi = list.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const r = list[mid];
-    if (value < r.first) hi = mid - 1;
-    else if (value > r.last) lo = mid + 1;
-    else return r.identity;
-  }
-  return undefined;
+  const r = list[partitionPoint(0, list.length, (i) => list[i].last < value)];
+  return r !== undefined && r.first <= value ? r.identity : undefined;
 }
 
 function sortRanges(list: AddressRange[]): AddressRange[] {
