@@ -259,9 +259,10 @@ export function layoutChange(previous: DecisionLayout, removed: readonly PairEle
   if (gone.length > 0 || fresher.length > 0) {
     // what sortedPorts(profiles) gives: the surviving elements keep their order, the new ones go in
     const left = new Set(gone);
-    ports = mergePorts(
+    ports = mergeBy(
       previous.ports.filter((p) => !left.has(p)),
       fresher,
+      comparePorts,
     );
   }
   return { profiles, ports, added, portsGone: gone, portsNew: fresher };
@@ -277,27 +278,17 @@ export function updateLayout(previous: DecisionLayout, drop: (p: PairElement) =>
   const removed: PairElement[] = [];
   for (const p of previous.pairs) (drop(p) ? removed : kept).push(p);
   const change = layoutChange(previous, removed, fresh);
-  return { pairs: mergeSorted(kept, change.added), ports: change.ports, profiles: change.profiles };
+  return { pairs: mergeBy(kept, change.added, comparePairs), ports: change.ports, profiles: change.profiles };
 }
 
-function mergePorts(a: readonly PortElement[], b: readonly PortElement[]): PortElement[] {
-  const out: PortElement[] = [];
+/** Two lists sorted by `compare` merged into one (on a tie, `b`'s element first); `a` itself when `b` is empty. */
+function mergeBy<T>(a: readonly T[], b: readonly T[], compare: (x: T, y: T) => number): readonly T[] {
+  if (b.length === 0) return a;
+  const out: T[] = [];
   let i = 0;
   let j = 0;
   while (i < a.length || j < b.length) {
-    if (j >= b.length || (i < a.length && comparePorts(a[i], b[j]) < 0)) out.push(a[i++]);
-    else out.push(b[j++]);
-  }
-  return out;
-}
-
-function mergeSorted(a: readonly PairElement[], b: readonly PairElement[]): PairElement[] {
-  if (b.length === 0) return a as PairElement[];
-  const out: PairElement[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    if (j >= b.length || (i < a.length && comparePairs(a[i], b[j]) < 0)) out.push(a[i++]);
+    if (j >= b.length || (i < a.length && compare(a[i], b[j]) < 0)) out.push(a[i++]);
     else out.push(b[j++]);
   }
   return out;
