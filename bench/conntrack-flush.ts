@@ -28,9 +28,11 @@ import { computeMembership } from '../compiler/emit/membership.js';
 import { addNetns, deleteNetns, run } from '../dataplane/nft/loader.js';
 import { parseArtifact } from '../dataplane/policy/artifact.js';
 import { ClusterState } from '../dataplane/policy/cluster-state.js';
-import { ConntrackFlusher, entryLine, FlowJudge, forwardTuple, LocalAddresses, locateConntrackHelper, NetnsCommands, parseDeleteCounts, parseEntryLine, type LoadedPolicy } from '../dataplane/policy/conntrack-flush.js';
+import { ConntrackFlusher, entryLine, FlowJudge, forwardTuple, LocalAddresses, locateConntrackHelper, parseDeleteCounts, parseEntryLine, type LoadedPolicy } from '../dataplane/policy/conntrack-flush.js';
 import { clusterState, POD_IPS, POLICIES_A } from '../dataplane/policy/fixtures.js';
 import { compileArtifact, policyKernel } from '../dataplane/policy/testing.js';
+import { netnsArgv } from '../dataplane/policy/nft-exec.js';
+import { runProcess, type ProcessResult } from '../dataplane/process.js';
 import { fmt, median, ratio, table } from './table.js';
 
 // ---- the previous path (conntrack CLI), for the baseline only
@@ -75,56 +77,57 @@ function cliDeleteLines(denied: readonly CliEntry[], everyPort: (e: CliEntry) =>
   return [...lines];
 }
 
-async function cliFlush(cmd: NetnsCommands, judge: FlowJudge, dir: string): Promise<{ listed: number; denied: number; deleted: number; lines: number }> {
+/** One command inside the bench's netns (nsenter --net, argument arrays): the old, process-per-step paths. */
+type InNetns = (argv: readonly string[], options?: { input?: string; timeoutMs?: number }) => Promise<ProcessResult>;
+
+function nonEmptyLines(text: string): string[] {
+  return text.split('\n').filter((l) => l !== '');
+}
+
+async function cliFlush(cmd: InNetns, judge: FlowJudge, dir: string): Promise<{ listed: number; denied: number; deleted: number; lines: number }> {
   // the previous flush also listed the local routes first (both paths do)
-  for (const family of ['-4', '-6']) await cmd.run(['ip', family, '-j', 'route', 'show', 'table', 'local']);
+  for (const family of ['-4', '-6']) await cmd(['ip', family, '-j', 'route', 'show', 'table', 'local']);
   const denied: CliEntry[] = [];
   let listed = 0;
-  const listing = await cmd.run(['conntrack', '-L', '-o', 'extended'], {
-    timeoutMs: 120_000,
-    onLine: (line) => {
-      const e = parseCliLine(line);
-      if (!e) return true;
-      listed++;
-      const t = forwardTuple({ ...e, directionalZone: false });
-      if (t && judge.accepts(t.src, t.dst, t.proto, t.port) === false) denied.push(e);
-      return true;
-    },
-  });
+  const listing = await cmd(['conntrack', '-L', '-o', 'extended'], { timeoutMs: 120_000 });
   if (listing.code !== 0) throw new Error(`conntrack -L: ${listing.stderr}`);
+  for (const line of nonEmptyLines(listing.stdout)) {
+    const e = parseCliLine(line);
+    if (!e) continue;
+    listed++;
+    const t = forwardTuple({ ...e, directionalZone: false });
+    if (t && judge.accepts(t.src, t.dst, t.proto, t.port) === false) denied.push(e);
+  }
   const lines = cliDeleteLines(denied, (e) => judge.accepts(e.orig.src, e.reply.src, e.proto, undefined) === false);
   const file = join(dir, 'ct-delete.txt');
   writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
-  const del = await cmd.run(['conntrack', '-R', file], { timeoutMs: 600_000 });
+  const del = await cmd(['conntrack', '-R', file], { timeoutMs: 600_000 });
   if (del.code !== 0) throw new Error(`conntrack -R: ${del.stderr}`);
   return { listed, denied: denied.length, deleted: del.stdout.split('\n').filter((l) => l.trim()).length, lines: lines.length };
 }
 
 // ---- the previous daemon path (processes per flush), for comparison only
 
-async function execFlush(cmd: NetnsCommands, helper: string, judge: FlowJudge): Promise<{ listed: number; denied: number; deleted: number }> {
-  const routes = await cmd.run(['ip', '-j', 'route', 'show', 'table', 'all']);
+async function execFlush(cmd: InNetns, helper: string, judge: FlowJudge): Promise<{ listed: number; denied: number; deleted: number }> {
+  const routes = await cmd(['ip', '-j', 'route', 'show', 'table', 'all']);
   if (routes.code !== 0) throw new Error(`ip route: ${routes.stderr}`);
   const local = new LocalAddresses((JSON.parse(routes.stdout.trim() || '[]') as Array<{ table?: string; type?: string; dst?: string }>).filter((r) => r.table === 'local'));
   const denied: string[] = [];
   let listed = 0;
-  const listing = await cmd.run([helper, 'list'], {
-    timeoutMs: 120_000,
-    onLine: (line) => {
-      const e = parseEntryLine(line);
-      if (!e) return true;
-      listed++;
-      const t = forwardTuple(e);
-      if (local.has(e.orig.src) || local.has(e.reply.src) || !t) return true;
-      const del = judge.accepts(t.src, t.dst, t.proto, t.port, t.icmpv6Type) === false ? entryLine(e) : undefined;
-      if (del) denied.push(del);
-      return true;
-    },
-  });
+  const listing = await cmd([helper, 'list'], { timeoutMs: 120_000 });
   if (listing.code !== 0) throw new Error(`${helper} list: ${listing.stderr}`);
+  for (const line of nonEmptyLines(listing.stdout)) {
+    const e = parseEntryLine(line);
+    if (!e) continue;
+    listed++;
+    const t = forwardTuple(e);
+    if (local.has(e.orig.src) || local.has(e.reply.src) || !t) continue;
+    const del = judge.accepts(t.src, t.dst, t.proto, t.port, t.icmpv6Type) === false ? entryLine(e) : undefined;
+    if (del) denied.push(del);
+  }
   let deleted = 0;
   if (denied.length > 0) {
-    const del = await cmd.run([helper, 'delete'], { input: `${denied.join('\n')}\n`, timeoutMs: 600_000 });
+    const del = await cmd([helper, 'delete'], { input: `${denied.join('\n')}\n`, timeoutMs: 600_000 });
     const counts = parseDeleteCounts(del.stdout);
     if (!counts || counts.failed > 0) throw new Error(`${helper} delete: ${del.stdout} ${del.stderr}`);
     deleted = counts.deleted;
@@ -209,7 +212,7 @@ async function main(): Promise<void> {
   await addNetns(netns);
   try {
     const target = { kind: 'named' as const, name: netns };
-    const cmd = new NetnsCommands(target);
+    const cmd: InNetns = (argv, options = {}) => runProcess(...netnsArgv(target, argv), { timeoutMs: 30_000, ...options });
     const logs: string[] = [];
     flusher = new ConntrackFlusher({ target, log: (m) => logs.push(m) });
     flusher.start(); // as the engine does when it starts: not timed

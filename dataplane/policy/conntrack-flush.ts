@@ -2,7 +2,7 @@
 //
 // The forward chain accepts `ct state established,related` before any lookup (ruleset.ts), so a
 // connection established before a change that denies it would keep flowing. After the engine
-// applied a change (full replace or element diff) it calls `DeniedFlowFlusher.afterApply`; when
+// applied a change (full replace or element diff) it calls `ConntrackFlusher.afterApply`; when
 // the change can deny something (diffCanDeny, conntrack-flush-judge.ts: a diff that only adds
 // allows or removes isolation is skipped) a flush starts (coalesced: one pending flush serves any
 // number of changes before it runs). It lists and judges beside the engine's queue, so pod
@@ -24,8 +24,9 @@
 //      source = original source, destination = the reply tuple's source (the address after
 //      DNAT: kube-proxy's service DNAT happens in prerouting, before forward), dport = the reply
 //      tuple's source port.
-//   3. FlowJudge.accepts (the loaded elements, indexed): false = the table would drop a NEW
-//      packet of this flow -> deleted; true or undefined (cannot tell) -> kept.
+//   3. FlowJudge.accepts (lookups in the loaded membership, or in the artifact's snapshot
+//      elements): false = the table would drop a NEW packet of this flow -> deleted; true or
+//      undefined (cannot tell) -> kept.
 //   4. `delete N` and the N denied entries: each deleted by its exact original tuple and zone
 //      (one IPCTNL_MSG_CT_DELETE each, a hash lookup in the kernel; no dump, so the cost is
 //      linear in the denied entries).
@@ -37,7 +38,6 @@
 // nf_conntrack_tcp_loose=0) and dropped by the policy; a packet of the responder is a new TCP
 // flow without SYN, which the ruleset drops (compiler/emit/nftables/ruleset.ts).
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { cidrRange, parseCidr, parseIp, type Family } from '../../compiler/ir/cidr.js';
 import type { Membership, MembershipDiff } from '../../compiler/emit/membership.js';
 import type { LoadedArtifact } from './artifact.js';
@@ -210,63 +210,6 @@ export interface ConntrackFlusherOptions {
   timeoutMs?: number;
   /** pause between a change and the flush it starts, coalescing bursts (ms; default 100) */
   delayMs?: number;
-}
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  error?: string;
-}
-
-/** Runs one-shot commands inside one netns (nsenter --net, argument arrays), tied to our life: tests and the bench's baseline; a flush runs none. */
-export class NetnsCommands {
-  constructor(private readonly target: NetnsTarget) {}
-
-  argv(cmd: readonly string[]): [string, string[]] {
-    return netnsArgv(this.target, cmd);
-  }
-
-  /** Runs to completion; `onLine` (if given) gets stdout line by line and may return false to stop (the child is then killed by PID). */
-  run(cmd: readonly string[], options: { input?: string; timeoutMs?: number; onLine?: (line: string) => boolean } = {}): Promise<Ran> {
-    const [file, args] = this.argv(cmd);
-    return new Promise((resolve) => {
-      const child = spawn(file, args, { stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      let error: string | undefined;
-      let stopped = false;
-      const timer = setTimeout(() => {
-        error = `timed out after ${options.timeoutMs ?? 30_000} ms`;
-        child.kill('SIGKILL');
-      }, options.timeoutMs ?? 30_000);
-      child.on('error', (e) => (error = e.message));
-      child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-        if (stderr.length < 64_000) stderr += d;
-      });
-      if (options.onLine) {
-        const rl = createInterface({ input: child.stdout! });
-        rl.on('line', (line) => {
-          if (stopped) return;
-          if (!options.onLine!(line)) {
-            stopped = true;
-            child.kill('SIGKILL');
-            rl.close();
-          }
-        });
-      } else {
-        child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      }
-      if (options.input !== undefined) {
-        child.stdin!.on('error', () => undefined);
-        child.stdin!.end(options.input);
-      }
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: stopped ? 0 : code, stdout, stderr, error });
-      });
-    });
-  }
 }
 
 /** The state a flush judges with: what the engine loaded last. */
