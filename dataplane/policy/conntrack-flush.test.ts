@@ -11,8 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { run } from '../nft/loader.js';
@@ -26,7 +25,7 @@ import { PolicyEngine } from './engine.js';
 import { clusterState, POD_IPS, POLICIES_A, POLICIES_B, relabel } from './fixtures.js';
 import { parseMetrics } from './metrics.js';
 import { netnsArgv } from './nft-exec.js';
-import { compileArtifact, netnsName, policyKernel } from './testing.js';
+import { compileArtifact, ensureBuilt, netnsName, policyKernel } from './testing.js';
 
 const kernel = await policyKernel();
 if (!kernel.ok && process.env.CI === 'true') {
@@ -37,17 +36,7 @@ if (!kernel.ok && process.env.CI === 'true') {
   });
 }
 
-/** policyc-conntrack, built with conntrack/build.sh when missing; a build failure fails the test loudly. */
-async function ensureConntrackHelper(): Promise<string> {
-  const found = locateConntrackHelper();
-  if (found) return found;
-  const script = join(dirname(fileURLToPath(import.meta.url)), 'conntrack', 'build.sh');
-  const r = await run('bash', [script]);
-  if (!r.ok) throw new Error(`bash ${script} failed: ${r.stderr.trim()}`);
-  const built = locateConntrackHelper();
-  if (!built) throw new Error(`${script} succeeded but policyc-conntrack is not there`);
-  return built;
-}
+const ensureConntrackHelper = () => ensureBuilt('conntrack', 'policyc-conntrack', locateConntrackHelper);
 
 const A = compileArtifact(POLICIES_A);
 const B = compileArtifact(POLICIES_B);

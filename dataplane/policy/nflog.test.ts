@@ -5,15 +5,14 @@
 // netns; the namespaces are removed afterwards, also on failure.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { addNetns, applyRuleset, deleteNetns, run } from '../nft/loader.js';
 import { PolicyEngine } from './engine.js';
 import { parseMetrics, renderMetrics } from './metrics.js';
 import { decodeHeaders, RecentDrops, type DropSample } from './nflog.js';
 import { locateNflogHelper, NflogReader, parseNflogLine } from './nflog-reader.js';
-import { policyKernel } from './testing.js';
+import { ensureBuilt, policyKernel } from './testing.js';
 
 // IPv4 UDP 127.0.0.1:56629 -> 127.0.0.1:9999 and IPv6 UDP ::1:36312 -> ::1:9999, as policyc-nflog printed them
 const V4_UDP = '4500001e794340004011c3897f0000017f000001dd35270f000afe1d6869';
@@ -83,17 +82,7 @@ if (!kernel.ok && process.env.CI === 'true') {
   });
 }
 
-/** The helper, built with nflog/build.sh when missing; a build failure fails the test loudly. */
-async function ensureNflogHelper(): Promise<string> {
-  const found = locateNflogHelper();
-  if (found) return found;
-  const script = join(dirname(fileURLToPath(import.meta.url)), 'nflog', 'build.sh');
-  const r = await run('bash', [script]);
-  if (!r.ok) throw new Error(`bash ${script} failed: ${r.stderr.trim()}`);
-  const built = locateNflogHelper();
-  if (!built) throw new Error(`${script} succeeded but policyc-nflog is not there`);
-  return built;
-}
+const ensureNflogHelper = () => ensureBuilt('nflog', 'policyc-nflog', locateNflogHelper);
 
 async function must(args: readonly string[]): Promise<void> {
   const r = await run('ip', args);

@@ -87,6 +87,21 @@ export async function ensureNftHelper(): Promise<string | undefined> {
   return locateNftHelper();
 }
 
+/**
+ * A native helper of dataplane/policy (`<folder>/bin/<name>`, found by `locate`), built with
+ * `<folder>/build.sh` when missing. A build that fails throws: the test fails loudly.
+ */
+export async function ensureBuilt(folder: string, name: string, locate: () => string | undefined): Promise<string> {
+  const found = locate();
+  if (found) return found;
+  const script = join(dirname(fileURLToPath(import.meta.url)), folder, 'build.sh');
+  const r = await run('bash', [script]);
+  if (!r.ok) throw new Error(`bash ${script} failed: ${r.stderr.trim()}`);
+  const built = locate();
+  if (!built) throw new Error(`${script} succeeded but ${name} is not there`);
+  return built;
+}
+
 /** A unique network namespace name for a test (`<prefix>-<pid><random>`). */
 export function netnsName(prefix: string): string {
   return `${prefix}-${process.pid.toString(36)}${Math.random().toString(36).slice(2, 8)}`;

@@ -10,13 +10,12 @@
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { addNetns, deleteNetns, run } from '../../nft/loader.js';
 import { ConntrackHelper, entryLine, locateConntrackHelper, parseDeleteCounts, parseEntryLine, parseRouteLine, type ConntrackEntry } from '../conntrack-flush.js';
 import { netnsArgv } from '../nft-exec.js';
-import { netnsName, policyKernel } from '../testing.js';
+import { ensureBuilt, netnsName, policyKernel } from '../testing.js';
 
 async function requirements(): Promise<{ ok: boolean; reason?: string }> {
   const k = await policyKernel();
@@ -48,17 +47,7 @@ if (!kernel.ok && process.env.CI === 'true') {
   });
 }
 
-/** The helper, built with build.sh when missing; a build failure fails the test loudly. */
-async function ensureHelper(): Promise<string> {
-  const found = locateConntrackHelper();
-  if (found) return found;
-  const script = join(dirname(fileURLToPath(import.meta.url)), 'build.sh');
-  const r = await run('bash', [script]);
-  if (!r.ok) throw new Error(`bash ${script} failed: ${r.stderr.trim()}`);
-  const built = locateConntrackHelper();
-  if (!built) throw new Error(`${script} succeeded but policyc-conntrack is not there`);
-  return built;
-}
+const ensureHelper = () => ensureBuilt('conntrack', 'policyc-conntrack', locateConntrackHelper);
 
 const INSERTS: string[][] = [
   // TCP through a service VIP: the reply comes from the backend (DNAT)
