@@ -105,7 +105,7 @@ function parsePodCidrs(value: unknown, problems: string[]): Cidr[] {
   if (value === undefined) return [];
   const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()) : value;
   if (!Array.isArray(list) || list.some((s) => typeof s !== 'string')) {
-    problems.push('"podCIDR" must be a CIDR string or a list of them (one IPv4, optionally one IPv6)');
+    problems.push('"podCIDR" must be a CIDR string or a list of them (at most one IPv4 and one IPv6)');
     return [];
   }
   const cidrs: Cidr[] = [];

@@ -50,7 +50,7 @@ async function up(args: string[], io: Io): Promise<number> {
   if (!sources) return exitCodes.failed;
   const r = await labUp({ name: values.name!, sources, nodes: values.nodes ? Number(values.nodes) : undefined, dataplane: values.dataplane });
   const s = r.state;
-  io.stdout.write(`lab '${s.name}' is up: ${s.nodes.length} nodes (${s.nodes.map((n) => `${n.name} ${n.podCidr}`).join(', ')}), ${Object.keys(s.pods).length} pods, ${Object.keys(s.objects.policies).length} policies (${r.delivered.how})\n`);
+  io.stdout.write(`lab '${s.name}' is up: ${s.nodes.length} nodes (${s.nodes.map((n) => `${n.name} ${[n.podCidr, n.podCidr6].filter(Boolean).join(' ')}`).join(', ')}), ${Object.keys(s.pods).length} pods, ${Object.keys(s.objects.policies).length} policies (${r.delivered.how})\n`);
   io.stderr.write(`policyc lab: ${ms(r.timings)}\n`);
   return exitCodes.ok;
 }
@@ -86,19 +86,19 @@ async function probe(args: string[], io: Io): Promise<number> {
       name: { type: 'string', default: DEFAULT_LAB },
       port: { type: 'string', short: 'p' },
       protocol: { type: 'string', default: 'TCP' },
-      family: { type: 'string', default: '4' },
+      family: { type: 'string' },
       output: { type: 'string', short: 'o', default: 'text' },
       'timeout-ms': { type: 'string', default: '400' },
     },
   });
   const protocol = values.protocol!.toUpperCase();
-  if (!values.port || !['TCP', 'UDP', 'SCTP'].includes(protocol) || !['text', 'json'].includes(values.output!) || !/^\d+$/.test(values['timeout-ms']!) || !['4', '6'].includes(values.family!)) return usage(io);
+  if (!values.port || !['TCP', 'UDP', 'SCTP'].includes(protocol) || !['text', 'json'].includes(values.output!) || !/^\d+$/.test(values['timeout-ms']!) || (values.family !== undefined && !['4', '6'].includes(values.family))) return usage(io);
   const port = /^\d+$/.test(values.port) ? Number(values.port) : values.port;
-  const m = await labProbe(values.name!, port, protocol as Protocol, { timeoutMs: Number(values['timeout-ms']), family: Number(values.family) as 4 | 6 });
+  const m = await labProbe(values.name!, port, protocol as Protocol, { timeoutMs: Number(values['timeout-ms']), family: values.family === undefined ? undefined : (Number(values.family) as 4 | 6) });
   if (values.output === 'json') io.stdout.write(`${JSON.stringify({ pods: m.pods, allowed: m.allowed })}\n`);
   else {
     io.stdout.write(`${renderReachText(m)}\n`);
-    io.stderr.write(`policyc lab: ${m.probes} probes (${values.port}/${protocol}, IPv${values.family}) in ${m.ms} ms\n`);
+    io.stderr.write(`policyc lab: ${m.probes} probes (${values.port}/${protocol}, IPv${m.family}) in ${m.ms} ms\n`);
   }
   return exitCodes.ok;
 }
@@ -139,10 +139,10 @@ async function status(args: string[], io: Io): Promise<number> {
     return exitCodes.ok;
   }
   const lines = [`lab '${s.name}' (${s.dir}), created ${s.createdAt}, policies delivered: ${s.delivery ?? '-'}`];
-  for (const n of s.nodes) lines.push(`  node ${n.name}  netns ${n.netns}  pod CIDR ${n.podCidr}${n.podCidr6 ? `, ${n.podCidr6}` : ''}  underlay ${n.underlayIp}  daemon pid ${n.pid ?? '-'}`);
+  for (const n of s.nodes) lines.push(`  node ${n.name}  netns ${n.netns}  pod CIDR ${[n.podCidr, n.podCidr6].filter(Boolean).join(', ')}  underlay ${n.underlayIp}  daemon pid ${n.pid ?? '-'}`);
   for (const key of Object.keys(s.pods).sort()) {
     const p = s.pods[key]!;
-    lines.push(`  pod ${key}  ${p.ip}${p.ip6 ? ` ${p.ip6}` : ''}  on ${p.node}  netns ${p.netns}  server pid ${p.serverPid ?? '-'}`);
+    lines.push(`  pod ${key}  ${[p.ip, p.ip6].filter(Boolean).join(' ')}  on ${p.node}  netns ${p.netns}  server pid ${p.serverPid ?? '-'}`);
   }
   lines.push(`  policies: ${Object.keys(s.objects.policies).sort().join(', ') || '-'}`);
   io.stdout.write(`${lines.join('\n')}\n`);

@@ -45,12 +45,37 @@ describe('PodIpam', () => {
   it('honours a requested IP and refuses one taken or outside', async () => {
     const ipam = new PodIpam(dir);
     const dual = [parseCidr('10.9.0.0/28'), parseCidr('fd00:9::/64')];
-    const got = await ipam.allocate('n', owner(1), dual, ['10.9.0.9']);
-    expect(got.map((a) => a.address)).toEqual(['10.9.0.9/32', expect.stringMatching(/^fd00:9::\w+\/128$/)]);
+    const got = await ipam.allocate('n', owner(1), dual, ['10.9.0.9', 'fd00:9::9']);
+    expect(got.map((a) => a.address)).toEqual(['10.9.0.9/32', 'fd00:9::9/128']);
     expect(got[1]!.gateway).toBe('fe80::1');
     await expect(ipam.allocate('n', owner(2), v4, ['10.9.0.9'])).rejects.toBeInstanceOf(CniError);
     await expect(ipam.allocate('n', owner(2), v4, ['10.9.0.1'])).rejects.toMatchObject({ code: 102 });
     await expect(ipam.allocate('n', owner(2), v4, ['192.0.2.1'])).rejects.toMatchObject({ code: 102 });
+  });
+
+  it('gives only the requested families on a dual-stack node, every family when nothing is requested', async () => {
+    const ipam = new PodIpam(dir);
+    const dual = [parseCidr('10.9.0.0/28'), parseCidr('fd00:9::/64')];
+    const v6only = await ipam.allocate('n', owner(1), dual, ['fd00:9::6']);
+    expect(v6only).toEqual([{ ip: 'fd00:9::6', family: 6, address: 'fd00:9::6/128', gateway: 'fe80::1' }]);
+    const v4only = await ipam.allocate('n', owner(2), dual, ['10.9.0.4']);
+    expect(v4only.map((a) => a.address)).toEqual(['10.9.0.4/32']);
+    const both = await ipam.allocate('n', owner(3), dual, []);
+    expect(both.map((a) => a.family)).toEqual([4, 6]);
+    expect(await ipam.ipsOf('n', owner(1))).toEqual(['fd00:9::6']);
+    // two addresses of one family cannot both be the pod's: refused, nothing reserved
+    await expect(ipam.allocate('n', owner(4), dual, ['10.9.0.5', '10.9.0.6'])).rejects.toMatchObject({ code: 102, msg: 'more than one IPv4 address requested' });
+    expect(await ipam.ipsOf('n', owner(4))).toEqual([]);
+  });
+
+  it('serves an IPv6-only range: IPv6 addresses only, requested or not', async () => {
+    const ipam = new PodIpam(dir);
+    const v6 = [parseCidr('fd00:7::/120')];
+    const [a] = await ipam.allocate('n', owner(1), v6, []);
+    expect(a).toMatchObject({ family: 6, gateway: 'fe80::1' });
+    expect(a!.address).toMatch(/^fd00:7::[0-9a-f]+\/128$/);
+    expect(await ipam.allocate('n', owner(2), v6, ['fd00:7::42'])).toEqual([{ ip: 'fd00:7::42', family: 6, address: 'fd00:7::42/128', gateway: 'fe80::1' }]);
+    await expect(ipam.allocate('n', owner(3), v6, ['10.9.0.9'])).rejects.toMatchObject({ code: 102 });
   });
 
   it('GC releases every owner not listed, per network', async () => {

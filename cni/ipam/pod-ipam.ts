@@ -1,8 +1,10 @@
 // Our own IPAM over the node's pod CIDR(s): one address per family per attachment,
 // round-robin from the last reservation (a released IP is not handed out again at once,
 // so late packets and stale neighbour entries do not reach a new pod), or exactly the
-// address the runtime asked for (`ips` capability). All changes for one network are
-// serialized; reservations survive restarts through IpamStore.
+// addresses the runtime asked for (`ips` capability, CNI_ARGS IP). A request names the
+// families too: on a dual-stack node, asking for an IPv6 address only gives only that one
+// (host-local would add an IPv4 address; a runtime that asks for an IPv6-only pod means it).
+// All changes for one network are serialized; reservations survive restarts through IpamStore.
 import { join } from 'node:path';
 import type { Attachment } from '../config.js';
 import { CniCode, CniError } from '../errors.js';
@@ -52,7 +54,7 @@ class NetworkIpam {
       }
     }
     const picked: Allocation[] = [];
-    for (const cidr of cidrs) {
+    for (const cidr of rangesToServe(cidrs, requested)) {
       const want = requested.find((ip) => cidrContains(cidr, ip));
       const ip = want ?? this.nextFree(cidr);
       if (want && (this.reservations.has(want) || isReserved(cidr, ipToBigint(want)))) {
@@ -112,6 +114,21 @@ class NetworkIpam {
     }
     return undefined;
   }
+}
+
+/**
+ * The ranges an attachment gets an address from: every range when nothing is requested,
+ * else exactly those of the requested families (one address per family: two of one family
+ * cannot both be the pod's address of that family).
+ */
+export function rangesToServe(cidrs: readonly Cidr[], requested: readonly string[]): Cidr[] {
+  if (requested.length === 0) return [...cidrs];
+  const wanted = cidrs.filter((c) => requested.some((ip) => cidrContains(c, ip)));
+  for (const c of wanted) {
+    const ofFamily = [...new Set(requested.filter((ip) => cidrContains(c, ip)))];
+    if (ofFamily.length > 1) throw new CniError(CniCode.ipamFailed, `more than one IPv${c.family} address requested`, ofFamily.join(', '));
+  }
+  return wanted;
 }
 
 /** Network address, gateway (first address) and, for IPv4, broadcast are never handed out. */

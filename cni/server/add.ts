@@ -5,6 +5,7 @@ import type { Endpoint } from '../../dataplane/daemon/endpoints.js';
 import { CniCode, CniError } from '../errors.js';
 import { delegatedAdd } from '../ipam/delegated.js';
 import type { Allocation } from '../ipam/pod-ipam.js';
+import { requestedAddresses } from '../ipam/requested.js';
 import { appendToResult, type CniResult, formatResult } from '../result.js';
 import { hostVethName, vethMacs } from '../wiring/names.js';
 import { wirePod } from '../wiring/veth.js';
@@ -56,9 +57,10 @@ export function cmdAdd(ctx: CniContext, call: CniCall): Promise<CniResult> {
   });
 }
 
-function allocate(ctx: CniContext, { env, conf, stdin }: CniCall): Promise<Allocation[]> {
+async function allocate(ctx: CniContext, { env, conf, stdin }: CniCall): Promise<Allocation[]> {
   if (conf.ipamType) return delegatedAdd(conf.ipamType, env.path, env.raw, stdin);
-  return ctx.ipam.allocate(conf.name, { containerId: env.containerId, ifname: env.ifname }, conf.podCidrs, conf.requestedIps);
+  // requested families bound the result: IPv6 asked for alone gives an IPv6-only pod
+  return ctx.ipam.allocate(conf.name, { containerId: env.containerId, ifname: env.ifname }, conf.podCidrs, requestedAddresses(conf.requestedIps, env.args));
 }
 
 async function undo(ctx: CniContext, call: CniCall): Promise<void> {

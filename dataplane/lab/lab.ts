@@ -104,17 +104,26 @@ export function compileLab(objects: LabObjects): Compilation {
 
 interface PlannedNode {
   name: string;
-  podCidr: string;
-  /** dual-stack: the node's IPv6 pod CIDR */
+  /** the node's IPv4 pod CIDR (labs with IPv4) */
+  podCidr?: string;
+  /** the node's IPv6 pod CIDR (labs with IPv6) */
   podCidr6?: string;
 }
 
-/** Dual-stack when some pod has an IPv6 address or some Node an IPv6 pod CIDR. */
-export function isDualStack(objects: LabObjects): boolean {
-  return Object.values(objects.pods).some((p) => !!podIpv6(p)) || Object.values(objects.nodes).some((n) => !!nodePodCidr6(n));
+/**
+ * The lab's address families, decided at `up` from the snapshot: each family some pod has an
+ * address of or some Node a pod CIDR of; IPv4 alone when the snapshot names none. So a snapshot
+ * whose pods are all IPv6-only is an IPv6-only lab (no IPv4 anywhere but the underlay).
+ */
+export function labFamilies(objects: LabObjects): { v4: boolean; v6: boolean } {
+  const pods = Object.values(objects.pods);
+  const nodes = Object.values(objects.nodes);
+  const v6 = pods.some((p) => !!podIpv6(p)) || nodes.some((n) => !!nodePodCidr6(n));
+  const v4 = pods.some((p) => !!podIpv4(p)) || nodes.some((n) => !!nodePodCidr(n)) || !v6;
+  return { v4, v6 };
 }
 
-/** How one address family's pod CIDRs are planned (IPv4 always; IPv6 in a dual-stack lab). */
+/** How one address family's pod CIDRs are planned (for each family the lab has). */
 interface FamilyPlan {
   readonly fromNode: (node: K8sObject | undefined) => string | undefined;
   readonly podIp: (pod: K8sObject) => string | undefined;
@@ -168,13 +177,10 @@ export function planNodes(objects: LabObjects, requested?: number): PlannedNode[
   if (want < 1 || want > 64) throw new LabError(`--nodes must be 1-64`);
   if (list.length > want) throw new LabError(`the snapshot names ${list.length} nodes (${list.join(', ')}); --nodes ${want} is too few`);
   for (let i = 1; list.length < want; i++) if (!list.includes(`node-${i}`)) list.push(`node-${i}`);
-  const planned: PlannedNode[] = [];
-  const v4 = nodeCidrs(list, objects, pods, FAMILY_PLAN[4]);
-  for (const name of list) planned.push({ name, podCidr: v4.get(name)! });
-  if (!isDualStack(objects)) return planned;
-  const v6 = nodeCidrs(list, objects, pods, FAMILY_PLAN[6]);
-  for (const p of planned) p.podCidr6 = v6.get(p.name)!;
-  return planned;
+  const families = labFamilies(objects);
+  const v4 = families.v4 ? nodeCidrs(list, objects, pods, FAMILY_PLAN[4]) : undefined;
+  const v6 = families.v6 ? nodeCidrs(list, objects, pods, FAMILY_PLAN[6]) : undefined;
+  return list.map((name) => ({ name, ...(v4 ? { podCidr: v4.get(name)! } : {}), ...(v6 ? { podCidr6: v6.get(name)! } : {}) }));
 }
 
 function placePod(pod: K8sObject, nodes: readonly LabNode[], pods: Record<string, LabPod>): LabNode {
@@ -186,7 +192,7 @@ function placePod(pod: K8sObject, nodes: readonly LabNode[], pods: Record<string
     node = nodes.find((n) => n.name === named);
     if (!node) throw new LabError(`pod ${key} is on node '${named}', which the lab does not have (${nodes.map((n) => n.name).join(', ')})`);
   } else if (ip) {
-    node = nodes.find((n) => cidrContains(n.podCidr, ip));
+    node = nodes.find((n) => !!n.podCidr && cidrContains(n.podCidr, ip));
     if (!node) throw new LabError(`pod ${key}: no node's pod CIDR holds its IP ${ip}`);
   } else if (podIpv6(pod)) {
     const ip6 = podIpv6(pod)!;
@@ -196,7 +202,8 @@ function placePod(pod: K8sObject, nodes: readonly LabNode[], pods: Record<string
     const load = (n: LabNode) => Object.values(pods).filter((p) => p.node === n.name).length;
     node = [...nodes].sort((a, b) => load(a) - load(b) || a.index - b.index)[0]!;
   }
-  if (ip && !cidrContains(node.podCidr, ip)) throw new LabError(`pod ${key}: IP ${ip} is outside ${node.name}'s pod CIDR ${node.podCidr}`);
+  if (ip && !node.podCidr) throw new LabError(`pod ${key}: IPv4 address ${ip} but the lab is IPv6-only (the families are decided at 'lab up')`);
+  if (ip && !cidrContains(node.podCidr!, ip)) throw new LabError(`pod ${key}: IP ${ip} is outside ${node.name}'s pod CIDR ${node.podCidr}`);
   const ip6 = podIpv6(pod);
   if (ip6 && !node.podCidr6) throw new LabError(`pod ${key}: IPv6 address ${ip6} but the lab is IPv4-only (dual-stack is decided at 'lab up')`);
   if (ip6 && !cidr6Contains(node.podCidr6!, ip6)) throw new LabError(`pod ${key}: IPv6 ${ip6} is outside ${node.name}'s IPv6 pod CIDR ${node.podCidr6}`);
@@ -227,12 +234,14 @@ async function addPod(state: LabState, plugin: string, pod: K8sObject): Promise<
   const node = placePod(pod, state.nodes, state.pods);
   const generation = ++state.generation;
   const ns = pod.metadata.namespace ?? 'default';
+  // the snapshot's addresses: the plugin is asked for exactly these (families included)
+  const want = { ip: podIpv4(pod), ip6: podIpv6(pod) };
   const lp: LabPod = {
     namespace: ns,
     name: pod.metadata.name,
     node: node.name,
-    ip: podIpv4(pod) ?? '',
-    ...(node.podCidr6 ? { ip6: podIpv6(pod) ?? '' } : {}),
+    ...(want.ip ? { ip: want.ip } : {}),
+    ...(want.ip6 ? { ip6: want.ip6 } : {}),
     netns: podNetns(state.name, ns, pod.metadata.name),
     containerId: containerId(state.name, ns, pod.metadata.name, generation),
     generation,
@@ -240,9 +249,10 @@ async function addPod(state: LabState, plugin: string, pod: K8sObject): Promise<
   };
   state.pods[key] = lp; // placed: concurrent placements see it
   try {
-    const got = await createPodSandbox(state.name, plugin, node, lp, lp.ip || undefined, lp.ip6 || undefined);
-    lp.ip = got.ip;
-    if (got.ip6) lp.ip6 = got.ip6;
+    const got = await createPodSandbox(state.name, plugin, node, lp, want);
+    delete lp.ip;
+    delete lp.ip6;
+    Object.assign(lp, got);
   } catch (err) {
     delete state.pods[key];
     throw err;
@@ -397,11 +407,14 @@ export async function labApply(options: ApplyOptions): Promise<ApplyResult> {
       const ip = podIpv4(pod);
       const ip6 = podIpv6(pod);
       const node = podNodeName(pod);
-      if ((ip && ip !== lp.ip) || (ip6 && ip6 !== lp.ip6) || (node && node !== lp.node)) {
+      // with addresses, the pod must have exactly those (a family more or less is a new
+      // sandbox); without any, it keeps the ones it has (a manifest carries no status)
+      const addressed = !!(ip || ip6);
+      if ((addressed && (ip !== lp.ip || ip6 !== lp.ip6)) || (node && node !== lp.node)) {
         toRecreate.push(pod);
         continue;
       }
-      if (!ip || (lp.ip6 && !ip6)) setPodIp(pod, ip ?? lp.ip, ip6 ?? lp.ip6);
+      if (!addressed) setPodIp(pod, lp.ip, lp.ip6);
       if (!node) setPodNode(pod, lp.node);
       if (!same(podPorts(pod), lp.ports)) restart.push(key);
       if (!same(pod, state.objects.pods[key])) result.updatedPods.push(key);
@@ -511,22 +524,25 @@ export async function labDelete(name: string, kind: string, target: string, name
 
 export interface ProbeOptions {
   timeoutMs?: number;
-  /** 4 (default) or 6: probe each pod's address of that family (dual-stack labs) */
+  /** 4 or 6: probe each pod's address of that family; default 4, or 6 in an IPv6-only lab */
   family?: 4 | 6;
 }
 
 export interface ProbeResult extends ReachMatrix {
   ms: number;
   probes: number;
+  family: 4 | 6;
 }
 
 export async function labProbe(name: string, port: number | string, protocol: Protocol, options: ProbeOptions = {}): Promise<ProbeResult> {
   checkName(name);
-  const family = options.family ?? 4;
-  if (family !== 4 && family !== 6) throw new LabError(`--family must be 4 or 6`);
   const started = performance.now();
   const state = loadState(name);
+  // an IPv6-only lab has one family to probe, and `policyc reach` without --family reads its pods' IPv6 addresses
+  const family = options.family ?? (state.nodes.some((n) => n.podCidr) ? 4 : 6);
+  if (family !== 4 && family !== 6) throw new LabError(`--family must be 4 or 6`);
   if (family === 6 && !state.nodes.some((n) => n.podCidr6)) throw new LabError(`lab '${name}' is IPv4-only: no pod of the snapshot it was started from has an IPv6 address (status.podIPs)`);
+  if (family === 4 && !state.nodes.some((n) => n.podCidr)) throw new LabError(`lab '${name}' is IPv6-only: no pod of the snapshot it was started from has an IPv4 address; probe with --family 6`);
   const helper = await ensureHelper();
   const addressOf = (p: LabPod) => (family === 6 ? p.ip6 : p.ip);
   // the compiler's pod order, so the matrix lines up with `policyc reach`
@@ -552,7 +568,7 @@ export async function labProbe(name: string, port: number | string, protocol: Pr
     if (results.length !== cells.length) throw new Error(`probe helper answered ${results.length} of ${cells.length} probes`);
     for (const [k, [i, j]] of cells.entries()) allowed[i]![j] = results[k] === '1';
   }
-  return { pods: pods.map((p) => `${p.namespace}/${p.name}`), allowed, ms: Math.round(performance.now() - started), probes: lines.length };
+  return { pods: pods.map((p) => `${p.namespace}/${p.name}`), allowed, ms: Math.round(performance.now() - started), probes: lines.length, family };
 }
 
 // ---- exec

@@ -75,9 +75,10 @@ export function podIpv6(pod: K8sObject): string | undefined {
   return ips.find((ip) => isIPv6(ip));
 }
 
-/** podIP = the IPv4 address (the primary family), podIPs = IPv4 then IPv6 when there is one. */
-export function setPodIp(pod: K8sObject, ip: string, ip6?: string): void {
-  pod.status = { ...(pod.status ?? {}), phase: 'Running', podIP: ip, podIPs: ip6 ? [{ ip }, { ip: ip6 }] : [{ ip }] };
+/** The pod's addresses as the lab has them: podIPs = IPv4 then IPv6 (each when there is one), podIP the first. */
+export function setPodIp(pod: K8sObject, ip: string | undefined, ip6: string | undefined): void {
+  const ips = [ip, ip6].filter((a): a is string => !!a);
+  pod.status = { ...(pod.status ?? {}), phase: 'Running', podIP: ips[0], podIPs: ips.map((a) => ({ ip: a })) };
 }
 
 export function podNodeName(pod: K8sObject): string | undefined {

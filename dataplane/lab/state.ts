@@ -14,8 +14,9 @@ export interface LabNode {
   index: number;
   netns: string;
   underlayIp: string;
-  podCidr: string;
-  /** dual-stack labs: the node's IPv6 pod CIDR (a /64 unless the snapshot says otherwise) */
+  /** the node's IPv4 pod CIDR; absent in an IPv6-only lab */
+  podCidr?: string;
+  /** labs with IPv6: the node's IPv6 pod CIDR (a /64 unless the snapshot says otherwise) */
   podCidr6?: string;
   /** the node daemon */
   socket: string;
@@ -30,8 +31,9 @@ export interface LabPod {
   namespace: string;
   name: string;
   node: string;
-  ip: string;
-  /** dual-stack labs: the pod's IPv6 address */
+  /** the pod's IPv4 address; absent when the snapshot gives it only an IPv6 one */
+  ip?: string;
+  /** the pod's IPv6 address; absent when the snapshot gives it only an IPv4 one */
   ip6?: string;
   netns: string;
   containerId: string;

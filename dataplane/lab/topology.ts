@@ -1,6 +1,7 @@
 // Nodes and the underlay: a netns per node, joined through a bridge that lives in its own
 // netns (pl-<lab>-u); each node has one veth (ul0) on it with an underlay address. IP
-// forwarding (IPv4, and IPv6 for dual-stack labs) is switched on inside the node namespaces only.
+// forwarding (per family the node has a pod CIDR of) is switched on inside the node namespaces
+// only. The underlay itself is always IPv4: it carries the VXLAN overlay, whatever the pods are.
 import { ipBatch, must, run, sysctlIn } from './run.js';
 
 export const UNDERLAY_BRIDGE = 'br0';
@@ -29,13 +30,11 @@ export async function createUnderlay(netns: string): Promise<void> {
   await ipBatch(netns, [`link add ${UNDERLAY_BRIDGE} type bridge`, `link set ${UNDERLAY_BRIDGE} up`]);
 }
 
-export async function createNode(node: { netns: string; index: number; underlayIp: string; podCidr6?: string }, underlay: string): Promise<void> {
+export async function createNode(node: { netns: string; index: number; underlayIp: string; podCidr?: string; podCidr6?: string }, underlay: string): Promise<void> {
   await addNetns(node.netns);
   await sysctlIn(node.netns, {
-    'net.ipv4.ip_forward': '1',
-    'net.ipv4.conf.all.rp_filter': '0',
-    'net.ipv4.conf.default.rp_filter': '0',
-    // dual-stack: IPv6 forwarding too (inside the node netns only)
+    ...(node.podCidr ? { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', 'net.ipv4.conf.default.rp_filter': '0' } : {}),
+    // IPv6 pods: IPv6 forwarding too (inside the node netns only)
     ...(node.podCidr6 ? { 'net.ipv6.conf.all.forwarding': '1', 'net.ipv6.conf.default.forwarding': '1' } : {}),
   });
   const port = `n${node.index}`;

@@ -4,10 +4,12 @@
 //   - for each peer node: a permanent FDB entry (peer's vxlan MAC -> peer's underlay IP), a
 //     permanent neighbour (peer's overlay address -> peer's MAC) and a route to the peer's
 //     pod CIDR via that address (onlink). No learning, no multicast, no ARP across the overlay.
-//   - dual-stack (a node with an IPv6 pod CIDR): IPv6 rides the same IPv4 VXLAN. vxlan0 gets
-//     a fixed link-local address (fe80::706c:<index>, nodad); each peer gets a permanent
-//     neighbour for its link-local address (-> its MAC) and a route to its IPv6 pod CIDR via
-//     that address. No neighbour discovery across the overlay either.
+//   - a node with an IPv6 pod CIDR (dual-stack or IPv6-only): IPv6 rides the same IPv4 VXLAN.
+//     vxlan0 gets a fixed link-local address (fe80::706c:<index>, nodad); each peer gets a
+//     permanent neighbour for its link-local address (-> its MAC) and a route to its IPv6 pod
+//     CIDR via that address. No neighbour discovery across the overlay either.
+//   - each family is set up only where the node has a pod CIDR of it: an IPv6-only node's
+//     vxlan0 has no IPv4 address and no IPv4 routes (the underlay stays IPv4).
 // Works only inside the network namespaces it is given (`ip -n`, `bridge -n`).
 import { ipBatch, must } from '../lab/run.js';
 
@@ -18,9 +20,9 @@ export interface OverlayNode {
   /** the node's underlay interface and its IPv4 address */
   underlayDev: string;
   underlayIp: string;
-  /** the node's IPv4 pod CIDR, e.g. 10.244.1.0/24 */
-  podCidr: string;
-  /** dual-stack: the node's IPv6 pod CIDR, e.g. fd00:10:244:1::/64 */
+  /** the node's IPv4 pod CIDR, e.g. 10.244.1.0/24 (absent on an IPv6-only node) */
+  podCidr?: string;
+  /** the node's IPv6 pod CIDR, e.g. fd00:10:244:1::/64 (absent on an IPv4-only node) */
   podCidr6?: string;
 }
 
@@ -53,10 +55,14 @@ export function overlayLinkLocal(index: number): string {
   return `fe80::706c:${index.toString(16)}`;
 }
 
-function peerLines(peer: OverlayNode, dev: string, ipv6: boolean): string[] {
-  const addr = overlayAddress(peer.podCidr);
-  const lines = [`neigh replace ${addr} lladdr ${vxlanMac(peer.index)} dev ${dev} nud permanent`, `route replace ${peer.podCidr} via ${addr} dev ${dev} onlink`];
-  if (ipv6 && peer.podCidr6) {
+/** The neighbour and route entries for one peer, per family both ends have. */
+function peerLines(node: OverlayNode, peer: OverlayNode, dev: string): string[] {
+  const lines: string[] = [];
+  if (node.podCidr && peer.podCidr) {
+    const addr = overlayAddress(peer.podCidr);
+    lines.push(`neigh replace ${addr} lladdr ${vxlanMac(peer.index)} dev ${dev} nud permanent`, `route replace ${peer.podCidr} via ${addr} dev ${dev} onlink`);
+  }
+  if (node.podCidr6 && peer.podCidr6) {
     const ll = overlayLinkLocal(peer.index);
     lines.push(`neigh replace ${ll} lladdr ${vxlanMac(peer.index)} dev ${dev} nud permanent`, `route replace ${peer.podCidr6} via ${ll} dev ${dev}`);
   }
@@ -71,16 +77,16 @@ export async function setupOverlay(nodes: readonly OverlayNode[], options: Overl
   const mtu = options.mtu ?? VXLAN_MTU;
   await Promise.all(
     nodes.map(async (node) => {
-      const ipv6 = !!node.podCidr6;
       await ipBatch(node.netns, [
         `link add ${dev} address ${vxlanMac(node.index)} mtu ${mtu} type vxlan id ${vni} local ${node.underlayIp} dev ${node.underlayDev} dstport ${port} nolearning`,
-        `addr add ${overlayAddress(node.podCidr)}/32 dev ${dev}`,
-        ...(ipv6 ? [`addr add ${overlayLinkLocal(node.index)}/64 dev ${dev} nodad`] : []),
+        ...(node.podCidr ? [`addr add ${overlayAddress(node.podCidr)}/32 dev ${dev}`] : []),
+        ...(node.podCidr6 ? [`addr add ${overlayLinkLocal(node.index)}/64 dev ${dev} nodad`] : []),
         `link set ${dev} up`,
       ]);
       const peers = nodes.filter((n) => n !== node);
       for (const peer of peers) await must('bridge', ['-n', node.netns, 'fdb', 'append', vxlanMac(peer.index), 'dev', dev, 'dst', peer.underlayIp, 'self', 'permanent']);
-      await ipBatch(node.netns, peers.flatMap((p) => peerLines(p, dev, ipv6)));
+      const lines = peers.flatMap((p) => peerLines(node, p, dev));
+      if (lines.length) await ipBatch(node.netns, lines);
     }),
   );
 }
