@@ -13,12 +13,13 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { cleanupNetns, createNetns, linkNames } from './testing/netns.js';
 import { ensurePluginBuilt, PLUGIN_BIN } from './testing/plugin.js';
 import { startTestDaemon, type TestDaemon } from './testing/daemon.js';
-import { requireKernel } from './testing/requirements.js';
+import { missingRequirements } from './testing/requirements.js';
+import { guardSuite, requirementFrom } from '../testkit/requirements.js';
 
 const exec = promisify(execFile);
-const ok = requireKernel('podman on the policyc CNI plugin', { tools: ['podman', 'runc'], files: ['/bin/busybox'] });
+const kernel = guardSuite('podman 4.3 (CNI backend)', requirementFrom(missingRequirements({ tools: ['podman', 'runc'], files: ['/bin/busybox'] }), 'install it, see cni/README.md'));
 
-describe.skipIf(!ok)('podman 4.3 (CNI backend)', () => {
+describe.skipIf(kernel.skip)(kernel.title, () => {
   let node: string;
   let t: TestDaemon;
   let work: string;

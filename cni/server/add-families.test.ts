@@ -9,9 +9,10 @@ import { addPod, delPod, type TestPod } from '../testing/pods.js';
 import { cleanupNetns, createNetns, ipJ, netnsPath } from '../testing/netns.js';
 import { ensurePluginBuilt, runPlugin } from '../testing/plugin.js';
 import { startTestDaemon, type TestDaemon } from '../testing/daemon.js';
-import { requireKernel } from '../testing/requirements.js';
+import { missingRequirements } from '../testing/requirements.js';
+import { guardSuite, requirementFrom } from '../../testkit/requirements.js';
 
-const ok = requireKernel('cni ADD, one family');
+const kernel = guardSuite('CNI ADD for one family', requirementFrom(missingRequirements(), 'install it, see cni/README.md'));
 
 interface Addr { local: string; prefixlen: number; scope: string; family: string }
 
@@ -31,7 +32,7 @@ async function kernelView(node: string, pod: TestPod) {
   };
 }
 
-describe.skipIf(!ok).each(['netlink', 'ip'] as const)('CNI ADD for one family (wiring: %s)', (wiring) => {
+describe.skipIf(kernel.skip).each(['netlink', 'ip'] as const)(`CNI ADD for one family (wiring: %s)${kernel.suffix}`, (wiring) => {
   let node: string;
   let t: TestDaemon | undefined;
   beforeAll(ensurePluginBuilt);

@@ -6,13 +6,14 @@ import { addPod } from '../testing/pods.js';
 import { cleanupNetns, createNetns, ipJ, linkNames, netnsPath, sh } from '../testing/netns.js';
 import { ensurePluginBuilt, runPlugin } from '../testing/plugin.js';
 import { startTestDaemon, type TestDaemon } from '../testing/daemon.js';
-import { requireKernel } from '../testing/requirements.js';
+import { missingRequirements } from '../testing/requirements.js';
+import { guardSuite, requirementFrom } from '../../testkit/requirements.js';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
-const ok = requireKernel('cni ADD');
+const kernel = guardSuite('CNI ADD', requirementFrom(missingRequirements(), 'install it, see cni/README.md'));
 
-describe.skipIf(!ok).each(['netlink', 'ip'] as const)('CNI ADD (wiring: %s)', (wiring) => {
+describe.skipIf(kernel.skip).each(['netlink', 'ip'] as const)(`CNI ADD (wiring: %s)${kernel.suffix}`, (wiring) => {
   let node: string;
   let t: TestDaemon;
   beforeAll(ensurePluginBuilt);

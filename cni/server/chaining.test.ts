@@ -8,14 +8,16 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { cleanupNetns, createNetns, ipJ, linkNames, netnsPath, sh } from '../testing/netns.js';
 import { ensurePluginBuilt, REFERENCE_PLUGINS, runPlugin } from '../testing/plugin.js';
 import { startTestDaemon, type TestDaemon } from '../testing/daemon.js';
-import { requireKernel } from '../testing/requirements.js';
+import { missingRequirements } from '../testing/requirements.js';
+import { guardSuite, requirementFrom } from '../../testkit/requirements.js';
 
-const ok = requireKernel('cni delegated IPAM and chaining', {
+const missing = missingRequirements({
   tools: ['iptables', 'tc'],
   files: ['host-local', 'portmap', 'bandwidth'].map((p) => join(REFERENCE_PLUGINS, p)),
 });
+const kernel = guardSuite('CNI delegated IPAM and chaining', requirementFrom(missing, 'install it, see cni/README.md'));
 
-describe.skipIf(!ok)('CNI delegated IPAM and chaining', () => {
+describe.skipIf(kernel.skip)(kernel.title, () => {
   let node: string;
   let t: TestDaemon;
   let work: string;

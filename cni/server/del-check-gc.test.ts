@@ -6,11 +6,12 @@ import { addPod, delPod } from '../testing/pods.js';
 import { cleanupNetns, createNetns, deleteNetns, linkNames, netnsPath, sh } from '../testing/netns.js';
 import { ensurePluginBuilt, runPlugin } from '../testing/plugin.js';
 import { startTestDaemon, type TestDaemon } from '../testing/daemon.js';
-import { requireKernel } from '../testing/requirements.js';
+import { missingRequirements } from '../testing/requirements.js';
+import { guardSuite, requirementFrom } from '../../testkit/requirements.js';
 
-const ok = requireKernel('cni DEL/CHECK/GC/STATUS');
+const kernel = guardSuite('CNI DEL, CHECK, GC, STATUS', requirementFrom(missingRequirements(), 'install it, see cni/README.md'));
 
-describe.skipIf(!ok)('CNI DEL, CHECK, GC, STATUS', () => {
+describe.skipIf(kernel.skip)(kernel.title, () => {
   let node: string;
   let t: TestDaemon;
   beforeAll(ensurePluginBuilt);

@@ -4,11 +4,12 @@ import { SUPPORTED_VERSIONS } from '../versions.js';
 import { cleanupNetns, createNetns, netnsPath } from '../testing/netns.js';
 import { ensurePluginBuilt, runPlugin } from '../testing/plugin.js';
 import { startTestDaemon, type TestDaemon } from '../testing/daemon.js';
-import { requireKernel } from '../testing/requirements.js';
+import { missingRequirements } from '../testing/requirements.js';
+import { guardSuite, requirementFrom } from '../../testkit/requirements.js';
 
-const ok = requireKernel('cni error codes');
+const kernel = guardSuite('CNI VERSION and error codes', requirementFrom(missingRequirements(), 'install it, see cni/README.md'));
 
-describe.skipIf(!ok)('CNI VERSION and error codes', () => {
+describe.skipIf(kernel.skip)(kernel.title, () => {
   let node: string;
   let pod: string;
   let t: TestDaemon;

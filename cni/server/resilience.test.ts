@@ -9,12 +9,13 @@ import { addPod, delPod } from '../testing/pods.js';
 import { cleanupNetns, createNetns, ipJ, linkNames, netnsPath } from '../testing/netns.js';
 import { ensurePluginBuilt, runPlugin } from '../testing/plugin.js';
 import { startTestDaemon, type TestDaemon } from '../testing/daemon.js';
-import { requireKernel } from '../testing/requirements.js';
+import { missingRequirements } from '../testing/requirements.js';
+import { guardSuite, requirementFrom } from '../../testkit/requirements.js';
 
-const ok = requireKernel('cni resilience');
+const kernel = guardSuite('CNI resilience', requirementFrom(missingRequirements(), 'install it, see cni/README.md'));
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-describe.skipIf(!ok)('CNI resilience', () => {
+describe.skipIf(kernel.skip)(kernel.title, () => {
   let node: string;
   let t: TestDaemon;
   let child: ChildProcess | undefined;

@@ -1,5 +1,5 @@
-// Kernel tests need root and real tools. Missing ones skip the suite with a visible reason
-// locally, and fail it loudly under CI=true (a CI that silently skips proves nothing).
+// What the kernel tests of the CNI plugin and the lab need: root and real tools. The guard that
+// skips locally and fails under CI=true is testkit/requirements.ts (guardSuite).
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
@@ -15,14 +15,4 @@ export function missingRequirements(extra: { tools?: string[]; files?: string[] 
   }
   for (const f of extra.files ?? []) if (!existsSync(f)) missing.push(f);
   return missing;
-}
-
-/** Returns true when the suite can run; throws under CI when it cannot. */
-export function requireKernel(suite: string, extra?: { tools?: string[]; files?: string[] }): boolean {
-  const missing = missingRequirements(extra);
-  if (!missing.length) return true;
-  const msg = `${suite}: needs ${missing.join(', ')}`;
-  if (process.env.CI === 'true') throw new Error(`${msg} (CI=true: refusing to skip; install it, see cni/README.md)`);
-  console.warn(`SKIPPED ${msg}`);
-  return false;
 }

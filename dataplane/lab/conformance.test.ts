@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileSources } from '../../compiler/compile.js';
 import { Evaluator } from '../../compiler/evaluate/evaluator.js';
 import { computeReach } from '../../compiler/evaluate/reach.js';
-import { requireKernel } from '../../cni/testing/requirements.js';
+import { missingRequirements } from '../../cni/testing/requirements.js';
+import { guardSuite, requirementFrom } from '../../testkit/requirements.js';
 import { formatMatrix, loadCases, POD_ORDER, snapshotYaml } from '../../testkit/conformance.js';
 import { daemonRequest } from './daemon-client.js';
 import { labApply, labDelete, labDown, labProbe, labUp } from './lab.js';
@@ -18,7 +19,7 @@ import { objectsOf, policyKeyOf } from './objects.js';
 import { DELIVERY } from './policy-delivery.js';
 import { loadState } from './state.js';
 
-const ready = requireKernel('lab conformance (real packets)', { tools: ['nft', 'bridge', 'sysctl'] });
+const kernel = guardSuite('lab conformance (real packets)', requirementFrom(missingRequirements({ tools: ['nft', 'bridge', 'sysctl'] }), 'install it, see cni/README.md'));
 const LAB = `c${randomBytes(3).toString('hex')}`;
 const cases = loadCases();
 
@@ -42,7 +43,7 @@ function policyKeys(text: string): string[] {
   return Object.keys(objectsOf(compileSources([{ name: 'p.yaml', text }]).inputs).policies);
 }
 
-describe.skipIf(!ready)(`upstream conformance on real packets (lab ${LAB}, 2 nodes)`, () => {
+describe.skipIf(kernel.skip)(`upstream conformance on real packets (lab ${LAB}, 2 nodes)${kernel.suffix}`, () => {
   beforeAll(async () => {
     stats.startedAt = performance.now();
     const up = await labUp({ name: LAB, sources: [{ name: 'snapshot.yaml', text: snapshotYaml() }] });

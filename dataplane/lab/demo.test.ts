@@ -5,11 +5,12 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
-import { requireKernel } from '../../cni/testing/requirements.js';
+import { missingRequirements } from '../../cni/testing/requirements.js';
+import { guardSuite, requirementFrom } from '../../testkit/requirements.js';
 import { command as reachCommand } from '../../cli/commands/reach.js';
 import { command as labCommand } from '../../cli/commands/lab.js';
 
-const ready = requireKernel('policyc lab on the demo', { tools: ['nft', 'bridge', 'sysctl'] });
+const kernel = guardSuite('the demo in the lab', requirementFrom(missingRequirements({ tools: ['nft', 'bridge', 'sysctl'] }), 'install it, see cni/README.md'));
 const name = `demo${randomBytes(3).toString('hex')}`;
 
 async function run(cmd: typeof labCommand, args: string[]) {
@@ -20,7 +21,7 @@ async function run(cmd: typeof labCommand, args: string[]) {
   return { code, out };
 }
 
-describe.skipIf(!ready)('the demo in the lab', () => {
+describe.skipIf(kernel.skip)(kernel.title, () => {
   beforeAll(async () => {
     expect((await run(labCommand, ['up', '--name', name, '-f', 'testdata/demo/cluster.yaml'])).code).toBe(0);
     expect((await run(labCommand, ['apply', '--name', name, '-f', 'testdata/demo/policies'])).code).toBe(0);

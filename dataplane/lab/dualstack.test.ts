@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireKernel } from '../../cni/testing/requirements.js';
+import { missingRequirements } from '../../cni/testing/requirements.js';
+import { guardSuite, requirementFrom } from '../../testkit/requirements.js';
 import { command as reachCommand } from '../../cli/commands/reach.js';
 import { command as labCommand } from '../../cli/commands/lab.js';
 import { describeOverlay } from '../overlay/vxlan.js';
@@ -91,9 +92,9 @@ describe('policyc reach --family on the dual-stack data', () => {
   });
 });
 
-const ready = requireKernel('policyc lab dual-stack (network namespaces)', { tools: ['nft', 'bridge', 'sysctl'] });
+const kernel = guardSuite('policyc lab dual-stack (network namespaces)', requirementFrom(missingRequirements({ tools: ['nft', 'bridge', 'sysctl'] }), 'install it, see cni/README.md'));
 
-describe.skipIf(!ready)('policyc lab, dual-stack', () => {
+describe.skipIf(kernel.skip)(`policyc lab, dual-stack${kernel.suffix}`, () => {
   const LAB = `d${randomBytes(3).toString('hex')}`;
   const dir = mkdtempSync(join(tmpdir(), 'policyc-lab-dualstack-'));
 
@@ -219,7 +220,7 @@ describe.skipIf(!ready)('policyc lab, dual-stack', () => {
   });
 });
 
-describe.skipIf(!ready)('policyc lab, IPv4-only', () => {
+describe.skipIf(kernel.skip)(`policyc lab, IPv4-only${kernel.suffix}`, () => {
   const LAB = `f${randomBytes(3).toString('hex')}`;
   afterAll(async () => {
     await labDown(LAB);

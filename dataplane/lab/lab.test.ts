@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireKernel } from '../../cni/testing/requirements.js';
+import { missingRequirements } from '../../cni/testing/requirements.js';
+import { guardSuite, requirementFrom } from '../../testkit/requirements.js';
 import { command as reachCommand } from '../../cli/commands/reach.js';
 import { command as labCommand } from '../../cli/commands/lab.js';
 import { listElements } from '../nft/loader.js';
@@ -17,7 +18,7 @@ import { labDir } from './names.js';
 import { must } from './run.js';
 import { listNetns } from './topology.js';
 
-const ready = requireKernel('policyc lab (network namespaces)', { tools: ['nft', 'bridge', 'sysctl'] });
+const kernel = guardSuite('policyc lab (network namespaces)', requirementFrom(missingRequirements({ tools: ['nft', 'bridge', 'sysctl'] }), 'install it, see cni/README.md'));
 
 function capture() {
   let out = '';
@@ -95,7 +96,7 @@ spec:
     ports: [{port: http}]
 `;
 
-describe.skipIf(!ready)('policyc lab', () => {
+describe.skipIf(kernel.skip)(`policyc lab${kernel.suffix}`, () => {
   const LAB = `t${randomBytes(3).toString('hex')}`;
   const dir = mkdtempSync(join(tmpdir(), 'policyc-lab-test-'));
   const snapshotFile = join(dir, 'snapshot.json');
@@ -284,7 +285,7 @@ describe.skipIf(!ready)('policyc lab', () => {
   });
 });
 
-describe.skipIf(!ready)('policyc lab down after a crash', () => {
+describe.skipIf(kernel.skip)(`policyc lab down after a crash${kernel.suffix}`, () => {
   const LAB = `k${randomBytes(3).toString('hex')}`;
   afterAll(async () => {
     await labDown(LAB);

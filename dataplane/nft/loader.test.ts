@@ -7,15 +7,9 @@ import { loadCases } from '../../testkit/conformance.js';
 import { computeMembership, diffSize, membershipDiff } from '../../compiler/emit/membership.js';
 import { emitNftables, MAP, renderElementDiff } from '../../compiler/emit/nftables/ruleset.js';
 import { applyElementDiff, applyRuleset, checkRuleset, kernelAvailable, listElements, NftError, withNetns } from './loader.js';
+import { guardSuite } from '../../testkit/requirements.js';
 
-const kernel = await kernelAvailable();
-if (!kernel.ok && process.env.CI === 'true') {
-  describe('nft loader', () => {
-    it('needs root, ip and nft (CI=true)', () => {
-      throw new Error(`kernel tests cannot run in CI: ${kernel.reason}`);
-    });
-  });
-}
+const kernel = guardSuite('nft loader', await kernelAvailable());
 
 function conformance(prefix: string, step = 0) {
   const c = loadCases().find((x) => x.file.startsWith(prefix))!;
@@ -34,7 +28,7 @@ async function snapshotMaps(ns: string): Promise<Record<string, string[]>> {
   return out;
 }
 
-describe.skipIf(!kernel.ok)(`nft loader${kernel.ok ? '' : ` (skipped: ${kernel.reason})`}`, () => {
+describe.skipIf(kernel.skip)(kernel.title, () => {
   it('applies element diffs in one batch; the result equals a fresh full load', async () => {
     const comp = conformance('022', 0); // ingress from updated pod: pod labels matter
     const program = comp.program!;

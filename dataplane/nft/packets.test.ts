@@ -7,20 +7,14 @@ import { emitNftables } from '../../compiler/emit/nftables/ruleset.js';
 import { loadCases, POD_ORDER, DEFAULT_POD_IPS } from '../../testkit/conformance.js';
 import { applyRuleset, kernelAvailable } from './loader.js';
 import { createPodNetwork, probeFrom, startServers, stopServers } from './podnet.js';
+import { guardSuite } from '../../testkit/requirements.js';
 
-const kernel = await kernelAvailable();
-if (!kernel.ok && process.env.CI === 'true') {
-  describe('real packets', () => {
-    it('needs root, ip and nft (CI=true)', () => {
-      throw new Error(`kernel tests cannot run in CI: ${kernel.reason}`);
-    });
-  });
-}
+const kernel = guardSuite('real packets through the node namespace', await kernelAvailable());
 
 // ingress by pod OR namespace selector; named port; egress ipBlock with except; UDP ports; egress deny.
 const CASES = ['009', '017', '035', '044', '026'];
 
-describe.skipIf(!kernel.ok)(`real packets through the node namespace${kernel.ok ? '' : ` (skipped: ${kernel.reason})`}`, () => {
+describe.skipIf(kernel.skip)(kernel.title, () => {
   it('connect exactly where the truth tables say (TCP and UDP probes)', async () => {
     const cases = loadCases().filter((c) => CASES.some((p) => c.file.startsWith(p)));
     expect(cases.length).toBe(CASES.length);

@@ -26,15 +26,9 @@ import { clusterState, POD_IPS, POLICIES_A, POLICIES_B, relabel } from './fixtur
 import { parseMetrics } from './metrics.js';
 import { netnsArgv } from './nft-exec.js';
 import { compileArtifact, ensureBuilt, netnsName, policyKernel } from './testing.js';
+import { guardSuite } from '../../testkit/requirements.js';
 
-const kernel = await policyKernel();
-if (!kernel.ok && process.env.CI === 'true') {
-  describe('conntrack flush (kernel)', () => {
-    it('needs root, ip, nft and nsenter (CI=true)', () => {
-      throw new Error(`kernel tests cannot run in CI: ${kernel.reason}`);
-    });
-  });
-}
+const kernel = guardSuite('denied-flow conntrack flush in throwaway netns', await policyKernel());
 
 const ensureConntrackHelper = () => ensureBuilt('conntrack', 'policyc-conntrack', locateConntrackHelper);
 
@@ -158,7 +152,7 @@ function entriesOf(list: readonly ConntrackEntry[], conn: Conn, client: string, 
   );
 }
 
-describe.skipIf(!kernel.ok)(`denied-flow conntrack flush in throwaway netns${kernel.ok ? '' : ` (skipped: ${kernel.reason})`}`, () => {
+describe.skipIf(kernel.skip)(kernel.title, () => {
   async function setup(flushDeniedFlows: boolean, body: (ctx: { net: PodNetwork; engine: PolicyEngine; connect: (from: string, to: keyof typeof POD_IPS) => Promise<Conn>; logs: string[] }) => Promise<void>): Promise<void> {
     await ensureConntrackHelper(); // the engine locates it at each flush
     const dir = await mkdtemp(join(tmpdir(), 'pcpol-ctflush-'));

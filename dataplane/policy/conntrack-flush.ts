@@ -10,9 +10,10 @@
 // still loaded (else it judges again): no entry is deleted by a stale verdict.
 //
 // A flush starts no process: it talks to one long-lived `policyc-conntrack serve`
-// (conntrack/policyc-conntrack.c; ConntrackHelper below), started once per engine inside the node
-// netns (`nsenter --net`, `setpriv --pdeathsig KILL`, argument arrays, never a shell), one request
-// line at a time, each answer ended by one `=ok ...`/`=error ...` line. (Starting processes per
+// (conntrack/policyc-conntrack.c; its client ConntrackHelper is conntrack-helper.ts, the life
+// cycle it shares with policyc-nft's client is helper-process.ts), started once per engine inside
+// the node netns (`nsenter --net`, `setpriv --pdeathsig KILL`, argument arrays, never a shell), one
+// request line at a time, each answer ended by one `=ok ...`/`=error ...` line. (Starting processes per
 // flush cost the daemon's event loop a fork of the whole process each: ChildProcess.spawn took
 // ~1 s of main-thread time over ~400 one-pod changes of bench/daemon-apply.ts, and made the
 // one-pod apply's p90.) A flush:
@@ -37,15 +38,15 @@
 // A deleted TCP entry: the next packet of the initiator is picked up as NEW (or INVALID with
 // nf_conntrack_tcp_loose=0) and dropped by the policy; a packet of the responder is a new TCP
 // flow without SYN, which the ruleset drops (compiler/emit/nftables/ruleset.ts).
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { cidrRange, parseCidr, parseIp, type Family } from '../../compiler/ir/cidr.js';
 import type { Membership, MembershipDiff } from '../../compiler/emit/membership.js';
 import type { LoadedArtifact } from './artifact.js';
 import { diffCanDeny, FlowJudge } from './conntrack-flush-judge.js';
-import { describeNetns, locateNative, netnsArgv, type NetnsTarget } from './nft-exec.js';
-import { stopChild } from '../process.js';
+import { ConntrackHelper } from './conntrack-helper.js';
+import { locateNative, type NetnsTarget } from './nft-exec.js';
 
 export { diffCanDeny, FlowJudge } from './conntrack-flush-judge.js';
+export { ConntrackHelper, parseAnswerLine, type HelperAnswer } from './conntrack-helper.js';
 
 /** dataplane/policy/conntrack/bin/policyc-conntrack (POLICYC_CONNTRACK_HELPER overrides). */
 export function locateConntrackHelper(): string | undefined {
@@ -233,193 +234,10 @@ export interface FlusherHooks {
   current(): LoadedPolicy | undefined;
 }
 
-/** The terminator of one answer of `policyc-conntrack serve`: `=ok VERB k=v ...` (fields) or `=error WHAT`. */
-export interface HelperAnswer {
-  fields: Record<string, string>;
-  /** `!` lines: the problems the helper reported (the first few) */
-  reports: string[];
-}
-
-/** Longest line accepted from the helper: an entry line is < 200 bytes, a report < 600. */
-const MAX_ANSWER_LINE = 4096;
-
-/** Parses `=ok VERB k=v k=v`; undefined for anything else. */
-export function parseAnswerLine(line: string, verb: string): Record<string, string> | undefined {
-  const f = line.split(' ');
-  if (f[0] !== '=ok' || f[1] !== verb) return undefined;
-  const fields: Record<string, string> = {};
-  for (const kv of f.slice(2)) {
-    const eq = kv.indexOf('=');
-    if (eq <= 0) return undefined;
-    fields[kv.slice(0, eq)] = kv.slice(eq + 1);
-  }
-  return fields;
-}
-
 /** A route line of `policyc-conntrack local` / the `local` request: `L TYPE ADDR/LEN`. */
 export function parseRouteLine(line: string): { type: string; dst: string } | undefined {
   const f = line.split(' ');
   return f.length === 3 && f[0] === 'L' && /^[a-z]{1,16}$/.test(f[1]) && /^[0-9a-fA-F.:]{2,45}\/\d{1,3}$/.test(f[2]) ? { type: f[1], dst: f[2] } : undefined;
-}
-
-interface Pending {
-  /** the process the request was written to */
-  child: ChildProcessWithoutNullStreams;
-  verb: string;
-  onLine?: (line: string) => void;
-  reports: string[];
-  /** onLine threw: the answer is read to its end, then the request fails with this */
-  failed?: Error;
-  resolve(a: HelperAnswer): void;
-  reject(e: Error): void;
-  timer: NodeJS.Timeout;
-}
-
-/**
- * The client of `policyc-conntrack serve` (conntrack/policyc-conntrack.c): one long-lived process
- * inside the target netns, started at start() or at the first request, one request at a time.
- * A helper that exits is logged and started again by the next request; one that does not answer
- * within the request's timeout, or breaks the framing, is killed by PID (that request fails).
- * close() stops it by PID.
- */
-export class ConntrackHelper {
-  private child?: ChildProcessWithoutNullStreams;
-  private pending?: Pending;
-  private chain: Promise<unknown> = Promise.resolve();
-  private buf = '';
-  private stderr = '';
-  private closed = false;
-  /** why the previous process ended (logged; said again when the next one starts) */
-  private ended?: string;
-  /** processes started so far (1 = never restarted) */
-  starts = 0;
-
-  constructor(
-    readonly path: string,
-    private readonly target: NetnsTarget,
-    private readonly log: (msg: string) => void,
-  ) {}
-
-  /** PID of the running helper (undefined: none running) */
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  /** Starts the process unless it runs (a failure to run shows at the first request). */
-  start(): void {
-    if (this.closed) throw new Error(`${this.path} serve: closed`);
-    if (this.child) return;
-    const [file, args] = netnsArgv(this.target, [this.path, 'serve']);
-    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child = child;
-    this.starts++;
-    this.buf = '';
-    this.stderr = '';
-    if (this.ended) this.log(`${this.path} serve restarted (pid ${child.pid ?? '?'}, start ${this.starts}; the previous one ${this.ended})`);
-    child.stdout.setEncoding('utf8').on('data', (d: string) => this.onData(child, d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (this.stderr = (this.stderr + d).slice(-2000)));
-    child.stdin.on('error', () => undefined); // EPIPE when it died: 'close' tells
-    let gone = false;
-    const onGone = (why: string, notRunnable: boolean) => {
-      if (gone) return;
-      gone = true;
-      if (this.child === child) this.child = undefined;
-      const detail = `${why}${notRunnable ? ': cannot run it; build it with bash scripts/build-native.sh' : ''}${this.stderr.trim() ? `: ${firstLines(this.stderr)}` : ''}`;
-      this.ended = `(pid ${child.pid ?? '?'}) ${detail}`;
-      if (!this.closed) this.log(`${this.path} serve in ${describeNetns(this.target)} (pid ${child.pid ?? '?'}) ${detail}; starting it again at the next flush`);
-      this.fail(child, new Error(detail));
-    };
-    child.on('error', (err) => onGone(`failed to start (${err.message})`, /ENOENT|EACCES/.test(err.message)));
-    child.on('close', (code, signal) => {
-      // 127/126 or nsenter/setpriv "failed to execute": the file is not there or not runnable
-      const notRunnable = code === 127 || code === 126 || /failed to execute|ENOENT|EACCES/i.test(this.stderr);
-      onGone(`exited (${signal ?? `code ${code}`})`, notRunnable);
-    });
-  }
-
-  /** Rejects the pending request of `child` (if any). */
-  private fail(child: ChildProcessWithoutNullStreams, err: Error): void {
-    const p = this.pending;
-    if (!p || p.child !== child) return;
-    this.pending = undefined;
-    clearTimeout(p.timer);
-    p.reject(err);
-  }
-
-  /** Kills this process by PID, failing its pending request with `why`. */
-  private kill(child: ChildProcessWithoutNullStreams, why: string): void {
-    this.log(`${this.path} serve (pid ${child.pid ?? '?'}): ${why}; killing it`);
-    if (this.child === child) this.child = undefined;
-    this.ended = `(pid ${child.pid ?? '?'}) was killed: ${why}`;
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {}
-    }
-    this.fail(child, new Error(why));
-  }
-
-  private onData(child: ChildProcessWithoutNullStreams, d: string): void {
-    if (this.child !== child) return;
-    this.buf += d;
-    let start = 0;
-    let nl: number;
-    while ((nl = this.buf.indexOf('\n', start)) >= 0) {
-      const line = this.buf.slice(start, nl);
-      start = nl + 1;
-      if (line.length > MAX_ANSWER_LINE) return this.kill(child, `answered a line of ${line.length} bytes (at most ${MAX_ANSWER_LINE})`);
-      const p = this.pending;
-      if (!p) return this.kill(child, `answered without a request: ${JSON.stringify(line.slice(0, 80))}`);
-      if (line.startsWith('=')) {
-        this.pending = undefined;
-        clearTimeout(p.timer);
-        const fields = parseAnswerLine(line, p.verb);
-        if (p.failed) p.reject(p.failed);
-        else if (fields) p.resolve({ fields, reports: p.reports });
-        else p.reject(new Error(line.startsWith('=error ') ? line.slice(7) : `unexpected answer ${JSON.stringify(line.slice(0, 200))}`));
-      } else if (line.startsWith('!')) {
-        if (p.reports.length < 20) p.reports.push(line.slice(1));
-      } else if (p.onLine && !p.failed) {
-        try {
-          p.onLine(line);
-        } catch (err) {
-          p.failed = err as Error;
-        }
-      }
-    }
-    this.buf = start ? this.buf.slice(start) : this.buf;
-    if (this.buf.length > MAX_ANSWER_LINE) this.kill(child, `answered a line longer than ${MAX_ANSWER_LINE} bytes`);
-  }
-
-  /**
-   * Sends one request (`text`: the request line and, for delete, its entry lines, each ending in
-   * a newline); `onLine` gets the answer's data lines. Resolves with the terminator's fields;
-   * rejects on `=error`, exit, timeout (the helper is then killed) or a framing error.
-   */
-  request(verb: string, text: string, options: { timeoutMs: number; onLine?: (line: string) => void }): Promise<HelperAnswer> {
-    const run = this.chain.then(
-      () =>
-        new Promise<HelperAnswer>((resolve, reject) => {
-          if (this.closed) return reject(new Error(`${this.path} serve: closed`));
-          this.start();
-          const child = this.child!;
-          const timer = setTimeout(() => this.kill(child, `no answer to ${verb} within ${options.timeoutMs} ms`), options.timeoutMs);
-          this.pending = { child, verb, onLine: options.onLine, reports: [], resolve, reject, timer };
-          child.stdin.write(text);
-        }),
-    );
-    this.chain = run.catch(() => undefined);
-    return run;
-  }
-
-  /** Stops the process by PID (SIGTERM, SIGKILL after 2 s); requests after this fail. */
-  async close(): Promise<void> {
-    this.closed = true;
-    await this.chain;
-    const child = this.child;
-    this.child = undefined;
-    if (child) await stopChild(child, { signal: 'SIGTERM' });
-  }
 }
 
 /** Judges and deletes the conntrack entries of the node netns that the loaded policy denies. */
@@ -428,6 +246,8 @@ export class ConntrackFlusher {
   last?: FlushReport & { at: Date; reason: string };
   lastError?: string;
   private helper?: ConntrackHelper;
+  /** processes started by helpers replaced since (policyc_helper_starts_total never goes down) */
+  private replacedStarts = 0;
   private closed = false;
   private pending = false;
   private draining?: Promise<void>;
@@ -448,6 +268,7 @@ export class ConntrackFlusher {
   /** The helper for `path` (a helper built or moved after the start replaces the old one). */
   private helperFor(path: string): ConntrackHelper {
     if (this.helper?.path !== path) {
+      this.replacedStarts += this.helper?.starts ?? 0;
       void this.helper?.close();
       this.helper = new ConntrackHelper(path, this.o.target, this.o.log);
     }
@@ -479,6 +300,11 @@ export class ConntrackFlusher {
       .finally(() => {
         this.draining = undefined;
       });
+  }
+
+  /** policyc-conntrack processes started so far, by every helper this flusher had */
+  get helperStarts(): number {
+    return this.replacedStarts + (this.helper?.starts ?? 0);
   }
 
   /** Resolves when no flush is running or pending (tests, shutdown). */
@@ -619,8 +445,4 @@ export class ConntrackFlusher {
       helper: this.helper ? { path: this.helper.path, pid: this.helper.pid ?? null, starts: this.helper.starts } : null,
     };
   }
-}
-
-function firstLines(s: string): string {
-  return s.trim().split('\n').filter(Boolean).slice(0, 3).join(' | ');
 }

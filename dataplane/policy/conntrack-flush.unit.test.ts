@@ -16,6 +16,7 @@ import { ClusterState } from './cluster-state.js';
 import { ConntrackFlusher, ConntrackHelper, diffCanDeny, entryLine, FlowJudge, forwardTuple, LocalAddresses, parseAnswerLine, parseDeleteCounts, parseEntryLine, parseRouteLine } from './conntrack-flush.js';
 import { clusterState, POD_IPS, POLICIES_A, POLICIES_B, relabel } from './fixtures.js';
 import { compileArtifact } from './testing.js';
+import { parseMetrics, renderMetrics } from './metrics.js';
 import { parseDaemonArgs } from '../daemon/options.js';
 
 // no native helper is found (as on a machine where it was not built); the rest of nft-exec is real
@@ -276,6 +277,11 @@ describe('ConntrackHelper and ConntrackFlusher against a stand-in helper', () =>
       expect(await f.flush(policy, 'test')).toMatchObject({ deleted: 1 });
       expect(f.totals).toMatchObject({ runs: 5, errors: 2 });
       expect(logs.filter((l) => /^conntrack flush \(test\): /.test(l) && !/established flows checked/.test(l))).toHaveLength(2);
+      // three kills, three restarts: status and policyc_helper_starts_total agree
+      expect((f.status() as any).helper.starts).toBe(4);
+      expect(f.helperStarts).toBe(4);
+      const text = renderMetrics({ policies: 0, groups: 0, rules: 0, setElements: 0, endpoints: 0, ready: true, applyDuration: new Map(), applyErrors: new Map(), applies: new Map(), helperStarts: { nft: undefined, conntrack: f.helperStarts } });
+      expect(parseMetrics(text).filter((m) => m.name === 'policyc_helper_starts_total')).toEqual([{ name: 'policyc_helper_starts_total', labels: { helper: 'conntrack' }, value: 4 }]);
     } finally {
       delete process.env.FAKE_DELETE_FAIL;
       delete process.env.FAKE_ROUTES;

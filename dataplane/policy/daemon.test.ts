@@ -15,15 +15,9 @@ import { daemonRequest } from './client.js';
 import { clusterState, POLICIES_A, relabel } from './fixtures.js';
 import { parseMetrics } from './metrics.js';
 import { compileArtifact, kernelTable, policyKernel } from './testing.js';
+import { guardSuite } from '../../testkit/requirements.js';
 
-const kernel = await policyKernel();
-if (!kernel.ok && process.env.CI === 'true') {
-  describe('policy daemon', () => {
-    it('needs root, ip, nft and nsenter (CI=true)', () => {
-      throw new Error(`kernel tests cannot run in CI: ${kernel.reason}`);
-    });
-  });
-}
+const kernel = guardSuite('the daemon with its policy engine', await policyKernel());
 
 const CONF = JSON.stringify({ cniVersion: '1.1.0', name: 'n', type: 'policyc-cni', podCIDR: '10.0.0.0/24' });
 const cniStatus = (sock: string) => daemonRequest(sock, { type: 'cni', env: { CNI_COMMAND: 'STATUS' }, stdin: CONF });
@@ -33,7 +27,7 @@ it('parses the policy flags', () => {
   expect(parseDaemonArgs(['--policy', 'maybe'])).toHaveProperty('error');
 });
 
-describe.skipIf(!kernel.ok)(`the daemon with its policy engine${kernel.ok ? '' : ` (skipped: ${kernel.reason})`}`, () => {
+describe.skipIf(kernel.skip)(kernel.title, () => {
   let dir: string;
   let node: string;
   let daemon: Daemon | undefined;

@@ -18,20 +18,14 @@ import { DaemonConnection, daemonRequest } from './client.js';
 import { clusterState, POLICIES_A, POLICIES_B } from './fixtures.js';
 import { NftRunner, netnsTarget } from './nft-exec.js';
 import { compileArtifact, kernelTable, netnsName, policyKernel } from './testing.js';
+import { guardSuite } from '../../testkit/requirements.js';
 
-const kernel = await policyKernel();
-if (!kernel.ok && process.env.CI === 'true') {
-  describe('policy daemon kill -9', () => {
-    it('needs root, ip, nft and nsenter (CI=true)', () => {
-      throw new Error(`kernel tests cannot run in CI: ${kernel.reason}`);
-    });
-  });
-}
+const kernel = guardSuite('policy daemon under kill -9', await policyKernel());
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const KILLS = 30;
 
-describe.skipIf(!kernel.ok)(`policy daemon under kill -9${kernel.ok ? '' : ` (skipped: ${kernel.reason})`}`, () => {
+describe.skipIf(kernel.skip)(kernel.title, () => {
   let dir: string;
   let node: string;
   let scratch: string;

@@ -77,6 +77,11 @@ export interface MetricsInput {
   dropSamples?: ReadonlyMap<string, number>;
   /** established flows the policy denies, flushed from conntrack (conntrack-flush.ts); absent: turned off */
   conntrackFlush?: { runs: number; skipped: number; checked: number; flushed: number; errors: number };
+  /**
+   * Processes started by each long-lived helper (helper-process.ts): NftRunner.helperStarts,
+   * ConntrackFlusher.helperStarts. Absent or undefined: that helper is not in use.
+   */
+  helperStarts?: { nft?: number; conntrack?: number };
   lastError?: { reason: string; message: string; at: Date };
   loadedAt?: Date;
   artifactHash?: string;
@@ -126,6 +131,12 @@ export function renderMetrics(m: MetricsInput): string {
     counter('policyc_conntrack_flush_runs_total', 'Denied-flow flushes run (conntrack listed and judged).', f.runs);
     counter('policyc_conntrack_flush_skipped_total', 'Element diffs that provably deny nothing new (no flush needed).', f.skipped);
     counter('policyc_conntrack_flush_errors_total', 'Denied-flow flushes that failed (conntrack or ip failed).', f.errors);
+  }
+  const helpers = Object.entries(m.helperStarts ?? {}).filter((e): e is [string, number] => e[1] !== undefined);
+  if (helpers.length > 0) {
+    // more than 1 for a helper: it died or was killed and was started again (the log says why)
+    lines.push('# HELP policyc_helper_starts_total Helper processes started (nft: policyc-nft, conntrack: policyc-conntrack serve); more than one means restarts.', '# TYPE policyc_helper_starts_total counter');
+    for (const [helper, n] of helpers) lines.push(`policyc_helper_starts_total${labels({ helper })} ${n}`);
   }
   if (m.countersError) gauge('policyc_counters_unavailable', `Kernel counters could not be read: ${m.countersError.replace(/\n/g, ' ')}`, 1);
   lines.push('# HELP policyc_last_error_info The last refused artifact or failed batch (value: unix time).', '# TYPE policyc_last_error_info gauge');

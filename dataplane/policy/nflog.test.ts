@@ -13,6 +13,7 @@ import { parseMetrics, renderMetrics } from './metrics.js';
 import { decodeHeaders, RecentDrops, type DropSample } from './nflog.js';
 import { locateNflogHelper, NflogReader, parseNflogLine } from './nflog-reader.js';
 import { ensureBuilt, policyKernel } from './testing.js';
+import { guardSuite } from '../../testkit/requirements.js';
 
 // IPv4 UDP 127.0.0.1:56629 -> 127.0.0.1:9999 and IPv6 UDP ::1:36312 -> ::1:9999, as policyc-nflog printed them
 const V4_UDP = '4500001e794340004011c3897f0000017f000001dd35270f000afe1d6869';
@@ -73,14 +74,7 @@ describe('policyc-nflog lines', () => {
   });
 });
 
-const kernel = await policyKernel();
-if (!kernel.ok && process.env.CI === 'true') {
-  describe('NFLOG drop samples (kernel)', () => {
-    it('needs root, ip, nft and nsenter (CI=true)', () => {
-      throw new Error(`kernel tests cannot run in CI: ${kernel.reason}`);
-    });
-  });
-}
+const kernel = guardSuite('NFLOG drop samples in a network namespace', await policyKernel());
 
 const ensureNflogHelper = () => ensureBuilt('nflog', 'policyc-nflog', locateNflogHelper);
 
@@ -157,7 +151,7 @@ async function until(cond: () => boolean, ms: number, tick: () => Promise<void>)
   while (!cond() && Date.now() < end) await tick();
 }
 
-describe.skipIf(!kernel.ok)(`NFLOG drop samples in a network namespace${kernel.ok ? '' : ` (skipped: ${kernel.reason})`}`, () => {
+describe.skipIf(kernel.skip)(kernel.title, () => {
   it('delivers samples with the rule, addresses and ports, into status and metrics; stops the helper by PID', async () => {
     const helper = await ensureNflogHelper();
     const { node, peer } = await twoNamespaces();

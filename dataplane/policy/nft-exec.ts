@@ -4,12 +4,12 @@
 // mount-namespace setup and /sys remount, which is most of the per-call cost on the one-pod
 // path. A batch goes through a private file (nft reads /dev/stdin badly from Node's socket
 // stdin), so one document is one kernel transaction: applied whole or not at all.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stopChild } from '../process.js';
+import { NftHelper } from './nft-helper.js';
 
 // `setpriv --pdeathsig KILL` (util-linux) ties nft's life to the daemon's: after a kill -9 of the
 // daemon no orphaned nft commits a batch behind the back of the restarted daemon's resync (the
@@ -112,6 +112,11 @@ export class NftRunner {
     return this.helper && !this.helper.broken ? 'helper' : 'exec';
   }
 
+  /** policyc-nft processes started so far (1 = never restarted); undefined: no helper, nft per call */
+  get helperStarts(): number | undefined {
+    return this.helper?.starts;
+  }
+
   /** Through the helper; through `nft` when there is none or it cannot run at all. */
   private async viaHelper(flags: number, text: string, exec: () => Promise<NftRun>): Promise<NftRun> {
     if (this.helper && !this.helper.broken) {
@@ -177,94 +182,5 @@ export class NftRunner {
 
   async close(): Promise<void> {
     await this.helper?.close();
-  }
-}
-
-/** The client side of policyc-nft (helper/policyc-nft.c): one request at a time, respawned if it dies. */
-class NftHelper {
-  private child?: ChildProcessWithoutNullStreams;
-  private buf: Buffer = Buffer.alloc(0);
-  private waiting?: { resolve: (r: NftRun) => void; timer: NodeJS.Timeout };
-  private chain: Promise<unknown> = Promise.resolve();
-  private stderr = '';
-  private closed = false;
-  private answered = 0;
-  /** it died before ever answering (not built for this system, no libnftables): use `nft` */
-  broken = false;
-
-  constructor(
-    private readonly argv: [string, string[]],
-    private readonly log: (msg: string) => void,
-  ) {}
-
-  private ensure(): ChildProcessWithoutNullStreams {
-    if (this.child) return this.child;
-    const child = spawn(this.argv[0], this.argv[1], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child = child;
-    this.buf = Buffer.alloc(0);
-    child.stdout.on('data', (d: Buffer) => this.onData(d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (this.stderr = (this.stderr + d).slice(-2000)));
-    child.stdin.on('error', () => undefined);
-    const gone = (why: string) => {
-      if (this.child !== child) return;
-      this.child = undefined;
-      if (this.answered === 0) this.broken = true;
-      if (!this.closed) this.log(`policyc-nft ${why}${this.stderr ? `: ${this.stderr.trim()}` : ''}; ${this.broken ? 'running nft per batch instead' : 'restarting it on the next request'}`);
-      const w = this.waiting;
-      this.waiting = undefined;
-      if (w) {
-        clearTimeout(w.timer);
-        w.resolve({ ok: false, code: null, stdout: '', stderr: `policyc-nft ${why} ${this.stderr.trim()}` });
-      }
-    };
-    child.on('error', (err) => gone(`failed to start (${err.message})`));
-    child.on('close', (code, signal) => gone(`exited (${signal ?? code})`));
-    return child;
-  }
-
-  private onData(d: Buffer): void {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-    if (this.buf.length < 4) return;
-    const len = this.buf.readUInt32BE(0);
-    if (this.buf.length < 4 + len) return;
-    const rc = this.buf.readInt32BE(4);
-    const outLen = this.buf.readUInt32BE(8);
-    const stdout = this.buf.subarray(12, 12 + outLen).toString('utf8');
-    const stderr = this.buf.subarray(12 + outLen, 4 + len).toString('utf8');
-    this.buf = this.buf.subarray(4 + len);
-    const w = this.waiting;
-    this.waiting = undefined;
-    this.answered++;
-    if (w) {
-      clearTimeout(w.timer);
-      w.resolve({ ok: rc === 0, code: rc, stdout, stderr });
-    }
-  }
-
-  request(flags: number, text: string, timeoutMs = 120_000): Promise<NftRun> {
-    const run = this.chain.then(
-      () =>
-        new Promise<NftRun>((resolve) => {
-          const child = this.ensure();
-          const body = Buffer.from(text, 'utf8');
-          const head = Buffer.alloc(5);
-          head.writeUInt32BE(body.length + 1, 0);
-          head.writeUInt8(flags, 4);
-          const timer = setTimeout(() => {
-            this.log(`policyc-nft did not answer within ${timeoutMs} ms; killing it`);
-            child.kill('SIGKILL');
-          }, timeoutMs);
-          this.waiting = { resolve, timer };
-          child.stdin.write(Buffer.concat([head, body]));
-        }),
-    );
-    this.chain = run.catch(() => undefined);
-    return run;
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    await this.chain;
-    if (this.child) await stopChild(this.child);
   }
 }

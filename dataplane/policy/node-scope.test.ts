@@ -23,6 +23,7 @@ import { ClusterState, type EndpointLike } from './cluster-state.js';
 import { PolicyEngine, type EngineOptions } from './engine.js';
 import { elementsOfCommands, elementsOfListing, mapTypes, sameElements } from './kernel-model.js';
 import { elementCommands, fullReplaceDocument } from './apply.js';
+import { guardSuite } from '../../testkit/requirements.js';
 import { compileArtifact, ensureNftHelper, FakeEndpoints, netnsName, policyKernel } from './testing.js';
 
 // db and cache are isolated for ingress, web for egress; an ANP denies web -> db. Identities:
@@ -145,10 +146,10 @@ describe('node scope without the kernel', () => {
   });
 });
 
-const kernel = await policyKernel();
+const kernel = guardSuite('node-local tables in throwaway netns', await policyKernel());
 const helper = kernel.ok ? await ensureNftHelper() : undefined;
 
-describe.skipIf(!kernel.ok)(`node-local tables in throwaway netns${kernel.ok ? '' : ` (skipped: ${kernel.reason})`}`, () => {
+describe.skipIf(kernel.skip)(kernel.title, () => {
   let dir: string;
   let created: string[];
   let engines: PolicyEngine[];

@@ -150,6 +150,19 @@ describe('metrics', () => {
     expect(escapeLabel('a"b\\c\n')).toBe('a\\"b\\\\c\\n');
     expect(() => parseMetrics('bad line here\n')).toThrow();
   });
+  it('counts helper starts per helper (restarts show as more than one), only for helpers in use', () => {
+    const base = { policies: 0, groups: 0, rules: 0, setElements: 0, endpoints: 0, ready: true, applyDuration: new Map(), applyErrors: new Map(), applies: new Map() } as const;
+    const text = renderMetrics({ ...base, helperStarts: { nft: 1, conntrack: 3 } });
+    expect(text).toContain('# TYPE policyc_helper_starts_total counter\n');
+    expect(text).toMatch(/^# HELP policyc_helper_starts_total \S.*$/m);
+    const starts = parseMetrics(text).filter((x) => x.name === 'policyc_helper_starts_total');
+    expect(starts).toEqual([
+      { name: 'policyc_helper_starts_total', labels: { helper: 'nft' }, value: 1 },
+      { name: 'policyc_helper_starts_total', labels: { helper: 'conntrack' }, value: 3 },
+    ]);
+    // nft per batch (no policyc-nft) and no flusher: no sample, no HELP/TYPE without samples
+    for (const none of [renderMetrics({ ...base, helperStarts: { nft: undefined, conntrack: undefined } }), renderMetrics(base)]) expect(none).not.toContain('policyc_helper_starts_total');
+  });
   it('parses drop-sample prefixes', () => {
     expect(parseDropPrefix('policyc drop 914b76f3 anp/no-web-to-db/ingress/0 ')).toMatchObject({ cookie: '914b76f3', ruleId: 'anp/no-web-to-db/ingress/0' });
     expect(parseDropPrefix('policyc drop isolated egress ')).toMatchObject({ isolated: 'egress' });

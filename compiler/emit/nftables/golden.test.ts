@@ -11,6 +11,7 @@ import { checkRuleset, kernelAvailable, withNetns, applyRuleset, listTable } fro
 import { emitNftables, formatNftJson } from './ruleset.js';
 import { emitLinear } from './linear.js';
 import type { NftDocument } from './schema.js';
+import { guardSuite } from '../../../testkit/requirements.js';
 
 const GOLDEN_DIR = new URL('../../../testdata/goldens/nftables/', import.meta.url).pathname;
 const UPDATE = process.env.UPDATE_GOLDENS === '1';
@@ -80,16 +81,9 @@ describe('nftables goldens', () => {
   });
 });
 
-const kernel = await kernelAvailable();
-if (!kernel.ok && process.env.CI === 'true') {
-  describe('nftables goldens in the kernel', () => {
-    it('needs root, ip and nft (CI=true)', () => {
-      throw new Error(`kernel tests cannot run in CI: ${kernel.reason}`);
-    });
-  });
-}
+const kernel = guardSuite('nftables goldens in the kernel', await kernelAvailable());
 
-describe.skipIf(!kernel.ok)(`nftables goldens in the kernel${kernel.ok ? '' : ` (skipped: ${kernel.reason})`}`, () => {
+describe.skipIf(kernel.skip)(kernel.title, () => {
   const files = readdirSync(GOLDEN_DIR).filter((f) => f.endsWith('.nft.json')).sort();
   it('has goldens', () => expect(files.length).toBeGreaterThan(3));
   for (const f of files) {

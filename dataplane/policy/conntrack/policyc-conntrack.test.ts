@@ -16,6 +16,7 @@ import { addNetns, deleteNetns, run } from '../../nft/loader.js';
 import { ConntrackHelper, entryLine, locateConntrackHelper, parseDeleteCounts, parseEntryLine, parseRouteLine, type ConntrackEntry } from '../conntrack-flush.js';
 import { netnsArgv } from '../nft-exec.js';
 import { ensureBuilt, netnsName, policyKernel } from '../testing.js';
+import { guardSuite } from '../../../testkit/requirements.js';
 
 async function requirements(): Promise<{ ok: boolean; reason?: string }> {
   const k = await policyKernel();
@@ -38,14 +39,7 @@ function processAlive(pid: number): boolean {
   }
 }
 
-const kernel = await requirements();
-if (!kernel.ok && process.env.CI === 'true') {
-  describe('policyc-conntrack (kernel)', () => {
-    it('needs root, ip, nft, nsenter and conntrack (CI=true)', () => {
-      throw new Error(`kernel tests cannot run in CI: ${kernel.reason}`);
-    });
-  });
-}
+const kernel = guardSuite('policyc-conntrack in a throwaway netns', await requirements());
 
 const ensureHelper = () => ensureBuilt('conntrack', 'policyc-conntrack', locateConntrackHelper);
 
@@ -77,7 +71,7 @@ const LISTED = [
   '4 47 0 10.2.2.1 10.2.2.2 - - - 10.2.2.2 10.2.2.1 - - -',
 ].sort();
 
-describe.skipIf(!kernel.ok)(`policyc-conntrack in a throwaway netns${kernel.ok ? '' : ` (skipped: ${kernel.reason})`}`, () => {
+describe.skipIf(kernel.skip)(kernel.title, () => {
   async function inNetns(body: (ctx: { netns: string; helper: (args: string[], input?: string) => ReturnType<typeof run>; conntrack: (args: string[]) => Promise<void>; dir: string }) => Promise<void>): Promise<void> {
     const bin = await ensureHelper();
     const netns = netnsName('pcct');
