@@ -1,7 +1,8 @@
 // Throwaway topologies for bench/dataplane-throughput.ts: per configuration one "node" network
 // namespace routing between a client pod namespace and a server pod namespace (Calico-style as
 // in dataplane/nft/podnet.ts: each pod has its /32 and a default route via 169.254.1.1), so
-// pod-to-pod traffic crosses the node's forward hook. Every namespace is named
+// pod-to-pod traffic crosses the node's forward hook (the cross-node topology is in
+// bench/dataplane-cross-node.ts and registers its namespaces here). Every namespace is named
 // pcbench-<random>-*, registered before it is created, and removed by destroyAll() (also on
 // failure and on SIGINT/SIGTERM, see the caller). Nothing is done in the caller's namespace.
 
@@ -19,8 +20,14 @@ export function benchTag(): string {
   return `pcbench-${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 }
 
-async function ns(name: string): Promise<void> {
+/** Records a namespace for destroyAll() before anyone creates it (so a half-built one goes too). */
+export function registerNamespace(name: string): void {
+  if (!name.startsWith('pcbench-')) throw new Error(`refusing namespace ${name}`);
   created.push(name);
+}
+
+async function ns(name: string): Promise<void> {
+  registerNamespace(name);
   await addNetns(name);
 }
 
@@ -63,12 +70,17 @@ export async function createTopology(tag: string, index: number, clientIp: strin
   ] as const) {
     await batch(pod, ['link set lo up', `addr add ${ip}/32 dev eth0`, 'link set eth0 up', 'route add 169.254.1.1 dev eth0', 'route add default via 169.254.1.1 dev eth0']);
   }
-  await sysctl(t.client, [['net.ipv4.ip_local_port_range', '1024 65535']]);
-  await sysctl(t.server, [
+  await loadGeneratorSysctls(t.client, t.server);
+  return t;
+}
+
+/** Room for the connection test: every local port on the client, deep accept queues on the server. */
+export async function loadGeneratorSysctls(client: string, server: string): Promise<void> {
+  await sysctl(client, [['net.ipv4.ip_local_port_range', '1024 65535']]);
+  await sysctl(server, [
     ['net.core.somaxconn', '65535'],
     ['net.ipv4.tcp_max_syn_backlog', '65535'],
   ]);
-  return t;
 }
 
 /** Deletes every namespace this module created (in reverse order); never throws. */
