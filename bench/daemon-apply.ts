@@ -2,8 +2,8 @@
 //   one-pod apply: a cluster-state upsert that moves one pod into another existing identity
 //                  (labels of a same-namespace pod, toggled back and forth), reply after the
 //                  kernel took the element batch;
-//   one-pod, full computation: a relabel into an identity that does not exist yet (the engine
-//                  recomputes the membership and sends the diff);
+//   one-pod, new identity: a relabel into an identity that does not exist yet (the engine
+//                  computes its decision row and column, splices them in and sends the diff);
 //   full apply:    an artifact push (verify, parse, compute membership, full-replace batch,
 //                  persist), alternating two artifacts so each one is a real reload.
 //   one-pod, local pod: a relabel of a pod on the daemon's node into an identity another pod of
@@ -17,9 +17,17 @@
 // exactly N pods on it (spread over the namespaces; its other pods move to the next node).
 // Reported: median and p90 of each, and their ratios. Runs as root inside throwaway netns
 // (pcpol-bench-*), removed at the end; the root namespace is never touched.
+// Churn (--churn N): N more one-pod changes, spaced --churn-gap MIN-MAX ms apart (default
+// 1100-1500; 1000-1100 puts changes where a reconcile with a 1 s quiet period runs: the
+// reconcile is a full computation on the event loop, and a change arriving while it runs waits
+// for it); reported: the latency distribution with its maximum, and the reconcile's duration
+// (status.lastReconcile; the engine's quiet period is 5 s, at most 60 s under steady changes).
 //   npx tsx bench/daemon-apply.ts [--pods 1000] [--policies 100] [--reps 50] [--full-reps 10]
+//                                 [--few-reps N] (new identity / pod into another node's identity;
+//                                 default reps/5, at most 10)
 //                                 [--node-name NAME] [--local-pods N] [--scope both|cluster|node]
 //                                 [--flush-denied-flows on|off]  (off: the cost without the flush)
+//                                 [--churn N] [--churn-gap MIN-MAX]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,9 +46,13 @@ import { fmt, median, ratio, table } from './table.js';
 
 type Obj = Record<string, any>;
 
-function p90(xs: readonly number[]): number {
+function quantile(xs: readonly number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(s.length * 0.9) - 1)];
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(s.length * q) - 1))];
+}
+
+function p90(xs: readonly number[]): number {
+  return quantile(xs, 0.9);
 }
 
 async function main(): Promise<void> {
@@ -54,6 +66,9 @@ async function main(): Promise<void> {
       'local-pods': { type: 'string', default: '' },
       scope: { type: 'string', default: 'both' },
       'flush-denied-flows': { type: 'string', default: 'on' },
+      'few-reps': { type: 'string', default: '' },
+      churn: { type: 'string', default: '0' },
+      'churn-gap': { type: 'string', default: '1100-1500' },
     },
   });
   const pods = Number(values.pods);
@@ -62,6 +77,9 @@ async function main(): Promise<void> {
   if (values['flush-denied-flows'] !== 'on' && values['flush-denied-flows'] !== 'off') throw new Error('--flush-denied-flows on|off');
   const flushDeniedFlows = values['flush-denied-flows'] === 'on';
   const fullReps = Number(values['full-reps']);
+  const churn = Number(values.churn);
+  const [gapMin, gapMax] = values['churn-gap']!.split('-').map(Number);
+  if (!(gapMin > 0 && gapMax >= gapMin)) throw new Error('--churn-gap MIN-MAX (ms)');
   if (!['both', 'cluster', 'node'].includes(values.scope!)) throw new Error('--scope takes both, cluster or node');
   const k = await policyKernel();
   if (!k.ok) {
@@ -196,14 +214,39 @@ async function main(): Promise<void> {
           if (n % 2 === 1) await must({ type: 'cluster-state', upsert: [c.subject] });
           return { rt, engine, fallbacks, elements };
         };
-        const few = Math.max(2, Math.min(10, Math.round(reps / 5)));
+        const few = values['few-reps'] ? Number(values['few-reps']) : Math.max(2, Math.min(10, Math.round(reps / 5)));
         const one = await relabelRuns(fast!, reps);
         const slowRuns = slow ? await relabelRuns(slow, few) : undefined;
         const localRuns = local ? await relabelRuns(local, reps) : undefined;
         const localAwayRuns = localAway ? await relabelRuns(localAway, few) : undefined;
+        let churnRuns: Runs | undefined;
+        const reconciles: number[] = [];
+        if (churn > 0) {
+          // one-pod changes with pauses the reconcile fits in (a deterministic gap sequence)
+          const labelSets = [fast!.subject.metadata.labels, fast!.labels];
+          const rt: number[] = [];
+          const engine: number[] = [];
+          let seen: string | undefined;
+          for (let i = 1; i <= churn; i++) {
+            const gap = gapMin + ((gapMax - gapMin) * ((i * 7919) % 101)) / 100;
+            await new Promise((r) => setTimeout(r, gap));
+            const next = { ...fast!.subject, metadata: { ...fast!.subject.metadata, labels: labelSets[i % 2] } };
+            const t = performance.now();
+            const r = await must({ type: 'cluster-state', upsert: [next] });
+            rt.push(performance.now() - t);
+            engine.push(r.durationMs);
+            const last = (await must({ type: 'status' })).lastReconcile;
+            if (last && last.at !== seen) {
+              seen = last.at;
+              reconciles.push(last.durationMs);
+            }
+          }
+          if (churn % 2 === 1) await must({ type: 'cluster-state', upsert: [fast!.subject] });
+          churnRuns = { rt, engine, fallbacks: 0, elements: 0 };
+        }
         const status = await must({ type: 'status' });
         conn.close();
-        return { first: first.durationMs, full, fullEngine, one, slowRuns, localRuns, localAwayRuns, status };
+        return { first: first.durationMs, full, fullEngine, one, slowRuns, localRuns, localAwayRuns, churnRuns, reconciles, status };
       } finally {
         await daemon.close();
       }
@@ -224,21 +267,27 @@ async function main(): Promise<void> {
     const c = m.status.counts;
     console.log(
       `  ${label}: ${c.groups} groups, ${c.identities} identities, ${c.setElements} set elements (scope ${JSON.stringify(c.scope)}); first load ${fmt(m.first)} ms; ` +
-        `one-pod: up to ${m.one.elements} elements per batch, ${m.one.fallbacks}/${m.one.rt.length} took the full computation` +
-        (m.slowRuns ? `; new identity: up to ${m.slowRuns.elements} elements, ${m.slowRuns.fallbacks}/${m.slowRuns.rt.length} full` : '') +
-        (m.localRuns ? `; local pod: up to ${m.localRuns.elements} elements, ${m.localRuns.fallbacks}/${m.localRuns.rt.length} full` : '') +
-        (m.localAwayRuns ? `; local pod into another node's identity: up to ${m.localAwayRuns.elements} elements, ${m.localAwayRuns.fallbacks}/${m.localAwayRuns.rt.length} full` : ''),
+        `one-pod: up to ${m.one.elements} elements per batch, ${m.one.fallbacks}/${m.one.rt.length} more than a move between identities (a reason reported)` +
+        (m.slowRuns ? `; new identity: up to ${m.slowRuns.elements} elements, ${m.slowRuns.fallbacks}/${m.slowRuns.rt.length} with a reason` : '') +
+        (m.localRuns ? `; local pod: up to ${m.localRuns.elements} elements, ${m.localRuns.fallbacks}/${m.localRuns.rt.length} with a reason` : '') +
+        (m.localAwayRuns ? `; local pod into another node's identity: up to ${m.localAwayRuns.elements} elements, ${m.localAwayRuns.fallbacks}/${m.localAwayRuns.rt.length} with a reason` : ''),
     );
   }
   const rows: Array<Array<string | number>> = [];
+  const churnRows: Array<Array<string | number>> = [];
   for (const [label, m] of results) {
     rows.push([`one-pod label change, pod of another node [${label}]`, median(m.one.rt), p90(m.one.rt), median(m.one.engine), m.one.rt.length]);
     if (m.slowRuns) rows.push([`one-pod change, new identity [${label}]`, median(m.slowRuns.rt), p90(m.slowRuns.rt), median(m.slowRuns.engine), m.slowRuns.rt.length]);
     if (m.localRuns) rows.push([`one-pod label change, pod of this node [${label}]`, median(m.localRuns.rt), p90(m.localRuns.rt), median(m.localRuns.engine), m.localRuns.rt.length]);
     if (m.localAwayRuns) rows.push([`pod of this node into another node's identity [${label}]`, median(m.localAwayRuns.rt), p90(m.localAwayRuns.rt), median(m.localAwayRuns.engine), m.localAwayRuns.rt.length]);
     rows.push([`full apply (artifact push) [${label}]`, median(m.full), p90(m.full), median(m.fullEngine), m.full.length]);
+    if (m.churnRuns) {
+      const rt = m.churnRuns.rt;
+      churnRows.push([`one-pod change every ${gapMin}-${gapMax} ms [${label}]`, median(rt), p90(rt), quantile(rt, 0.99), Math.max(...rt), rt.filter((x) => x > 10).length, median(m.churnRuns.engine), rt.length, m.reconciles.length ? `${m.reconciles.length}, median ${fmt(median(m.reconciles))} ms` : 'none seen']);
+    }
   }
   console.log(table(['apply (socket round trip, ms)', 'median', 'p90', 'engine median', 'runs'], rows));
+  if (churnRows.length > 0) console.log(table(['churn (socket round trip, ms)', 'median', 'p90', 'p99', 'max', '> 10 ms', 'engine median', 'runs', 'reconciles'], churnRows));
   for (const [label, m] of results) {
     console.log(`${label}: full / one-pod: ${ratio(median(m.full), median(m.one.rt))} (median), ${ratio(p90(m.full), p90(m.one.rt))} (p90); one-pod target 10 ms: ${median(m.one.rt) <= 10 ? 'met' : 'MISSED'} (median)`);
   }
@@ -281,6 +330,9 @@ interface Measured {
   slowRuns?: Runs;
   localRuns?: Runs;
   localAwayRuns?: Runs;
+  churnRuns?: Runs;
+  /** durations of the reconciles seen during the churn (status.lastReconcile) */
+  reconciles: number[];
   status: Obj;
 }
 

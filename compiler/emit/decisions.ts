@@ -169,7 +169,19 @@ interface RuleIndex {
   /** Per rule (program order): whether it references a named port. */
   readonly named: readonly boolean[];
   /** applicable() per direction and group list (identities share their group lists). */
-  readonly applicable: Record<Direction, WeakMap<readonly string[], { rules: number[]; isolated: boolean }>>;
+  readonly applicable: Record<Direction, WeakMap<readonly string[], Applicable>>;
+  /** The rules (indices, program order) with a pods peer of a group / a cidr peer of a class part / an any peer / a nodes peer: where rulesMatching starts. */
+  readonly byPeerGroup: ReadonlyMap<string, readonly number[]>;
+  readonly byPeerClass: ReadonlyMap<string, readonly number[]>;
+  readonly anyPeer: readonly number[];
+  readonly nodesPeer: readonly number[];
+}
+
+/** The rules of a direction that apply to a subject (indices, program order), its isolation, and whether any of them can decide (Pass never does). */
+interface Applicable {
+  readonly rules: number[];
+  readonly isolated: boolean;
+  readonly decides: boolean;
 }
 
 const ruleIndexes = new WeakMap<Program, RuleIndex>();
@@ -186,18 +198,84 @@ function ruleIndex(program: Program): RuleIndex {
   });
   const isolating: Record<Direction, Set<string>> = { egress: new Set(), ingress: new Set() };
   for (const p of program.policies) if (p.tier === 'networkpolicy') for (const d of p.isolates) isolating[d].add(p.subject);
-  ix = { bySubject, isolating, named: program.rules.map(hasNamedPorts), applicable: { egress: new WeakMap(), ingress: new WeakMap() } };
+  const byPeerGroup = new Map<string, number[]>();
+  const byPeerClass = new Map<string, number[]>();
+  const anyPeer: number[] = [];
+  const nodesPeer: number[] = [];
+  const push = (m: Map<string, number[]>, k: string, i: number) => {
+    let l = m.get(k);
+    if (!l) m.set(k, (l = []));
+    if (l[l.length - 1] !== i) l.push(i);
+  };
+  program.rules.forEach((r, i) => {
+    for (const p of r.peers) {
+      if (p.kind === 'pods') push(byPeerGroup, p.group, i);
+      else if (p.kind === 'cidr') push(byPeerClass, peerSignature(p), i);
+      else if (p.kind === 'any') {
+        if (anyPeer[anyPeer.length - 1] !== i) anyPeer.push(i);
+      } else if (nodesPeer[nodesPeer.length - 1] !== i) nodesPeer.push(i);
+    }
+  });
+  ix = { bySubject, isolating, named: program.rules.map(hasNamedPorts), applicable: { egress: new WeakMap(), ingress: new WeakMap() }, byPeerGroup, byPeerClass, anyPeer, nodesPeer };
   ruleIndexes.set(program, ix);
   return ix;
 }
 
+const NOT_A_SUBJECT: Applicable = { rules: [], isolated: false, decides: false };
+
 /** Indices (program order) of the rules of a direction whose subject group the identity is in, and isolation. */
-function applicable(ix: RuleIndex, subject: Identity, direction: Direction): { rules: number[]; isolated: boolean } {
-  if (subject.kind !== 'pod') return { rules: [], isolated: false };
+function applicable(program: Program, ix: RuleIndex, subject: Identity, direction: Direction): Applicable {
+  if (subject.kind !== 'pod') return NOT_A_SUBJECT;
   const cache = ix.applicable[direction];
   let hit = cache.get(subject.groups);
-  if (!hit) cache.set(subject.groups, (hit = applicableTo(ix, subject.groups, direction)));
+  if (!hit) {
+    const { rules, isolated } = applicableTo(ix, subject.groups, direction);
+    cache.set(subject.groups, (hit = { rules, isolated, decides: rules.some((r) => program.rules[r].action !== 'pass') }));
+  }
   return hit;
+}
+
+/**
+ * The rules (indices, ascending) whose peers match identity `ident`, found from its groups and
+ * address class parts through the rule index (plus the evaluator's test for the rare nodes
+ * peers): what PeerSets.contains answers rule by rule, for every rule at once.
+ */
+function rulesMatching(program: Program, ix: RuleIndex, cluster: Cluster, ident: Identity): number[] {
+  const out = new Set<number>(ix.anyPeer);
+  for (const g of ident.groups) for (const r of ix.byPeerGroup.get(g) ?? []) out.add(r);
+  for (const part of classParts(ident)) for (const r of ix.byPeerClass.get(part) ?? []) out.add(r);
+  for (const r of ix.nodesPeer) {
+    if (out.has(r)) continue;
+    if (program.rules[r].peers.some((p) => p.kind === 'nodes' && peerMatches(p, ident.representative, groupsById(program), cluster).matched)) out.add(r);
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+/**
+ * The subjects (ids, per direction) that can have a cell towards any of `peers` (ids of
+ * identities in `identities`, a list sorted by id): the members of the subject groups of the
+ * rules matching a peer. A
+ * cell comes only from a rule that applies to the subject and matches the peer, so every other
+ * subject's cells towards them are the fallback: a column costs the rules that reach it, not a
+ * pass over every subject (a new identity at 5k pods: ~775 subjects per direction, most of
+ * them without a rule towards it).
+ */
+export function columnSubjects(program: Program, cluster: Cluster, identities: readonly Identity[], peers: Iterable<number>): Record<Direction, Set<number>> {
+  const ix = ruleIndex(program);
+  const members = peerIndex(identities).byGroup;
+  const out: Record<Direction, Set<number>> = { egress: new Set(), ingress: new Set() };
+  const seen: Record<Direction, Set<string>> = { egress: new Set(), ingress: new Set() };
+  for (const id of peers) {
+    const at = positionOf(identities, id);
+    if (at < 0) continue;
+    for (const r of rulesMatching(program, ix, cluster, identities[at])) {
+      const rule = program.rules[r];
+      if (seen[rule.direction].has(rule.subject)) continue;
+      seen[rule.direction].add(rule.subject);
+      for (const s of members.get(rule.subject) ?? []) out[rule.direction].add(s);
+    }
+  }
+  return out;
 }
 
 function applicableTo(ix: RuleIndex, groups: readonly string[], direction: Direction): { rules: number[]; isolated: boolean } {
@@ -524,6 +602,8 @@ class DecisionBuilder {
   private readonly portClassIds: Map<string, number>;
   /** rowKey's multiplier: more than the number of port classes there can be. */
   private readonly classBound: number;
+  /** Per peer identity (index) asked about by columns: 1 for each rule (program order) whose peers match it (rulesMatching). */
+  private readonly columnHits = new Map<number, Uint8Array>();
 
   constructor(
     readonly program: Program,
@@ -546,6 +626,14 @@ class DecisionBuilder {
     this.namedFlag = new Uint8Array(identities.length);
     this.familyMask = new Uint8Array(identities.length);
     this.portClass = new Int32Array(identities.length).fill(-1);
+  }
+
+  /** Column queries towards identity `p` (index) test the rules rulesMatching found instead of asking PeerSets rule by rule. */
+  columnPeer(p: number, cluster: Cluster): void {
+    if (this.columnHits.has(p)) return;
+    const hits = new Uint8Array(this.program.rules.length);
+    for (const r of rulesMatching(this.program, this.ix, cluster, this.identities[p])) hits[r] = 1;
+    this.columnHits.set(p, hits);
   }
 
   private family(i: number): number {
@@ -577,10 +665,11 @@ class DecisionBuilder {
   /** Elements of one subject (index) and direction (only towards `onlyPeer` if given), in peer order; returns isolation. */
   subjectElements(direction: Direction, s: number, out: DecisionElement[], onlyPeer?: number): boolean {
     const subject = this.identities[s];
-    const { rules, isolated } = applicable(this.ix, subject, direction);
+    const { rules, isolated, decides } = applicable(this.program, this.ix, subject, direction);
     // Pass rules alone never decide: such a subject only has its fallback.
     const all = this.program.rules;
-    if (rules.every((r) => all[r].action === 'pass')) return isolated;
+    if (!decides) return isolated;
+    const hits = onlyPeer === undefined ? undefined : this.columnHits.get(onlyPeer);
     const n = this.identities.length;
     const sig = this.sig;
     const named = this.namedFlag;
@@ -595,7 +684,7 @@ class DecisionBuilder {
       const r = rules[k];
       const isNamed = this.named[r];
       if (onlyPeer !== undefined) {
-        if (!this.peers.contains(all[r], onlyPeer)) continue;
+        if (hits ? hits[r] === 0 : !this.peers.contains(all[r], onlyPeer)) continue;
         if (sig[onlyPeer] < 0) {
           sig[onlyPeer] = 0;
           touched[count++] = onlyPeer;
@@ -729,26 +818,33 @@ export interface DecisionRun {
 
 /**
  * What computeDecisions would give for some cells only, without a pass over every identity:
- * for each subject of `subjects` (ids), its whole row when it is in `rows`, else its cells
- * towards the peers `peers` (ids). Runs are in table order (direction, subject); full rows come
- * even when empty, cell runs only when they hold elements. `isolated`: the isolation of the
- * `rows` subjects. The group lists of whole rows come from peer-index.ts (kept across updates).
+ * for each subject (`isSubject`), its whole row when it is in `rows`, else its cells towards
+ * the peers `peers` (ids), which only the subjects columnSubjects names can have. Runs are in
+ * table order (direction, subject); full rows come even when empty, cell runs only when they
+ * hold elements. `isolated`: the isolation of the `rows` subjects. The group lists of whole rows
+ * come from peer-index.ts (kept across updates).
  */
 export function decisionCells(
   program: Program,
   cluster: Cluster,
   table: IdentityTable,
-  subjects: Iterable<number>,
+  isSubject: (id: number) => boolean,
   rows: ReadonlySet<number>,
   peers: ReadonlySet<number>,
 ): { runs: DecisionRun[]; isolated: Record<Direction, number[]> } {
   const identities = table.identities;
-  const builder = new DecisionBuilder(program, cluster, identities, rows.size > 0 ? peerIndex(identities) : undefined, sharedRowsOf(program));
+  const builder = new DecisionBuilder(program, cluster, identities, peerIndex(identities), sharedRowsOf(program));
   const at = [...peers].map((id) => positionOf(identities, id)).filter((k) => k >= 0).sort((a, b) => a - b);
-  const order = [...new Set(subjects)].map((id) => positionOf(identities, id)).filter((k) => k >= 0).sort((a, b) => a - b);
+  for (const p of at) builder.columnPeer(p, cluster);
+  const column = at.length > 0 ? columnSubjects(program, cluster, identities, peers) : { egress: new Set<number>(), ingress: new Set<number>() };
   const runs: DecisionRun[] = [];
   const isolated: Record<Direction, number[]> = { egress: [], ingress: [] };
   for (const direction of DIRECTIONS) {
+    const order = [...new Set([...rows, ...column[direction]])]
+      .filter(isSubject)
+      .map((id) => positionOf(identities, id))
+      .filter((k) => k >= 0)
+      .sort((a, b) => a - b);
     for (const s of order) {
       const subject = identities[s].id;
       const elements: DecisionElement[] = [];

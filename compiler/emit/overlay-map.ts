@@ -1,8 +1,9 @@
 // A ReadonlyMap that is another map plus a few changes, for the maps a one-pod update derives
-// (identity key -> number, identity number -> identity): lookups cost the changes' map and the
-// base map, and the whole map is only built (by `build`, in the order a fresh computation gives)
-// when someone iterates it. Derived again, the changes accumulate over the same base, up to
-// MAX_CHANGES; then the base is built and the changes start over.
+// (identity key -> number, identity number -> identity, profile key -> profile): lookups cost
+// the changes' map and the base map, and the whole map is only built (by `build`, in the order a
+// fresh computation gives; without one, the base's order with new keys after it) when someone
+// iterates it. Derived again, the changes accumulate over the same base, up to MAX_CHANGES;
+// then the base is built and the changes start over.
 
 const MAX_CHANGES = 256;
 
@@ -13,15 +14,16 @@ export class OverlayMap<K, V> implements ReadonlyMap<K, V> {
     private readonly base: ReadonlyMap<K, V>,
     /** Changed keys; undefined = deleted. */
     private readonly changes: ReadonlyMap<K, V | undefined>,
-    private readonly build: () => Map<K, V>,
+    private readonly build: (() => Map<K, V>) | undefined,
     readonly size: number,
   ) {}
 
   /**
    * `from` with `changes` applied (undefined deletes a key); `build` gives the whole result when
-   * it is iterated. Values are never undefined.
+   * it is iterated (default: the base map with the changes applied in place, new keys last).
+   * Values are never undefined.
    */
-  static derive<K, V>(from: ReadonlyMap<K, V>, changes: ReadonlyMap<K, V | undefined>, build: () => Map<K, V>): ReadonlyMap<K, V> {
+  static derive<K, V>(from: ReadonlyMap<K, V>, changes: ReadonlyMap<K, V | undefined>, build?: () => Map<K, V>): ReadonlyMap<K, V> {
     let size = from.size;
     for (const [k, v] of changes) {
       const had = from.has(k);
@@ -47,7 +49,17 @@ export class OverlayMap<K, V> implements ReadonlyMap<K, V> {
   }
 
   private materialized(): Map<K, V> {
-    return (this.built ??= this.build());
+    return (this.built ??= this.build ? this.build() : this.applied());
+  }
+
+  /** The base with the changes applied (base order; new keys after it, in change order). */
+  private applied(): Map<K, V> {
+    const out = new Map(this.base);
+    for (const [k, v] of this.changes) {
+      if (v === undefined) out.delete(k);
+      else out.set(k, v);
+    }
+    return out;
   }
 
   forEach(callback: (value: V, key: K, map: ReadonlyMap<K, V>) => void, thisArg?: unknown): void {

@@ -116,6 +116,24 @@ describe('updateMembership + membershipDiff vs the full computation (property)',
     );
   });
 
+  it('pods on node addresses (host network): ANP nodes peers select pod identities, columns included', () => {
+    fc.assert(
+      fc.property(randomCaseArb, fc.boolean(), fc.array(stepArb, { minLength: 1, maxLength: 24 }), (rc, scoped, steps) => {
+        // the first two pods take the addresses of nodes n0 and n1 (when the case has them)
+        const ips = [...new Set([...rc.snapshot.matchAll(/"podIP":"(10\.0\.0\.\d+)"/g)].map((m) => m[1]))].slice(0, 2);
+        let snapshot = rc.snapshot;
+        ips.forEach((ip, i) => (snapshot = snapshot.replaceAll(`"${ip}"`, `"192.168.0.${i + 1}"`)));
+        const c = compileText(rc.policies, snapshot);
+        const program = c.program!;
+        const names = c.cluster.pods.map((p) => `${p.namespace}/${p.name}`);
+        const localIdx = names.map((_, i) => i).filter((i) => i % 2 === 0);
+        const scope: MembershipScope = scoped ? { localPods: new Set(localIdx.map((i) => names[i])) } : {};
+        checkChain(program, c.cluster, scope, steps, scoped ? localIdx : undefined);
+      }),
+      { numRuns: 120 },
+    );
+  });
+
   it('generated clusters, node-local tables of a random node, 40-step chains', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 1000 }), fc.nat(), fc.array(stepArb, { minLength: 40, maxLength: 40 }), (seed, nodePick, steps) => {

@@ -8,7 +8,7 @@
 // pod's) the result still equals the full computation, and `reason` says why it was not that
 // pure move. A node-local membership (`before.scope`, engine.ts nodeName) keeps its scope;
 // updateMembership also adds or drops the rows of subjects its own pods bring or take away.
-import { membershipDiff, updateMembership, type Membership, type MembershipDiff } from '../../compiler/emit/membership.js';
+import { membershipDiff, updateMembership, updateSummary, type Membership, type MembershipDiff } from '../../compiler/emit/membership.js';
 import type { Program } from '../../compiler/ir/types.js';
 import type { Cluster, ClusterPod } from '../../compiler/model/cluster.js';
 
@@ -29,6 +29,14 @@ export function updatePods(program: Program, cluster: Cluster, before: Membershi
 
 function whyNotPure(before: Membership, after: Membership, names: readonly string[]): string {
   const who = names.length === 1 ? names[0] : `${names.length} pods`;
+  // the update's own record when it has one: iterating the derived assignment would build it whole
+  const s = updateSummary(before, after);
+  if (s) {
+    if (s.added > 0) return `${who} moves into a new identity`;
+    if (s.removed.length > 0) return `identity ${s.removed[0]} loses its last member`;
+    if (s.refamilied === 0 && s.subjectsChanged > 0) return `${who}: the node-local table gains or loses a subject identity`;
+    return `${who}: identity address families or pod addresses changed`;
+  }
   for (const key of after.assignment.keys()) if (!before.assignment.has(key)) return `${who} moves into a new identity`;
   for (const [key, id] of before.assignment) if (!after.assignment.has(key)) return `identity ${id} loses its last member`;
   if (after.assignment === before.assignment) return `${who}: the node-local table gains or loses a subject identity`;
