@@ -77,7 +77,7 @@ import { parseArgs } from 'node:util';
 import { applyRuleset, kernelAvailable, run } from '../dataplane/nft/loader.js';
 import { emitNftables, membershipCommands, skeletonCommands } from '../compiler/emit/nftables/ruleset.js';
 import type { Membership } from '../compiler/emit/membership.js';
-import { layoutDecisions } from '../compiler/emit/profiles.js';
+import { isolationOf, layoutDecisions } from '../compiler/emit/profiles.js';
 import type { NftDocument } from '../compiler/emit/nftables/schema.js';
 import { ruleChain } from '../compiler/emit/nftables/ruleset.js';
 import { computeMembership } from './membership.js';
@@ -227,7 +227,7 @@ async function main(): Promise<number> {
         const dst = nt.ourFlow.destination;
         const m = nt.membership!;
         const decisionElements = m.decisionElements.filter((d) => (d.direction === 'egress' && d.subject === src && d.peer === dst) || (d.direction === 'ingress' && d.subject === dst && d.peer === src));
-        const minimal: Membership = { ...m, decisionElements, layout: layoutDecisions(decisionElements) };
+        const minimal: Membership = { ...m, decisionElements, layout: layoutDecisions(decisionElements, isolationOf(m.isolated)) };
         const elements = membershipCommands(minimal, { table: OUR_TABLE });
         for (const c of elements) if ('add' in c && 'element' in c.add) minimalElements += c.add.element.elem.length;
         return { nftables: [...skeletonCommands(program, { table: OUR_TABLE }), ...elements] };
@@ -406,7 +406,7 @@ async function main(): Promise<number> {
         ],
       ),
     );
-    out.push('(a pod-to-pod flow walks 9 map/set lookups in our table on a node judging both sides)');
+    out.push('(a pod-to-pod flow walks 7 map/set lookups in our table on a node judging both sides: 3 addresses, 2 pairs, 2 exact ports)');
     for (const nt of allTables) {
       const where = judging.length > 1 ? ` on ${nt.node.label}` : '';
       out.push(`policyc elements${where}: ${fmt(nt.counts.identityElements)} ip->identity (x2: source and destination maps), ${fmt(nt.counts.decisionElements)} decisions held as ${fmt(nt.counts.pairElements)} identity pairs -> ${fmt(nt.counts.portElements)} profile port elements.`);

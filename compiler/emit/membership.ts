@@ -22,7 +22,7 @@ import { OverlayMap } from './overlay-map.js';
 import { derivePeerIndex } from './peer-index.js';
 import { parseIp, type Family } from '../ir/cidr.js';
 import { fnv1a32 } from '../ir/hash.js';
-import { comparePairs, comparePorts, layoutChange, layoutDecisions, type DecisionLayout, type LayoutChange, type PairElement, type PortElement } from './profiles.js';
+import { comparePairs, comparePorts, isolationOf, layoutChange, layoutDecisions, type DecisionLayout, type LayoutChange, type PairElement, type PortElement } from './profiles.js';
 import { partitionPoint } from './sorted.js';
 
 export interface Membership {
@@ -90,7 +90,7 @@ export function computeMembership(program: Program, cluster: Cluster, previous?:
     world: mergeWorld(identities.elements),
     decisionElements: decisions.elements,
     isolated: decisions.isolated,
-    layout: layoutDecisions(decisions.elements, previousLayout),
+    layout: layoutDecisions(decisions.elements, isolationOf(decisions.isolated), previousLayout),
     ...(scope.localPods ? { scope: { localPods: scope.localPods } } : {}),
     assignment: new Map(identities.identities.map((i) => [i.key, i.id])),
   };
@@ -697,9 +697,17 @@ function spliceDecisions(
       }
     }
   }
+  const isolated = {} as Record<Direction, number[]>;
+  for (const d of DIRECTIONS) {
+    // both sorted, and disjoint (the fresh ones are rows just dropped or new)
+    isolated[d] = mergeSorted(
+      previous.isolated[d].filter((id) => !dropped.has(id)),
+      fresh.isolated[d],
+    );
+  }
   const freshElements: DecisionElement[] = [];
   for (const run of fresh.runs) for (const e of run.elements) freshElements.push(e);
-  const laid = layoutChange(previous.layout, pairsGone, freshElements);
+  const laid = layoutChange(previous.layout, pairsGone, freshElements, isolationOf(isolated));
   // The fresh runs with their pair elements (laid.added is in run order), spliced into their rows.
   const freshByRow = new Map<number, { decisions: DecisionElement[]; pairs: PairElement[] }>();
   let p = 0;
@@ -713,14 +721,6 @@ function spliceDecisions(
     const row = editRow(rows.get(key), affected, add.decisions, add.pairs);
     if (row) rows.set(key, row);
     else rows.delete(key);
-  }
-  const isolated = {} as Record<Direction, number[]>;
-  for (const d of DIRECTIONS) {
-    // both sorted, and disjoint (the fresh ones are rows just dropped or new)
-    isolated[d] = mergeSorted(
-      previous.isolated[d].filter((id) => !dropped.has(id)),
-      fresh.isolated[d],
-    );
   }
   return { rows, isolated, laid, pairsGone };
 }

@@ -10,6 +10,13 @@
 // interval map (whose lookup cost in the kernel grows with its size: nft_set_pipapo scans
 // bitmaps as long as the element count) stays small, and the big map is a plain hash.
 //
+// A profile also says whether its subject is isolated for the direction (by a NetworkPolicy):
+// isolated and open subjects never share a profile, and an isolated subject's profile numbers
+// carry PROFILE_ISOLATED. The port chain then settles a port no element holds with a bit test
+// on the register that holds the profile (drop for an isolated subject, on to the next side for
+// an open one), so a new flow whose pair has a profile needs no lookup in the isolated sets and
+// no chain of its own per isolation (compiler/emit/nftables/ruleset.ts).
+//
 // Profile numbers have the high bit set (identities are small hashes, but nothing relies on
 // that: a missing pair stops the rule before the port lookup). Surviving profiles keep their
 // numbers; new ones hash their content key and probe past used numbers in key order, so a fresh
@@ -21,6 +28,7 @@ import type { Direction, Rule } from '../ir/types.js';
 import { fnv1a32 } from '../ir/hash.js';
 import type { DecisionElement } from './decisions.js';
 import { OverlayMap } from './overlay-map.js';
+import { partitionPoint } from './sorted.js';
 
 export interface PairElement {
   readonly direction: Direction;
@@ -56,6 +64,25 @@ export interface DecisionLayout {
 
 const DIRECTION_ORDER: Record<Direction, number> = { egress: 0, ingress: 1 };
 const HIGH = 0x80000000;
+/** Set in the number of a profile whose subject is isolated for its direction. */
+export const PROFILE_ISOLATED = 0x40000000;
+const NUMBER_BITS = 0x3fffffff;
+
+/** Whether `subject` is isolated for `direction` (Membership.isolated). */
+export type IsolationTest = (direction: Direction, subject: number) => boolean;
+
+/** An IsolationTest over ascending lists of isolated subjects per direction (binary search: nothing built, so a one-pod update does not pay for the whole list). */
+export function isolationOf(isolated: Readonly<Record<Direction, readonly number[]>>): IsolationTest {
+  return (direction, subject) => {
+    const list = isolated[direction];
+    const i = partitionPoint(0, list.length, (k) => list[k] < subject);
+    return i < list.length && list[i] === subject;
+  };
+}
+
+export function profileIsolated(profile: number): boolean {
+  return (profile & PROFILE_ISOLATED) !== 0;
+}
 
 /** Order by (direction, subject, peer): pair elements, and decision elements by their pair. */
 export function comparePairs(a: Pick<PairElement, 'direction' | 'subject' | 'peer'>, b: Pick<PairElement, 'direction' | 'subject' | 'peer'>): number {
@@ -70,9 +97,9 @@ function samePair(a: DecisionElement, b: DecisionElement): boolean {
   return a.direction === b.direction && a.subject === b.subject && a.peer === b.peer;
 }
 
-/** One pair's elements (consecutive in a sorted decision list) as a content key. */
-function contentKey(run: readonly DecisionElement[]): string {
-  let key = run[0].direction;
+/** One pair's elements (consecutive in a sorted decision list) and its subject's isolation as a content key. */
+function contentKey(run: readonly DecisionElement[], isolated: boolean): string {
+  let key: string = isolated ? `${run[0].direction}!` : run[0].direction;
   for (const e of run) key += `|${e.protoFrom}-${e.protoTo}:${e.portFrom}-${e.portTo}${e.rule.action === 'allow' ? 'a' : 'd'}${e.rule.cookie}`;
   return key;
 }
@@ -88,8 +115,8 @@ interface Runs {
 }
 
 /** A number over what contentKey reads, to find runs of equal content without building their key. */
-function contentHash(elements: readonly DecisionElement[], from: number, to: number): number {
-  let h = elements[from].direction === 'egress' ? 1 : 2;
+function contentHash(elements: readonly DecisionElement[], from: number, to: number, isolated: boolean): number {
+  let h = (elements[from].direction === 'egress' ? 1 : 2) + (isolated ? 4 : 0);
   for (let i = from; i < to; i++) {
     const e = elements[i];
     h = Math.imul(h ^ e.protoFrom, 16777619);
@@ -101,7 +128,7 @@ function contentHash(elements: readonly DecisionElement[], from: number, to: num
   return h;
 }
 
-/** Whether elements[from, to) has the content `run` has (contentKey would be equal). */
+/** Whether elements[from, to) has the content `run` has (contentKey would be equal; the caller compares isolation). */
 function sameContent(run: readonly DecisionElement[], elements: readonly DecisionElement[], from: number, to: number): boolean {
   if (run.length !== to - from || run[0].direction !== elements[from].direction) return false;
   for (let k = 0; k < run.length; k++) {
@@ -118,22 +145,23 @@ function sameContent(run: readonly DecisionElement[], elements: readonly Decisio
  * pairs share few contents: a content key string is built once per distinct content (found by
  * hash, then compared), not once per pair.
  */
-function runsOf(elements: readonly DecisionElement[]): Runs {
+function runsOf(elements: readonly DecisionElement[], isolation: IsolationTest): Runs {
   const firsts: DecisionElement[] = [];
   const keys: string[] = [];
   const content = new Map<string, readonly DecisionElement[]>();
-  const seen = new Map<number, string[]>(); // content hash -> content keys with it
+  const seen = new Map<number, string[]>(); // content hash -> content keys with it (one isolation per hash)
   let i = 0;
   while (i < elements.length) {
     let j = i + 1;
     while (j < elements.length && samePair(elements[i], elements[j])) j++;
-    const h = contentHash(elements, i, j);
+    const isolated = isolation(elements[i].direction, elements[i].subject);
+    const h = contentHash(elements, i, j, isolated);
     let same = seen.get(h);
     let key: string | undefined;
-    for (let k = 0; same && k < same.length && key === undefined; k++) if (sameContent(content.get(same[k])!, elements, i, j)) key = same[k];
+    for (let k = 0; same && k < same.length && key === undefined; k++) if (keyIsolated(same[k]) === isolated && sameContent(content.get(same[k])!, elements, i, j)) key = same[k];
     if (key === undefined) {
       const slice = elements.slice(i, j);
-      key = contentKey(slice);
+      key = contentKey(slice, isolated);
       content.set(key, slice);
       if (!same) seen.set(h, (same = []));
       same.push(key);
@@ -145,13 +173,19 @@ function runsOf(elements: readonly DecisionElement[]): Runs {
   return { firsts, keys, content };
 }
 
-/** Numbers for the new keys: hash of the key with the high bit set, probing past used ones (`used`, and those given out here), in key order. */
+/** Whether a content key is an isolated subject's (contentKey: `egress!|...`; a run has at least one element). */
+function keyIsolated(key: string): boolean {
+  return key.charCodeAt(key.indexOf('|') - 1) === 33; // '!'
+}
+
+/** Numbers for the new keys: hash of the key with the high bit (and PROFILE_ISOLATED for an isolated subject's) set, probing past used ones (`used`, and those given out here), in key order. */
 function assignNew(keys: Iterable<string>, used: (id: number) => boolean): Map<string, number> {
   const out = new Map<string, number>();
   const taken = new Set<number>();
   for (const key of [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
-    let id = (fnv1a32(key) | HIGH) >>> 0;
-    while (used(id) || taken.has(id)) id = ((id + 1) | HIGH) >>> 0;
+    const fixed = HIGH | (keyIsolated(key) ? PROFILE_ISOLATED : 0);
+    let id = ((fnv1a32(key) & NUMBER_BITS) | fixed) >>> 0;
+    while (used(id) || taken.has(id)) id = (((id + 1) & NUMBER_BITS) | fixed) >>> 0;
     taken.add(id);
     out.set(key, id);
   }
@@ -173,8 +207,8 @@ function sortedPorts(profiles: ReadonlyMap<string, Profile>): PortElement[] {
  * The layout of a decision list (sorted by direction, subject, peer, proto, port, as
  * computeDecisions returns it). `previous`: surviving profiles keep their numbers.
  */
-export function layoutDecisions(elements: readonly DecisionElement[], previous?: DecisionLayout): DecisionLayout {
-  const runs = runsOf(elements);
+export function layoutDecisions(elements: readonly DecisionElement[], isolation: IsolationTest, previous?: DecisionLayout): DecisionLayout {
+  const runs = runsOf(elements, isolation);
   const uses = new Map<string, number>();
   for (const key of runs.content.keys()) uses.set(key, 0);
   for (let k = 0; k < runs.keys.length; k++) uses.set(runs.keys[k], uses.get(runs.keys[k])! + 1);
@@ -238,14 +272,14 @@ function profileKeysById(profiles: ReadonlyMap<string, Profile>): ReadonlyMap<nu
  * the port list when profiles appear or vanish; never the number of pairs. (Rebuilding the
  * profile maps per change cost ~1 ms of a 3 ms one-pod update at 5k pods / 1k policies.)
  */
-export function layoutChange(previous: DecisionLayout, removed: readonly PairElement[], fresh: readonly DecisionElement[]): LayoutChange {
+export function layoutChange(previous: DecisionLayout, removed: readonly PairElement[], fresh: readonly DecisionElement[], isolation: IsolationTest): LayoutChange {
   const keyOfId = profileKeysById(previous.profiles);
   const delta = new Map<string, number>();
   for (const p of removed) {
     const key = keyOfId.get(p.profile)!;
     delta.set(key, (delta.get(key) ?? 0) - 1);
   }
-  const runs = runsOf(fresh);
+  const runs = runsOf(fresh, isolation);
   const freshRun = runs.content;
   for (const key of runs.keys) delta.set(key, (delta.get(key) ?? 0) + 1);
   const usesAfter = (key: string) => (previous.profiles.get(key)?.uses ?? 0) + (delta.get(key) ?? 0);
@@ -303,11 +337,11 @@ export function layoutChange(previous: DecisionLayout, removed: readonly PairEle
  * pairs not in `previous` after the drop, sorted by pair). Equals layoutDecisions of the merged
  * decision list with `previous` as the numbering.
  */
-export function updateLayout(previous: DecisionLayout, drop: (p: PairElement) => boolean, fresh: readonly DecisionElement[]): DecisionLayout {
+export function updateLayout(previous: DecisionLayout, drop: (p: PairElement) => boolean, fresh: readonly DecisionElement[], isolation: IsolationTest): DecisionLayout {
   const kept: PairElement[] = [];
   const removed: PairElement[] = [];
   for (const p of previous.pairs) (drop(p) ? removed : kept).push(p);
-  const change = layoutChange(previous, removed, fresh);
+  const change = layoutChange(previous, removed, fresh, isolation);
   return { pairs: mergeBy(kept, change.added, comparePairs), ports: change.ports, profiles: change.profiles };
 }
 

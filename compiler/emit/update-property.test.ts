@@ -14,7 +14,7 @@ import type { Cluster } from '../model/cluster.js';
 import type { Program } from '../ir/types.js';
 import { compileText, randomCaseArb } from '../../testkit/emit.js';
 import { computeMembership, membershipDiff, updateMembership, type Membership, type MembershipDiff, type MembershipScope } from './membership.js';
-import { layoutDecisions, updateLayout } from './profiles.js';
+import { isolationOf, layoutDecisions, updateLayout } from './profiles.js';
 
 function fingerprint(m: Membership) {
   return {
@@ -180,9 +180,10 @@ describe('updateMembership + membershipDiff vs the full computation (property)',
         const drop = new Set(subjects);
         const fresh = m.decisionElements.filter((e) => drop.has(e.subject));
         const kept = m.decisionElements.filter((e) => !drop.has(e.subject));
-        const partial = layoutDecisions(kept, m.layout);
-        const back = updateLayout(partial, () => false, fresh);
-        const whole = layoutDecisions(m.decisionElements, partial);
+        const isolation = isolationOf(m.isolated);
+        const partial = layoutDecisions(kept, isolation, m.layout);
+        const back = updateLayout(partial, () => false, fresh, isolation);
+        const whole = layoutDecisions(m.decisionElements, isolation, partial);
         expect(back.pairs).toEqual(whole.pairs);
         expect(back.ports).toEqual(whole.ports);
         expect([...back.profiles.entries()].sort()).toEqual([...whole.profiles.entries()].sort());

@@ -284,8 +284,10 @@ export class NftInterpreter {
       if (protocol === 'icmpv6' && field === 'type') return pkt.proto === 58 ? 'echo-request' : undefined;
     }
     if (x['&']) {
-      // only `tcp flags & (fin|syn|rst|ack)` is emitted: a SYN stays a SYN
+      // `tcp flags & (fin|syn|rst|ack)`: a SYN stays a SYN; a register & a number (the isolated bit of a profile)
       const v = this.value(x['&'][0], pkt, regs);
+      const mask = x['&'][1];
+      if (typeof v === 'number' && typeof mask === 'number') return (v & mask) >>> 0;
       return v === 'syn' ? 'syn' : v;
     }
     if (x.concat) {

@@ -16,21 +16,32 @@
 //   destination_v4: the same three rules for ip daddr into ct mark, then goto sides_v4
 //   sides_v4
 //     jump egress
-//        meta priority @isolated_egress goto egress_isolated
-//        meta priority set meta priority . ct mark map @egress_pairs goto egress_ports
-//        (egress_isolated: the same rule to egress_isolated_ports, then goto drop_isolated_egress)
-//     egress_ports (egress_isolated_ports: the same, then goto drop_isolated_egress)
+//        meta priority set meta priority . ct mark map @egress_pairs goto egress_ports   the pair's profile
+//        meta priority @isolated_egress goto drop_isolated_egress       no profile for the pair, isolated
+//        (end: return, egress allowed)
+//     egress_ports
 //        meta priority . meta l4proto . th dport vmap @egress_ports_exact   exact elements: a hash
 //        meta priority . meta l4proto . th dport vmap @egress_ports         all elements: intervals
+//        meta priority & 0x40000000 == 0x40000000 goto drop_isolated_egress   an isolated subject's profile
+//        (end: return, egress allowed)
 //     the three source rules again (the egress step overwrote the source identity), goto ingress
 //   ingress: the same with ct mark (destination) as the subject, then (ingress and ingress_ports)
 //     meta priority set 0 ct mark set 0 accept
 //
-// The IPv4 pod-to-pod flow allowed on both sides by exact ports walks 16 rules and 9 lookups, all
-// of them hashes: 3 address lookups, 2 isolation tests, 2 pair lookups, 2 exact port lookups;
-// the interval port maps only when the exact map misses (port ranges, any-protocol rules, and
-// flows no element decides). The flow's other packets (SYN-ACK, ACK, FIN/RST, data) walk one
-// rule with a compare.
+// The IPv4 pod-to-pod flow allowed on both sides by exact ports walks 14 rules and 7 lookups, all
+// of them hashes: 3 address lookups, 2 pair lookups, 2 exact port lookups; the interval port maps
+// only when the exact map misses (port ranges, any-protocol rules, and flows no element decides),
+// the isolated sets only for a pair without a profile. The flow's other packets (SYN-ACK, ACK,
+// FIN/RST, data) walk one rule with a compare.
+//
+// Why isolation lives in the profile number (profiles.ts PROFILE_ISOLATED) rather than in a
+// lookup before the pair: the previous layout tested the isolated set first and went through a
+// chain per isolation (egress_isolated, egress_isolated_ports): 2 rules and a lookup more per
+// side. bench/dataplane-profile.ts, 50k pods / 10k policies, the previous table as --compare in
+// the same run: nft_do_chain + nft_rhash_lookup + memcpy per connection 1,320 ns against 1,660
+// (an empty table: 1,079), so what the policies add over an empty table went from about 580 to
+// 240 ns per new connection. Isolated and open subjects no longer share profiles (a few more
+// port elements: 15 -> 19 in the admin-tiers golden).
 //
 // Why the exact port maps (bench/dataplane-profile.ts: perf record -e cpu-clock -a -g of the
 // throughput bench's topologies, self time per symbol divided by the connections opened, ns per
@@ -142,7 +153,7 @@ import type { Direction, Program, Rule } from '../../ir/types.js';
 import { formatIp, rangeToCidrs, type Family } from '../../ir/cidr.js';
 import type { IdentityElement } from '../identities.js';
 import { computeMembership, type Membership, type MembershipDiff, type MembershipScope } from '../membership.js';
-import type { PairElement, PortElement } from '../profiles.js';
+import { PROFILE_ISOLATED, type PairElement, type PortElement } from '../profiles.js';
 import type {
   NftChain,
   NftCommand,
@@ -253,14 +264,14 @@ function portKey(d: Direction): NftExpression {
   return { concat: [subjectRegister(d), L4PROTO, DPORT] };
 }
 
-/** subject register := pairs[subject . peer], then on to the chain of the port lookups; a missing pair ends the rule. */
-function pairStatements(d: Direction, portsChain: string): NftStatement[] {
-  return [{ mangle: { key: subjectRegister(d), value: { map: { key: pairKey(d), data: `@${MAP.pairs(d)}` } } } }, { goto: { target: portsChain } }];
+/** subject register := pairs[subject . peer], then on to the chain of the port lookups; a missing pair ends the rule (the register keeps the subject). */
+function pairStatements(d: Direction): NftStatement[] {
+  return [{ mangle: { key: subjectRegister(d), value: { map: { key: pairKey(d), data: `@${MAP.pairs(d)}` } } } }, { goto: { target: portsChain(d) } }];
 }
 
-/** The port chain of a side (`egress_ports`, `egress_isolated_ports`, ...). */
-export function portsChain(d: Direction, isolated: boolean): string {
-  return `${d}${isolated ? '_isolated' : ''}_ports`;
+/** The port chain of a side (`egress_ports`, `ingress_ports`). */
+export function portsChain(d: Direction): string {
+  return `${d}_ports`;
 }
 
 /** Whether a port element goes into the exact map too (one protocol, one port). */
@@ -301,11 +312,9 @@ export function skeletonCommands(program: Program, options: NftOptions = {}): Nf
     ...([4, 6] as const).flatMap((f) => [chain(CHAIN.source(f)), chain(CHAIN.destination(f)), chain(CHAIN.sides(f))]),
     chain('egress'),
     chain('ingress'),
-    chain('egress_isolated'),
-    chain('ingress_isolated'),
     chain('drop_isolated_egress'),
     chain('drop_isolated_ingress'),
-    ...(['egress', 'ingress'] as const).flatMap((d) => [chain(portsChain(d, false)), chain(portsChain(d, true))]),
+    ...(['egress', 'ingress'] as const).map((d) => chain(portsChain(d))),
     ...deciding.map((r) => chain(ruleChain(r))),
   ];
   for (const f of [4, 6] as const) {
@@ -372,25 +381,27 @@ export function skeletonCommands(program: Program, options: NftOptions = {}): Nf
     );
   }
   for (const d of ['egress', 'ingress'] as const) {
-    // the port lookups of a pair's profile: the exact elements in a hash map first, then every
-    // element in the interval map (concatenated intervals: nft_set_pipapo); what follows a miss
-    // of both is what follows a miss of the pair (the rules after the pair rule, repeated)
-    const ports = (isolated: boolean): NftCommand[] => [
-      rule(portsChain(d, isolated), [{ vmap: { key: portKey(d), data: `@${MAP.portsExact(d)}` } }], `policyc: ${d} decisions (exact ports)`),
-      rule(portsChain(d, isolated), [{ vmap: { key: portKey(d), data: `@${MAP.ports(d)}` } }], `policyc: ${d} decisions`),
-    ];
+    // The pair first: a pair with a profile goes to the port lookups, and its profile number
+    // says whether the subject is isolated (profiles.ts PROFILE_ISOLATED), so a port no element
+    // holds is settled by a bit test on the register, without a lookup. Only a pair without a
+    // profile (the rule missed, the register still holds the subject) is looked up in the
+    // isolated set.
+    const subject = subjectRegister(d);
     cmds.push(
-      rule(d, [{ match: { op: '==', left: subjectRegister(d), right: `@${MAP.isolated(d)}` } }, { goto: { target: `${d}_isolated` } }], `policyc: ${d} isolated by NetworkPolicy`),
-      rule(d, pairStatements(d, portsChain(d, false)), `policyc: ${d} pair profile`),
-      rule(`${d}_isolated`, pairStatements(d, portsChain(d, true)), `policyc: ${d} pair profile`),
-      rule(`${d}_isolated`, [{ goto: { target: `drop_isolated_${d}` } }], `policyc: ${d} not allowed`),
-      ...ports(false),
-      ...ports(true),
-      rule(portsChain(d, true), [{ goto: { target: `drop_isolated_${d}` } }], `policyc: ${d} not allowed`),
+      rule(d, pairStatements(d), `policyc: ${d} pair profile`),
+      rule(d, [{ match: { op: '==', left: subject, right: `@${MAP.isolated(d)}` } }, { goto: { target: `drop_isolated_${d}` } }], `policyc: ${d} isolated by NetworkPolicy, no rule for the pair`),
+      // the exact elements in a hash map first, then every element in the interval map (concatenated intervals: nft_set_pipapo)
+      rule(portsChain(d), [{ vmap: { key: portKey(d), data: `@${MAP.portsExact(d)}` } }], `policyc: ${d} decisions (exact ports)`),
+      rule(portsChain(d), [{ vmap: { key: portKey(d), data: `@${MAP.ports(d)}` } }], `policyc: ${d} decisions`),
+      rule(
+        portsChain(d),
+        [{ match: { op: '==', left: { '&': [subject, PROFILE_ISOLATED] }, right: PROFILE_ISOLATED } }, { goto: { target: `drop_isolated_${d}` } }],
+        `policyc: ${d} isolated by NetworkPolicy, no rule for the port`,
+      ),
     );
     // ingress is the last side: not isolated and no decision means allowed (an egress side
     // without a decision returns to sides_v*: the end of egress or egress_ports)
-    if (d === 'ingress') cmds.push(rule(d, [...clear, { accept: null }], 'policyc: allowed'), rule(portsChain(d, false), [...clear, { accept: null }], 'policyc: allowed'));
+    if (d === 'ingress') cmds.push(rule(d, [...clear, { accept: null }], 'policyc: allowed'), rule(portsChain(d), [...clear, { accept: null }], 'policyc: allowed'));
     const chainName = `drop_isolated_${d}`;
     cmds.push(
       rule(chainName, [{ limit: { rate, per: 'second', burst: 5 } }, { log: { prefix: logPrefix(`policyc drop isolated ${d}`), group: logGroup } }]),
@@ -553,11 +564,11 @@ export function emitNftables(program: Program, cluster?: Cluster, options: NftOp
     chains: c.chains,
     rules: c.rules,
     // At most: forward 5, forward_v6 4 (neighbour discovery, pod, world, 0), destination_v6 3,
-    // sides_v6 1 (jump egress) + egress 5 (isolation test, pair, exact ports, interval ports,
-    // allow_ chain) + 3 (source again), ingress 7 (isolation test, pair, exact ports, interval
-    // ports, not allowed, drop chain 2). The usual IPv4 pod-to-pod flow allowed on both sides by
-    // exact ports walks 16 (4, 1, 1, 1 + 4, 1, 4).
-    perPacketRules: 5 + 4 + 3 + 1 + 5 + 3 + 7,
+    // sides_v6 1 (jump egress) + egress 4 (pair, exact ports, interval ports, allow_ chain or the
+    // isolated bit test) + 3 (source again), ingress 6 (pair, exact ports, interval ports, isolated
+    // bit test, drop chain 2). The usual IPv4 pod-to-pod flow allowed on both sides by exact ports
+    // walks 14 (4, 1, 1, 1 + 3, 1, 3).
+    perPacketRules: 5 + 4 + 3 + 1 + 4 + 3 + 6,
   };
   return { document: { nftables: cmds }, counts, membership, warnings: membership?.identities.warnings ?? [] };
 }
