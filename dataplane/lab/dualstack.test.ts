@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingRequirements } from '../../cni/testing/requirements.js';
 import { guardSuite, requirementFrom } from '../../testkit/requirements.js';
@@ -18,31 +17,15 @@ import { describeOverlay } from '../overlay/vxlan.js';
 import { labApply, labDown, labProbe, labStatus, labUp } from './lab.js';
 import { must } from './run.js';
 import { listNetns } from './topology.js';
+import { cell, cli, offDiagonal, reach, vxlanTx, type Matrix } from './testing.js';
 
 const DATA = 'testdata/lab-dualstack';
 const CLUSTER = join(DATA, 'cluster.yaml');
 const POLICIES = join(DATA, 'policies.yaml');
 const PODS = ['ops/mon', 'ops/tool', 'web/back', 'web/db', 'web/front'];
 
-async function cli(cmd: typeof labCommand, args: string[]) {
-  let out = '';
-  let err = '';
-  const sink = (f: (s: string) => void) => new Writable({ write: (chunk, _e, cb) => (f(String(chunk)), cb()) });
-  const code = await cmd.run(args, { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)), cwd: process.cwd() });
-  return { code, stdout: out, stderr: err };
-}
 
-type Matrix = { pods: string[]; allowed: boolean[][] };
 
-async function reach(files: string[], port: string, protocol: string, family?: 4 | 6): Promise<Matrix> {
-  const r = await cli(reachCommand, [...files.flatMap((f) => ['-f', f]), '--port', port, '--protocol', protocol, ...(family ? ['--family', String(family)] : []), '-o', 'json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as Matrix;
-}
-
-/** The diagonal is loopback inside the pod: no dataplane sees it. */
-const offDiagonal = (m: Matrix) => ({ pods: m.pods, allowed: m.allowed.map((row, i) => row.map((a, j) => (i === j ? null : a))) });
-const cell = (m: Matrix, from: string, to: string) => m.allowed[m.pods.indexOf(from)]![m.pods.indexOf(to)];
 
 describe('policyc reach --family on the dual-stack data', () => {
   it('resolves each pod to its address of the family: IPv6 ipBlocks decide IPv6 flows only', async () => {
@@ -245,7 +228,3 @@ describe.skipIf(kernel.skip)(`policyc lab, IPv4-only${kernel.suffix}`, () => {
   }, 120_000);
 });
 
-async function vxlanTx(netns: string): Promise<number> {
-  const [link] = JSON.parse(await must('ip', ['-j', '-s', '-n', netns, 'link', 'show', 'dev', 'vxlan0'])) as Array<{ stats64: { tx: { packets: number } } }>;
-  return link!.stats64.tx.packets;
-}

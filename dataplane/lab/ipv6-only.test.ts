@@ -9,7 +9,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingRequirements } from '../../cni/testing/requirements.js';
 import { guardSuite, requirementFrom } from '../../testkit/requirements.js';
@@ -21,6 +20,7 @@ import { labApply, labDown, labFamilies, labProbe, labStatus, labUp, planNodes }
 import { objectsOf } from './objects.js';
 import { must } from './run.js';
 import { listNetns } from './topology.js';
+import { cell, cli, offDiagonal, reach, type Matrix } from './testing.js';
 
 const kernel = guardSuite('policyc lab, single-family pods (network namespaces)', requirementFrom(missingRequirements({ tools: ['nft', 'bridge', 'sysctl'] }), 'install it, see cni/README.md'));
 
@@ -101,25 +101,8 @@ const V6ONLY = list([
 
 // ---- helpers
 
-async function cli(cmd: typeof labCommand, args: string[]) {
-  let out = '';
-  let err = '';
-  const sink = (f: (s: string) => void) => new Writable({ write: (chunk, _e, cb) => (f(String(chunk)), cb()) });
-  const code = await cmd.run(args, { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)), cwd: process.cwd() });
-  return { code, stdout: out, stderr: err };
-}
 
-type Matrix = { pods: string[]; allowed: boolean[][] };
 
-async function reach(files: string[], port: string, protocol: string, family: 4 | 6): Promise<Matrix> {
-  const r = await cli(reachCommand, [...files.flatMap((f) => ['-f', f]), '--port', port, '--protocol', protocol, '--family', String(family), '-o', 'json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as Matrix;
-}
-
-/** The diagonal is loopback inside the pod: no dataplane sees it (true when the pod has the family). */
-const offDiagonal = (m: Matrix) => ({ pods: m.pods, allowed: m.allowed.map((row, i) => row.map((a, j) => (i === j ? null : a))) });
-const cell = (m: Matrix, from: string, to: string) => m.allowed[m.pods.indexOf(from)]![m.pods.indexOf(to)];
 const row = (m: Matrix, of: string) => m.allowed[m.pods.indexOf(of)]!;
 const column = (m: Matrix, of: string) => m.allowed.map((r) => r[m.pods.indexOf(of)]);
 

@@ -15,6 +15,7 @@ import { listElements } from '../nft/loader.js';
 import { describeOverlay } from '../overlay/vxlan.js';
 import { labApply, labDelete, labDown, labProbe, labStatus, labUp } from './lab.js';
 import { labDir } from './names.js';
+import { vxlanTx } from './testing.js';
 import { must } from './run.js';
 import { listNetns } from './topology.js';
 
@@ -316,7 +317,3 @@ describe.skipIf(kernel.skip)(`policyc lab down after a crash${kernel.suffix}`, (
   }, 120_000);
 });
 
-async function vxlanTx(netns: string): Promise<number> {
-  const [link] = JSON.parse(await must('ip', ['-j', '-s', '-n', netns, 'link', 'show', 'dev', 'vxlan0'])) as Array<{ stats64: { tx: { packets: number } } }>;
-  return link!.stats64.tx.packets;
-}
