@@ -183,7 +183,7 @@ describe.skipIf(kernel.skip)(`policyc lab, dual-stack${kernel.suffix}`, () => {
     const extra = labStatus(LAB).pods['ops/extra']!;
     expect(extra.ip).toMatch(/^10\.244\.1\.\d+$/);
     expect(extra.ip6).toMatch(/^fd00:10:244:1::[0-9a-f]+$/);
-    const moved = await labApply({ name: LAB, sources: [{ name: 'moved.json', text: text([pod('extra', [extra.ip, 'fd00:10:244:1::99'])]) }] });
+    const moved = await labApply({ name: LAB, sources: [{ name: 'moved.json', text: text([pod('extra', [extra.ip!, 'fd00:10:244:1::99'])]) }] });
     expect(moved.recreated).toEqual(['ops/extra']);
     expect(labStatus(LAB).pods['ops/extra']!.ip6).toBe('fd00:10:244:1::99');
     const m = await labProbe(LAB, 80, 'TCP', { family: 6 });

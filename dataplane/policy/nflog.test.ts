@@ -3,6 +3,7 @@
 // namespace this test creates (pcnflog-<random>, plus a peer namespace sending the packets over
 // a veth pair), read by NflogReader through the policy engine. Nothing is created in the root
 // netns; the namespaces are removed afterwards, also on failure.
+import type { NftDocument, NftStatement } from '../../compiler/emit/nftables/schema.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,12 +110,12 @@ async function twoNamespaces(): Promise<{ node: string; peer: string }> {
   return { node, peer };
 }
 
-function ruleset() {
+function ruleset(): NftDocument {
   const family = 'inet' as const;
   const table = 'pcnflog';
   const chain = (name: string, extra: Record<string, unknown> = {}) => ({ add: { chain: { family, table, name, ...extra } } });
-  const rule = (c: string, expr: unknown[]) => ({ add: { rule: { family, table, chain: c, expr } } });
-  const dport = (protocol: string, port: number, target: string) => rule('input', [{ match: { op: '==', left: { payload: { protocol, field: 'dport' } }, right: port } }, { goto: { target } }]);
+  const rule = (c: string, expr: NftStatement[]) => ({ add: { rule: { family, table, chain: c, expr } } });
+  const dport = (protocol: 'tcp' | 'udp', port: number, target: string) => rule('input', [{ match: { op: '==', left: { payload: { protocol, field: 'dport' } }, right: port } }, { goto: { target } }]);
   return {
     nftables: [
       { add: { table: { family, name: table } } },

@@ -4,7 +4,7 @@
 export type NftFamily = 'inet';
 
 export interface NftPayload {
-  readonly payload: { readonly protocol: 'ip' | 'ip6' | 'th' | 'icmpv6' | 'tcp'; readonly field: string };
+  readonly payload: { readonly protocol: 'ip' | 'ip6' | 'th' | 'icmpv6' | 'tcp' | 'udp'; readonly field: string };
 }
 export interface NftMeta {
   readonly meta: { readonly key: 'mark' | 'priority' | 'l4proto' | 'nfproto' };
