@@ -29,6 +29,7 @@ import type { NftDocument } from '../../compiler/emit/nftables/schema.js';
 import type { Cluster } from '../../compiler/model/cluster.js';
 import { batchElements, diffDocument, elementCommands, fullReplaceDocument } from './apply.js';
 import { parseArtifact, type LoadedArtifact } from './artifact.js';
+import { elementTarget } from './element-batch.js';
 import { ArtifactDirSource } from './artifact-source.js';
 import { ClusterState, type ClusterChange, type EndpointLike } from './cluster-state.js';
 import { updatePods, type PodsUpdate } from './incremental.js';
@@ -468,7 +469,8 @@ export class PolicyEngine {
     const plan = this.cleanupDelay() > 0 ? this.heldPorts.plan(diff) : { send: diff, held: new Map() };
     const send = plan.send;
     let doc: NftDocument = diffDocument(send, artifact.table);
-    let r = diffSize(send) === 0 ? { ok: true, code: 0, stdout: '', stderr: '' } : await this.nft.apply(JSON.stringify(doc));
+    // hash-set-only batches go over nfnetlink, without libnftables' cache fetch (element-batch.ts)
+    let r = diffSize(send) === 0 ? { ok: true, code: 0, stdout: '', stderr: '' } : await this.nft.applyElements(doc, elementTarget(artifact.skeleton));
     if (!r.ok && send.ports.delete.length > 0) {
       // nft 1.0.6 deletes some concatenated interval elements only in the form they were
       // added in (see apply.ts fixConcatDeletes): one more try with the deletes as rendered
@@ -560,7 +562,7 @@ export class PolicyEngine {
     const artifact = this.artifact;
     const membership = this.model?.membership;
     if (!diff || !artifact || !membership || this.stale) return;
-    let r = await this.nft.apply(JSON.stringify(diffDocument(diff, artifact.table)));
+    let r = await this.nft.applyElements(diffDocument(diff, artifact.table), elementTarget(artifact.skeleton));
     // nft 1.0.6: some interval deletes only work in the form they were added in (applyDiff)
     if (!r.ok) r = await this.nft.apply(JSON.stringify(renderElementDiff(diff, { table: artifact.table })));
     if (r.ok) {
@@ -613,6 +615,8 @@ export class PolicyEngine {
       requirePolicy: this.o.requirePolicy ?? true,
       netns: describeNetns(this.nft.target),
       nft: this.nft.mode,
+      // element batches sent over nfnetlink (hash sets only) and through libnftables/nft
+      nftElementBatches: { ...this.nft.elementBatches },
       artifact: a && m ? { hash: a.hash, source: this.lastGoodMeta?.source, loadedAt: m.loadedAt.toISOString(), table: a.table, withSnapshot: a.withSnapshot } : null,
       counts: {
         policies: a?.program.policies.length ?? 0,

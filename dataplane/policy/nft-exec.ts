@@ -9,6 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { accessSync, constants, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { NftDocument } from '../../compiler/emit/nftables/schema.js';
+import { ELEMENT_BATCH_FLAG, encodeElementBatch, type ElementTarget } from './element-batch.js';
 import { NftHelper } from './nft-helper.js';
 
 // `setpriv --pdeathsig KILL` (util-linux) ties nft's life to the daemon's: after a kill -9 of the
@@ -89,12 +91,21 @@ export function netnsArgv(target: NetnsTarget, cmd: readonly string[], tieToPare
 export interface RunnerOptions {
   /** path of policyc-nft; false: run `nft` per batch; default: locateNftHelper() */
   helper?: string | false;
+  /**
+   * Element batches on hash sets over nfnetlink (applyElements). Default: on, unless the
+   * environment says POLICYC_NFT_NETLINK_ELEMENTS=off (a switch for comparisons and for a kernel
+   * that refuses the raw batches: everything then goes through libnftables, as before).
+   */
+  netlinkElements?: boolean;
   log?: (msg: string) => void;
 }
 
 export class NftRunner {
   private seq = 0;
   private readonly helper?: NftHelper;
+  private readonly netlinkElements: boolean;
+  /** element batches sent over nfnetlink (applyElements' fast path) and through libnftables/nft */
+  readonly elementBatches = { netlink: 0, libnftables: 0 };
 
   constructor(
     readonly target: NetnsTarget,
@@ -105,6 +116,7 @@ export class NftRunner {
     mkdirSync(scratchDir, { recursive: true, mode: 0o700 });
     const path = options.helper === false ? undefined : (options.helper ?? locateNftHelper());
     if (path) this.helper = new NftHelper(this.wrap([path]), options.log ?? (() => undefined));
+    this.netlinkElements = options.netlinkElements ?? process.env.POLICYC_NFT_NETLINK_ELEMENTS !== 'off';
   }
 
   /** 'helper' (one long-lived libnftables process) or 'exec' (one nft per call) */
@@ -154,6 +166,26 @@ export class NftRunner {
   /** One batch (libnftables JSON): the kernel commits all of it or none of it. */
   apply(json: string): Promise<NftRun> {
     return this.viaHelper(0, json, () => this.applyExec(json));
+  }
+
+  /**
+   * One element batch (adds/deletes only), one kernel transaction either way. When every command
+   * touches a hash set/map of `target` (element-batch.ts) and the helper runs, it goes to the
+   * kernel over nfnetlink without libnftables, whose cache fetch (every chain of the table) is
+   * most of a small batch's cost on a large table; otherwise through apply(). A failure is the
+   * kernel's (or the helper's) answer, as from apply(): nothing was applied.
+   */
+  async applyElements(doc: NftDocument, target: ElementTarget | undefined): Promise<NftRun> {
+    const body = target && this.netlinkElements && this.helper && !this.helper.broken ? encodeElementBatch(doc, target) : undefined;
+    if (body && this.helper && (await this.helper.takesElementBatches())) {
+      const r = await this.helper.request(ELEMENT_BATCH_FLAG, body);
+      if (!this.helper.broken) {
+        this.elementBatches.netlink++;
+        return r;
+      }
+    }
+    this.elementBatches.libnftables++;
+    return this.apply(JSON.stringify(doc));
   }
 
   private async applyExec(json: string): Promise<NftRun> {

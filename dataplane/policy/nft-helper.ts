@@ -1,10 +1,12 @@
 // The client of policyc-nft (helper/policyc-nft.c), one long-lived libnftables process in the
 // node netns (life cycle: helper-process.ts). Framing, both ways a u32 big-endian length first:
-//   request: 1 flag byte (bit 0: terse listing), then the libnftables JSON text;
+//   request: 1 flag byte (bit 0: terse listing; bit 1: a binary element batch, element-batch.ts),
+//            then the libnftables JSON text or the binary batch;
 //   answer:  i32 return code, u32 length K of the output, K bytes of output, then the errors.
 // A helper that dies before it ever answered is not built for this system (no libnftables):
 // `broken`, and NftRunner runs `nft` per batch from then on.
 import { HelperProcess, type ReaderControl } from './helper-process.js';
+import { ELEMENT_BATCH_FLAG } from './element-batch.js';
 import type { NftRun } from './nft-exec.js';
 
 /** Bytes of an answer before its output: return code and output length. */
@@ -14,8 +16,13 @@ export class NftHelper {
   private readonly process: HelperProcess<undefined, NftRun>;
   /** it died before ever answering (not built for this system, no libnftables): use `nft` */
   broken = false;
+  /** the answer of takesElementBatches(), once asked */
+  private netlinkElements?: Promise<boolean>;
 
-  constructor(argv: [string, string[]], log: (msg: string) => void) {
+  constructor(
+    argv: [string, string[]],
+    private readonly log: (msg: string) => void,
+  ) {
     this.process = new HelperProcess({
       name: 'policyc-nft',
       argv,
@@ -29,19 +36,38 @@ export class NftHelper {
     });
   }
 
+  /**
+   * Whether this helper takes binary element batches (flag bit 1; element-batch.ts): asked once,
+   * with an empty binary request (one round trip). A helper built before them runs the empty
+   * text through libnftables and answers nothing: false, and element batches go through
+   * libnftables as before (sending them would fail every batch and fall back to full replaces).
+   */
+  takesElementBatches(): Promise<boolean> {
+    const asked = (this.netlinkElements ??= this.request(ELEMENT_BATCH_FLAG, Buffer.alloc(0), 10_000).then((r) => {
+      if (!r.ok) {
+        this.netlinkElements = undefined; // no answer (the process ended): ask again next time
+        return false;
+      }
+      const yes = r.stdout.startsWith('policyc-nft netlink-elements ');
+      if (!yes) this.log('policyc-nft does not take binary element batches (built before them? bash scripts/build-native.sh); element batches go through libnftables');
+      return yes;
+    }));
+    return asked;
+  }
+
   /** processes started so far (1 = never restarted) */
   get starts(): number {
     return this.process.starts;
   }
 
   /** Never rejects: a helper that ended or was killed gives a failed run saying why. */
-  request(flags: number, text: string, timeoutMs = 120_000): Promise<NftRun> {
-    const body = Buffer.from(text, 'utf8');
+  request(flags: number, text: string | Buffer, timeoutMs = 120_000): Promise<NftRun> {
+    const body = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
     const head = Buffer.alloc(5);
     head.writeUInt32BE(body.length + 1, 0);
     head.writeUInt8(flags, 4);
     return this.process
-      .request(undefined, Buffer.concat([head, body]), { timeoutMs, label: flags & 1 ? 'a terse listing' : 'a request' })
+      .request(undefined, Buffer.concat([head, body]), { timeoutMs, label: flags & 2 ? 'an element batch' : flags & 1 ? 'a terse listing' : 'a request' })
       .catch((err: Error) => ({ ok: false, code: null, stdout: '', stderr: `policyc-nft ${err.message}` }));
   }
 
