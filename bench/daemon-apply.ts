@@ -22,12 +22,28 @@
 // reconcile is a full computation on the event loop, and a change arriving while it runs waits
 // for it); reported: the latency distribution with its maximum, and the reconcile's duration
 // (status.lastReconcile; the engine's quiet period is 5 s, at most 60 s under steady changes).
+// Reconcile under churn (--reconcile-churn N): the engine itself (in this process, no socket),
+// its quiet period --reconcile-quiet ms (default 1000), N one-pod changes spaced --churn-gap
+// apart (default here 1000-1100: each lands while the reconcile of the previous one runs), run
+// twice on fresh netns: the reconcile in-thread (reconcileInWorker false, as before) and in the
+// worker thread (reconcile-worker.ts). A change's latency is counted from the time its timer
+// was due, so waiting for a blocked event loop counts (a client timed from when its own timer
+// fired, in the same process, would not see it). Reported: latency median/p90/p99/max and how
+// many over 10 ms, the longest event-loop gap (a 1 ms interval), and per reconcile its wall time,
+// main-thread time and longest run without a yield (status.lastReconcile.blockedMs, maxSliceMs).
 //   npx tsx bench/daemon-apply.ts [--pods 1000] [--policies 100] [--reps 50] [--full-reps 10]
 //                                 [--few-reps N] (new identity / pod into another node's identity;
 //                                 default reps/5, at most 10)
 //                                 [--node-name NAME] [--local-pods N] [--scope both|cluster|node]
 //                                 [--flush-denied-flows on|off]  (off: the cost without the flush)
-//                                 [--churn N] [--churn-gap MIN-MAX]
+//                                 [--churn N] [--churn-gap MIN-MAX] [--metrics-reps 5]
+// Metrics (--metrics-reps N, default 5; 0 = none): a `metrics` request (a Prometheus scrape: it
+// reads the per-rule counters inside the engine's queue) timed over the socket, then a one-pod
+// change right after it (and a new-identity one, which may take a libnftables batch), and a
+// one-pod change sent on a second connection while a metrics request runs (it waits in the
+// queue). POLICYC_NFT_RULE_COUNTERS=off in the environment reads the counters from a terse
+// listing (the previous way) for comparison.
+//                                 [--reconcile-churn N] [--reconcile-quiet MS]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +52,7 @@ import { startDaemon } from '../dataplane/daemon/start.js';
 import { addNetns, deleteNetns } from '../dataplane/nft/loader.js';
 import { computeMembership } from '../compiler/emit/membership.js';
 import { DaemonConnection } from '../dataplane/policy/client.js';
+import { PolicyEngine } from '../dataplane/policy/engine.js';
 import { parseArtifact, type LoadedArtifact } from '../dataplane/policy/artifact.js';
 import { ClusterState } from '../dataplane/policy/cluster-state.js';
 import { relabelPod, updatePods } from '../dataplane/policy/incremental.js';
@@ -68,7 +85,10 @@ async function main(): Promise<void> {
       'flush-denied-flows': { type: 'string', default: 'on' },
       'few-reps': { type: 'string', default: '' },
       churn: { type: 'string', default: '0' },
-      'churn-gap': { type: 'string', default: '1100-1500' },
+      'churn-gap': { type: 'string', default: '' },
+      'reconcile-churn': { type: 'string', default: '0' },
+      'reconcile-quiet': { type: 'string', default: '1000' },
+      'metrics-reps': { type: 'string', default: '5' },
     },
   });
   const pods = Number(values.pods);
@@ -78,7 +98,9 @@ async function main(): Promise<void> {
   const flushDeniedFlows = values['flush-denied-flows'] === 'on';
   const fullReps = Number(values['full-reps']);
   const churn = Number(values.churn);
-  const [gapMin, gapMax] = values['churn-gap']!.split('-').map(Number);
+  const reconcileChurn = Number(values['reconcile-churn']);
+  const reconcileQuiet = Number(values['reconcile-quiet']);
+  const [gapMin, gapMax] = (values['churn-gap'] || (reconcileChurn > 0 ? '1000-1100' : '1100-1500')).split('-').map(Number);
   if (!(gapMin > 0 && gapMax >= gapMin)) throw new Error('--churn-gap MIN-MAX (ms)');
   if (!['both', 'cluster', 'node'].includes(values.scope!)) throw new Error('--scope takes both, cluster or node');
   const k = await policyKernel();
@@ -219,6 +241,23 @@ async function main(): Promise<void> {
         const slowRuns = slow ? await relabelRuns(slow, few) : undefined;
         const localRuns = local ? await relabelRuns(local, reps) : undefined;
         const localAwayRuns = localAway ? await relabelRuns(localAway, few) : undefined;
+        const metrics: MetricsRuns = { rt: [], after: [], afterNew: [], during: [] };
+        const conn2 = await DaemonConnection.open(daemon.socketPath);
+        for (let i = 0; i < Number(values['metrics-reps']); i++) {
+          const t = performance.now();
+          const text = (await must({ type: 'metrics' })).text as string;
+          metrics.rt.push(performance.now() - t);
+          if (!/policyc_(drops|allows)_total\{/.test(text)) throw new Error('metrics without rule counters');
+          metrics.after.push((await relabelRuns(fast!, 1)).rt[0]);
+          if (slow) {
+            await must({ type: 'metrics' });
+            metrics.afterNew.push((await relabelRuns(slow, 1)).rt[0]);
+          }
+          const scrape = conn2.request({ type: 'metrics' });
+          metrics.during.push((await relabelRuns(fast!, 1)).rt[0]);
+          await scrape;
+        }
+        conn2.close();
         let churnRuns: Runs | undefined;
         const reconciles: number[] = [];
         if (churn > 0) {
@@ -246,7 +285,7 @@ async function main(): Promise<void> {
         }
         const status = await must({ type: 'status' });
         conn.close();
-        return { first: first.durationMs, full, fullEngine, one, slowRuns, localRuns, localAwayRuns, churnRuns, reconciles, status };
+        return { first: first.durationMs, full, fullEngine, one, slowRuns, localRuns, localAwayRuns, churnRuns, reconciles, status, metrics };
       } finally {
         await daemon.close();
       }
@@ -255,6 +294,34 @@ async function main(): Promise<void> {
       rmSync(dir, { recursive: true, force: true });
     }
   };
+
+  if (reconcileChurn > 0) {
+    const rows: Array<Array<string | number>> = [];
+    for (const [label, scopeNode] of [['cluster-wide', undefined], [`node-local (${localCount} pods)`, nodeName]] as Array<[string, string | undefined]>) {
+      if (values.scope === 'node' && !scopeNode) continue;
+      if (values.scope === 'cluster' && scopeNode) continue;
+      for (const inWorker of [false, true]) {
+        const r = await churnWithReconciles({ g, files: artifacts[0], subject: fast!, nodeName: scopeNode, inWorker, changes: reconcileChurn, quietMs: reconcileQuiet, gapMin, gapMax });
+        const lat = r.latency;
+        rows.push([
+          `${label}, reconcile ${inWorker ? 'in the worker' : 'in-thread'}`,
+          median(lat),
+          p90(lat),
+          quantile(lat, 0.99),
+          Math.max(...lat),
+          lat.filter((x) => x > 10).length,
+          fmt(r.maxGapMs),
+          r.reconciles.length,
+          r.reconciles.length ? fmt(median(r.reconciles.map((x) => x.durationMs))) : '-',
+          r.reconciles.length ? `${fmt(median(r.reconciles.map((x) => x.blockedMs)))} / ${fmt(Math.max(...r.reconciles.map((x) => x.blockedMs)))}` : '-',
+          r.reconciles.length ? `${fmt(median(r.reconciles.map((x) => x.maxSliceMs)))} / ${fmt(Math.max(...r.reconciles.map((x) => x.maxSliceMs)))}` : '-',
+        ]);
+      }
+    }
+    console.log(`daemon-apply --reconcile-churn: ${pods} pods, ${policies} NetworkPolicies; quiet period ${reconcileQuiet} ms; a one-pod change every ${gapMin}-${gapMax} ms`);
+    console.log(table(['one-pod latency from its due time (ms)', 'median', 'p90', 'p99', 'max', '> 10 ms', 'longest loop gap', 'reconciles', 'reconcile wall median', 'main-thread median / max', 'longest slice median / max'], rows));
+    return;
+  }
 
   const scopes: Array<[string, string | undefined]> = [];
   if (values.scope !== 'node') scopes.push(['cluster-wide', undefined]);
@@ -281,6 +348,12 @@ async function main(): Promise<void> {
     if (m.localRuns) rows.push([`one-pod label change, pod of this node [${label}]`, median(m.localRuns.rt), p90(m.localRuns.rt), median(m.localRuns.engine), m.localRuns.rt.length]);
     if (m.localAwayRuns) rows.push([`pod of this node into another node's identity [${label}]`, median(m.localAwayRuns.rt), p90(m.localAwayRuns.rt), median(m.localAwayRuns.engine), m.localAwayRuns.rt.length]);
     rows.push([`full apply (artifact push) [${label}]`, median(m.full), p90(m.full), median(m.fullEngine), m.full.length]);
+    if (m.metrics.rt.length > 0) {
+      rows.push([`metrics request [${label}]`, median(m.metrics.rt), p90(m.metrics.rt), '', m.metrics.rt.length]);
+      rows.push([`one-pod change right after a metrics request [${label}]`, median(m.metrics.after), p90(m.metrics.after), '', m.metrics.after.length]);
+      if (m.metrics.afterNew.length > 0) rows.push([`new identity right after a metrics request [${label}]`, median(m.metrics.afterNew), p90(m.metrics.afterNew), '', m.metrics.afterNew.length]);
+      rows.push([`one-pod change sent during a metrics request [${label}]`, median(m.metrics.during), p90(m.metrics.during), '', m.metrics.during.length]);
+    }
     if (m.churnRuns) {
       const rt = m.churnRuns.rt;
       churnRows.push([`one-pod change every ${gapMin}-${gapMax} ms [${label}]`, median(rt), p90(rt), quantile(rt, 0.99), Math.max(...rt), rt.filter((x) => x > 10).length, median(m.churnRuns.engine), rt.length, m.reconciles.length ? `${m.reconciles.length}, median ${fmt(median(m.reconciles))} ms` : 'none seen']);
@@ -310,6 +383,55 @@ async function main(): Promise<void> {
   }
 }
 
+/** One engine (no socket) under one-pod churn with a short quiet period, so reconciles run between the changes. */
+async function churnWithReconciles(o: { g: ReturnType<typeof generateCluster>; files: Record<string, string>; subject: Candidate; nodeName?: string; inWorker: boolean; changes: number; quietMs: number; gapMin: number; gapMax: number }) {
+  const dir = mkdtempSync(join(tmpdir(), 'pcpol-bench-'));
+  const netns = `pcpol-bench-${Math.random().toString(36).slice(2, 8)}`;
+  await addNetns(netns);
+  try {
+    const engine = await PolicyEngine.start({ stateDir: join(dir, 'state'), netns, setReady: () => {}, log: () => {}, reconcileDelayMs: o.quietMs, reconcileInWorker: o.inWorker, ...(o.nodeName ? { nodeName: o.nodeName } : {}) });
+    try {
+      await engine.pushClusterState({ namespaces: o.g.namespaces, pods: o.g.pods, nodes: o.g.nodes });
+      await engine.loadArtifact(o.files, 'bench');
+      const labelSets = [o.subject.subject.metadata.labels, o.subject.labels];
+      const latency: number[] = [];
+      const reconciles: Array<{ durationMs: number; blockedMs: number; maxSliceMs: number }> = [];
+      let seen: string | undefined;
+      let last = performance.now();
+      let maxGapMs = 0;
+      const ticker = setInterval(() => {
+        const now = performance.now();
+        maxGapMs = Math.max(maxGapMs, now - last);
+        last = now;
+      }, 1);
+      try {
+        for (let i = 1; i <= o.changes; i++) {
+          const gap = o.gapMin + ((o.gapMax - o.gapMin) * ((i * 7919) % 101)) / 100;
+          const due = performance.now() + gap;
+          await new Promise((r) => setTimeout(r, gap));
+          const next = { ...o.subject.subject, metadata: { ...o.subject.subject.metadata, labels: labelSets[i % 2] } };
+          await engine.pushClusterState({ upsert: [next] });
+          latency.push(performance.now() - due);
+          const lr = (engine.status() as Obj).lastReconcile;
+          if (lr && lr.at !== seen) {
+            seen = lr.at;
+            reconciles.push({ durationMs: lr.durationMs, blockedMs: lr.blockedMs, maxSliceMs: lr.maxSliceMs });
+          }
+        }
+      } finally {
+        clearInterval(ticker);
+      }
+      if (o.changes % 2 === 1) await engine.pushClusterState({ upsert: [o.subject.subject] });
+      return { latency, reconciles, maxGapMs };
+    } finally {
+      await engine.close();
+    }
+  } finally {
+    await deleteNetns(netns);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 interface Candidate {
   subject: Obj;
   labels: Obj;
@@ -320,6 +442,17 @@ interface Runs {
   engine: number[];
   fallbacks: number;
   elements: number;
+}
+
+interface MetricsRuns {
+  /** metrics request round trips */
+  rt: number[];
+  /** one-pod change right after a metrics request */
+  after: number[];
+  /** new-identity change right after a metrics request */
+  afterNew: number[];
+  /** one-pod change sent (second connection) while a metrics request runs */
+  during: number[];
 }
 
 interface Measured {
@@ -334,6 +467,7 @@ interface Measured {
   /** durations of the reconciles seen during the churn (status.lastReconcile) */
   reconciles: number[];
   status: Obj;
+  metrics: MetricsRuns;
 }
 
 await main();

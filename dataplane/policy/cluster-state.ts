@@ -221,6 +221,11 @@ export class ClusterState {
     return change;
   }
 
+  /** The live endpoints in the order they were added (the reconcile worker's replica starts from them). */
+  endpointList(): EndpointLike[] {
+    return [...this.endpoints.values()];
+  }
+
   /** Replaces the endpoint set (daemon start). */
   setEndpoints(eps: readonly EndpointLike[]): void {
     this.endpoints = new Map(eps.map((e) => [`${e.containerId}/${e.ifname}`, e]));

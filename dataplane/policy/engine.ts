@@ -34,12 +34,13 @@ import { ArtifactDirSource } from './artifact-source.js';
 import { ClusterState, type ClusterChange, type EndpointLike } from './cluster-state.js';
 import { updatePods, type PodsUpdate } from './incremental.js';
 import { elementsOfCommands, elementsOfListing, mapTypes, rulesFingerprint, sameElements, type KernelModel } from './kernel-model.js';
-import { Histogram, renderMetrics, ruleCounters } from './metrics.js';
+import { Histogram, renderMetrics, ruleCounters, ruleCountersOfRows } from './metrics.js';
 import { RecentDrops, type DropSample, type DropSampleSource } from './nflog.js';
 import { describeNetns, netnsTarget, NftRunner } from './nft-exec.js';
 import { PolicyStore, type LastGood } from './persist.js';
 import { ConntrackFlusher, type ApplyEvent } from './conntrack-flush.js';
 import { CLEANUP_AT, DeferredPortDeletes } from './deferred-port-deletes.js';
+import { ReconcileWorker } from './reconcile-worker.js';
 
 export interface EndpointSource {
   live(): EndpointLike[];
@@ -59,14 +60,19 @@ export interface EngineOptions {
   log(msg: string): void;
   /**
    * Quiet period before the reconcile pass after one-pod changes; 0 = never. Default 5000 ms.
-   * The reconcile is a full computation on the event loop (28 ms node-local, 74 ms cluster-wide
-   * at 5k pods / 1k policies, bench/daemon-apply.ts --churn): a change arriving while it runs
-   * waits for it (measured with a 1 s quiet period and changes every 1.0-1.1 s: 5 of 30 over
-   * 10 ms, up to 46 ms). A longer quiet period keeps it out of steady churn.
+   * The reconcile is a full computation (28 ms node-local, 74 ms cluster-wide at 5k pods / 1k
+   * policies); in-thread (reconcileInWorker false) a change arriving while it runs waits for it,
+   * with the worker only the comparison of its result runs here, in ~2 ms slices
+   * (bench/daemon-apply.ts --reconcile-churn; README "Reconcile").
    */
   reconcileDelayMs?: number;
   /** Under changes that never leave a quiet period, the reconcile runs at the latest this long after the first change it has not covered. Default 60000 ms. */
   reconcileMaxDelayMs?: number;
+  /**
+   * Run the reconcile's full computation in a worker thread (reconcile-worker.ts), the event loop
+   * only comparing its result; false = on the event loop, as before. Default true.
+   */
+  reconcileInWorker?: boolean;
   /**
    * Quiet period before the port elements of retired profiles are deleted from the kernel
    * (deferred-port-deletes.ts: such deletes cost the size of the interval map, ~20 ms at 5k
@@ -143,8 +149,17 @@ export class PolicyEngine {
   private ready: boolean;
   private lastError?: ErrorRecord;
   private lastApply?: ApplyReport & { at: Date };
-  /** the last quiet-period reconcile: how long it held the queue */
-  private lastReconcile?: { durationMs: number; at: Date };
+  /**
+   * The last quiet-period reconcile: its wall time, the main-thread time it took (blockedMs: all
+   * of durationMs in-thread; with the worker, posting and comparing) and the longest part of it
+   * without a yield to the event loop (maxSliceMs), and where it ran.
+   */
+  private lastReconcile?: { durationMs: number; blockedMs: number; maxSliceMs: number; where: 'worker' | 'in-thread'; at: Date };
+  /** the reconcile's worker thread (undefined: reconcileInWorker false) */
+  private readonly reconciler?: ReconcileWorker;
+  /** the reconcile running with the worker, and the one asked for meanwhile (reconcile()) */
+  private reconcileRunning?: Promise<ApplyReport>;
+  private reconcileNext?: Promise<ApplyReport>;
   /** when the first one-pod change the reconcile has not covered yet was applied (Date.now()) */
   private unreconciledSince?: number;
   private lastGoodMeta?: { source: string; dirHash?: string };
@@ -178,6 +193,7 @@ export class PolicyEngine {
     private readonly store: PolicyStore,
   ) {
     this.nft = new NftRunner(netnsTarget(o.netns), `${store.dir}/tmp`, { helper: o.nftHelper, log: (m) => this.log(m) });
+    if (o.reconcileInWorker ?? true) this.reconciler = new ReconcileWorker({ nodeName: o.nodeName, log: (m) => this.log(m) });
     if (o.flushDeniedFlows ?? true) this.flusher = new ConntrackFlusher({ target: this.nft.target, conntrack: o.conntrackHelperPath, log: (m) => this.log(m) });
     this.state = new ClusterState();
     this.ready = !(o.requirePolicy ?? true);
@@ -349,7 +365,9 @@ export class PolicyEngine {
     const durationMs = performance.now() - t0;
     let fingerprint: string | undefined;
     try {
-      const terse = await this.nft.listTable(artifact.table, true);
+      // in a separate nft process: a listing fetches every set element, and the helper would
+      // keep them cached for its next element batch to free first (~80 ms at 100,000 elements)
+      const terse = await this.nft.listTableApart(artifact.table);
       fingerprint = terse ? rulesFingerprint(terse) : undefined;
     } catch (err) {
       this.log(`cannot fingerprint the loaded rules: ${(err as Error).message}`);
@@ -365,6 +383,8 @@ export class PolicyEngine {
     if (changedArtifact || why === 'resync') this.log(`loaded artifact ${short(artifact.hash)} from ${source} (${why}): ${artifact.program.policies.length} policies, ${report.elements} elements, ${durationMs.toFixed(1)} ms`);
     await this.persistLastGood(artifact, source);
     if (membership) this.persistClusterNow();
+    // the reconcile worker's one-time copies (artifact, whole state) ride on this full computation rather than on the first reconcile
+    if (membership && (this.o.reconcileDelayMs ?? 5000) > 0) this.reconciler?.prepare(this.state, artifact);
     this.setReady(true);
     this.flushDenied({ kind: 'full' });
     return report;
@@ -395,6 +415,9 @@ export class PolicyEngine {
         this.recordError('bad-cluster-state', (err as Error).message);
         throw err;
       }
+      // the reconcile worker's replica follows (a whole state is resent at its next check)
+      if (change.full) this.reconciler?.replaced(this.state);
+      else this.reconciler?.changed({ kind: 'apply', body, generation: this.state.generation });
       const report = await this.sync(change);
       if (change.full) this.persistClusterNow();
       else this.persistClusterSoon();
@@ -406,6 +429,7 @@ export class PolicyEngine {
     if (this.closed) return;
     void this.enqueue(async () => {
       const pod = kind === 'add' ? this.state.addEndpoint(ep) : this.state.removeEndpoint(ep);
+      this.reconciler?.changed({ kind: kind === 'add' ? 'add-endpoint' : 'remove-endpoint', endpoint: ep, generation: this.state.generation });
       await this.sync({ full: false, pods: pod ? [pod] : [], namespaces: [], nodes: [] });
     }).catch((err: Error) => this.log(`endpoint ${kind} ${ep.namespace}/${ep.podName}: ${err.message}`));
   }
@@ -521,13 +545,63 @@ export class PolicyEngine {
     this.reconcileTimer.unref();
   }
 
-  /** Recomputes the membership from scratch and applies any difference (normally none). */
+  /**
+   * Recomputes the membership from scratch and applies any difference (normally none). With the
+   * worker (reconcile-worker.ts): the model at the current generation is checked against the
+   * worker's computation outside the queue, so changes go on meanwhile; same = done, anything
+   * else (different, worker unavailable) = the in-thread reconcile below.
+   */
   reconcile(): Promise<ApplyReport> {
+    const reconciler = this.reconciler;
+    if (!reconciler) return this.reconcileInThread();
+    // One check at a time; calls while one runs share the next one, started after it (a check
+    // takes ~2 s at 20k pods / 4k policies cluster-wide: queued ones would pile up under churn).
+    if (this.reconcileRunning) {
+      const after = this.reconcileRunning.then(
+        () => undefined,
+        () => undefined,
+      );
+      return (this.reconcileNext ??= after.then(() => {
+        this.reconcileNext = undefined;
+        return this.reconcile();
+      }));
+    }
+    const run = this.reconcileWithWorker(reconciler).finally(() => {
+      if (this.reconcileRunning === run) this.reconcileRunning = undefined;
+    });
+    this.reconcileRunning = run;
+    return run;
+  }
+
+  private async reconcileWithWorker(reconciler: ReconcileWorker): Promise<ApplyReport> {
+    const t0 = performance.now();
+    const started = await this.enqueue(async () => {
+      this.unreconciledSince = undefined;
+      const artifact = this.artifact;
+      const membership = this.model?.membership;
+      // nothing the worker can check (no model, snapshot elements, a failed batch, the model behind): the in-thread path knows what to do
+      if (!artifact || !membership || this.stale || this.model!.generation !== this.state.generation) return undefined;
+      return { artifact, check: reconciler.check(this.state, artifact, membership) };
+    });
+    if (!started) return this.reconcileInThread();
+    const { verdict, blockedMs, maxSliceMs } = await started.check;
+    if (verdict.kind === 'same') {
+      this.lastReconcile = { durationMs: performance.now() - t0, blockedMs, maxSliceMs, where: 'worker', at: new Date() };
+      return { kind: 'none', elements: 0, durationMs: performance.now() - t0, artifactHash: started.artifact.hash };
+    }
+    if (this.closed) return { kind: 'none', elements: 0, durationMs: performance.now() - t0 };
+    this.log(`reconcile: ${verdict.kind === 'different' ? `the worker's full computation differs (${verdict.reason})` : `worker unavailable (${verdict.reason})`}; reconciling in-thread`);
+    return this.reconcileInThread();
+  }
+
+  /** The reconcile on the event loop, inside the queue: full computation, diff, apply. */
+  private reconcileInThread(): Promise<ApplyReport> {
     return this.enqueue(async () => {
       const t0 = performance.now();
       this.unreconciledSince = undefined;
       const report = await this.sync({ full: false, pods: [], namespaces: [], nodes: [] }, true);
-      this.lastReconcile = { durationMs: performance.now() - t0, at: new Date() };
+      const durationMs = performance.now() - t0;
+      this.lastReconcile = { durationMs, blockedMs: durationMs, maxSliceMs: durationMs, where: 'in-thread', at: new Date() };
       return report;
     });
   }
@@ -635,6 +709,7 @@ export class PolicyEngine {
       // port elements of retired profiles still in the kernel, deleted after a quiet period (deferred-port-deletes.ts)
       heldPortElements: this.heldPorts.size,
       lastReconcile: this.lastReconcile ? { ...this.lastReconcile, at: this.lastReconcile.at.toISOString() } : null,
+      reconcileWorker: this.reconciler ? this.reconciler.status() : null,
       lastApply: this.lastApply ? { ...this.lastApply, at: this.lastApply.at.toISOString() } : null,
       applies: Object.fromEntries(this.applies),
       lastError: this.lastError ? { ...this.lastError, at: this.lastError.at.toISOString() } : null,
@@ -650,8 +725,11 @@ export class PolicyEngine {
       let countersError: string | undefined;
       if (this.artifact && this.model) {
         try {
-          const listing = await this.nft.listTable(this.artifact.table, true);
-          counters = listing ? ruleCounters(listing, this.artifact.rules) : [];
+          // a rule dump over nfnetlink (no set element fetched, nothing left in libnftables'
+          // cache); a terse listing when the helper cannot (~0.5 s at 200k elements)
+          const rows = await this.nft.ruleCounters(this.artifact.table);
+          const listing = rows ? undefined : await this.nft.listTable(this.artifact.table, true);
+          counters = rows ? ruleCountersOfRows(rows, this.artifact.rules) : listing ? ruleCounters(listing, this.artifact.rules) : [];
         } catch (err) {
           countersError = (err as Error).message;
         }
@@ -709,6 +787,7 @@ export class PolicyEngine {
     await this.idle();
     if (this.persistTimer) this.persistClusterNow();
     await this.flusher?.close();
+    await this.reconciler?.close();
     await this.nft.close();
   }
 }

@@ -1,9 +1,11 @@
 // Prometheus text exposition (format 0.0.4) of the engine's figures. Allow/drop counts are the
-// kernel's own counters in the per-rule allow_<cookie>/drop_<cookie> chains (read with a terse
-// `nft -j list table`, elements left out), mapped to rule ids through the artifact's rules.json;
+// kernel's own counters in the per-rule allow_<cookie>/drop_<cookie> chains (read with a rule
+// dump over nfnetlink, rule-counters.ts; without a helper that does it, a terse
+// `nft -j list table`), mapped to rule ids through the artifact's rules.json;
 // they are exact, unlike the rate-limited NFLOG samples (see nflog.ts), which are counted
 // separately as policyc_drop_samples_total when the NFLOG reader runs.
 import type { RuleInfo } from './artifact.js';
+import type { CounterRow } from './rule-counters.js';
 
 export const APPLY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -30,24 +32,37 @@ export interface RuleCounter {
 const CHAIN_RE = /^(allow|drop)_([0-9a-f]{8})$/;
 const ISOLATED_RE = /^drop_isolated_(egress|ingress)$/;
 
-/** Per-rule counters from a (terse) listing of the table. */
+/** Per-rule counters from a (terse) listing of the table: its rules' first counters, as rows. */
 export function ruleCounters(listing: { nftables: Array<Record<string, any>> }, rules: ReadonlyMap<number, RuleInfo>): RuleCounter[] {
-  const out: RuleCounter[] = [];
+  const rows: CounterRow[] = [];
   for (const o of listing.nftables) {
     const rule = o.rule;
     if (!rule || !Array.isArray(rule.expr)) continue;
     const counter = rule.expr.find((e: Record<string, any>) => e.counter)?.counter;
     if (!counter) continue;
-    const chain = String(rule.chain);
-    const m = CHAIN_RE.exec(chain);
+    rows.push({ chain: String(rule.chain), packets: Number(counter.packets) || 0, bytes: Number(counter.bytes) || 0, ...(typeof rule.comment === 'string' ? { comment: rule.comment } : {}) });
+  }
+  return ruleCountersOfRows(rows, rules);
+}
+
+/**
+ * Per-rule counters from (chain, packets, bytes, comment) rows: the kernel's rule dump
+ * (NftRunner.ruleCounters) or a listing (ruleCounters). Only the allow_<cookie>/drop_<cookie>
+ * and drop_isolated_<direction> chains count; cookie -> rule id through rules.json (else the
+ * rule's comment, else `cookie:<hex>`).
+ */
+export function ruleCountersOfRows(rows: readonly CounterRow[], rules: ReadonlyMap<number, RuleInfo>): RuleCounter[] {
+  const out: RuleCounter[] = [];
+  for (const row of rows) {
+    const m = CHAIN_RE.exec(row.chain);
     if (m) {
       const cookie = parseInt(m[2], 16) >>> 0;
       const info = rules.get(cookie);
-      out.push({ ruleId: info?.id ?? (typeof rule.comment === 'string' ? rule.comment : `cookie:${m[2]}`), policy: info?.policy ?? '', action: m[1] as 'allow' | 'drop', packets: Number(counter.packets) || 0, bytes: Number(counter.bytes) || 0 });
+      out.push({ ruleId: info?.id ?? row.comment ?? `cookie:${m[2]}`, policy: info?.policy ?? '', action: m[1] as 'allow' | 'drop', packets: row.packets, bytes: row.bytes });
       continue;
     }
-    const iso = ISOLATED_RE.exec(chain);
-    if (iso) out.push({ ruleId: `isolated:${iso[1]}`, policy: 'NetworkPolicy isolation', action: 'drop', packets: Number(counter.packets) || 0, bytes: Number(counter.bytes) || 0 });
+    const iso = ISOLATED_RE.exec(row.chain);
+    if (iso) out.push({ ruleId: `isolated:${iso[1]}`, policy: 'NetworkPolicy isolation', action: 'drop', packets: row.packets, bytes: row.bytes });
   }
   return out;
 }

@@ -1,12 +1,14 @@
 // The client of policyc-nft (helper/policyc-nft.c), one long-lived libnftables process in the
 // node netns (life cycle: helper-process.ts). Framing, both ways a u32 big-endian length first:
-//   request: 1 flag byte (bit 0: terse listing; bit 1: a binary element batch, element-batch.ts),
-//            then the libnftables JSON text or the binary batch;
+//   request: 1 flag byte (bit 0: terse listing; bit 1: a binary element batch, element-batch.ts;
+//            bit 2: the rule counters of a table, rule-counters.ts), then the libnftables JSON
+//            text, the binary batch or the table name;
 //   answer:  i32 return code, u32 length K of the output, K bytes of output, then the errors.
 // A helper that dies before it ever answered is not built for this system (no libnftables):
 // `broken`, and NftRunner runs `nft` per batch from then on.
 import { HelperProcess, type ReaderControl } from './helper-process.js';
 import { ELEMENT_BATCH_FLAG } from './element-batch.js';
+import { RULE_COUNTERS_FLAG, RULE_COUNTERS_HELLO } from './rule-counters.js';
 import type { NftRun } from './nft-exec.js';
 
 /** Bytes of an answer before its output: return code and output length. */
@@ -18,6 +20,8 @@ export class NftHelper {
   broken = false;
   /** the answer of takesElementBatches(), once asked */
   private netlinkElements?: Promise<boolean>;
+  /** the answer of takesRuleCounters(), once asked */
+  private ruleCounters?: Promise<boolean>;
 
   constructor(
     argv: [string, string[]],
@@ -55,6 +59,24 @@ export class NftHelper {
     return asked;
   }
 
+  /**
+   * Whether this helper dumps rule counters over nfnetlink (flag bit 2; rule-counters.ts): asked
+   * once, with an empty request of that flag. A helper built before it runs the empty text
+   * through libnftables and answers nothing: false, and the counters come from a listing.
+   */
+  takesRuleCounters(): Promise<boolean> {
+    const asked = (this.ruleCounters ??= this.request(RULE_COUNTERS_FLAG, Buffer.alloc(0), 10_000).then((r) => {
+      if (!r.ok) {
+        this.ruleCounters = undefined; // no answer (the process ended): ask again next time
+        return false;
+      }
+      const yes = r.stdout.startsWith(RULE_COUNTERS_HELLO);
+      if (!yes) this.log('policyc-nft does not dump rule counters (built before it? bash scripts/build-native.sh); counters come from a table listing');
+      return yes;
+    }));
+    return asked;
+  }
+
   /** processes started so far (1 = never restarted) */
   get starts(): number {
     return this.process.starts;
@@ -67,7 +89,7 @@ export class NftHelper {
     head.writeUInt32BE(body.length + 1, 0);
     head.writeUInt8(flags, 4);
     return this.process
-      .request(undefined, Buffer.concat([head, body]), { timeoutMs, label: flags & 2 ? 'an element batch' : flags & 1 ? 'a terse listing' : 'a request' })
+      .request(undefined, Buffer.concat([head, body]), { timeoutMs, label: flags & 4 ? 'a rule counter dump' : flags & 2 ? 'an element batch' : flags & 1 ? 'a terse listing' : 'a request' })
       .catch((err: Error) => ({ ok: false, code: null, stdout: '', stderr: `policyc-nft ${err.message}` }));
   }
 

@@ -6,7 +6,8 @@ import { parseArtifact } from './artifact.js';
 import { ClusterState } from './cluster-state.js';
 import { clusterState, POLICIES_A, relabel } from './fixtures.js';
 import { elementKey } from './kernel-model.js';
-import { escapeLabel, Histogram, parseMetrics, renderMetrics, ruleCounters } from './metrics.js';
+import { escapeLabel, Histogram, parseMetrics, renderMetrics, ruleCounters, ruleCountersOfRows } from './metrics.js';
+import { parseCounterLines } from './rule-counters.js';
 import { parseDropPrefix } from './nflog.js';
 import { compileArtifact, pod, resealed } from './testing.js';
 
@@ -148,6 +149,14 @@ describe('metrics', () => {
     expect(v('policyc_apply_duration_seconds_bucket', { kind: 'full', le: '+Inf' })).toBe(2);
     expect(v('policyc_last_error_info', { reason: 'kernel-refused', message: 'nft said "no"\nreally' })).toBe(1);
     expect(escapeLabel('a"b\\c\n')).toBe('a\\"b\\\\c\\n');
+    // the helper's rule dump (rule-counters.ts) gives the same counters as the listing, hence the same text
+    const dumped = parseCounterLines('drop_0000002a\t5\t300\tr1\nallow_0000002b\t7\t400\t\ndrop_isolated_ingress\t2\t1\t\n');
+    expect(ruleCountersOfRows(dumped, rules)).toEqual(ruleCounters(listing, rules));
+    // a cookie rules.json does not know: the rule's comment, else the cookie, both ways
+    const unknown = { nftables: [{ rule: { chain: 'drop_0000002c', comment: 'from comment', expr: [{ counter: { packets: 1, bytes: 2 } }] } }, { rule: { chain: 'allow_0000002d', expr: [{ counter: { packets: 3, bytes: 4 } }] } }] };
+    const unknownRows = parseCounterLines('drop_0000002c\t1\t2\tfrom comment\nallow_0000002d\t3\t4\t\n');
+    expect(ruleCountersOfRows(unknownRows, rules)).toEqual(ruleCounters(unknown, rules));
+    expect(ruleCountersOfRows(unknownRows, rules).map((c) => c.ruleId)).toEqual(['from comment', 'cookie:0000002d']);
     expect(() => parseMetrics('bad line here\n')).toThrow();
   });
   it('counts helper starts per helper (restarts show as more than one), only for helpers in use', () => {
