@@ -37,6 +37,7 @@ import { elementsOfCommands, elementsOfListing, mapTypes, rulesFingerprint, same
 import { Histogram, renderMetrics, ruleCounters, ruleCountersOfRows } from './metrics.js';
 import { RecentDrops, type DropSample, type DropSampleSource } from './nflog.js';
 import { describeNetns, netnsTarget, NftRunner } from './nft-exec.js';
+import type { CounterRow } from './rule-counters.js';
 import { PolicyStore, type LastGood } from './persist.js';
 import { ConntrackFlusher, type ApplyEvent } from './conntrack-flush.js';
 import { CLEANUP_AT, DeferredPortDeletes } from './deferred-port-deletes.js';
@@ -719,17 +720,28 @@ export class PolicyEngine {
   }
 
   /** Prometheus text; reads the kernel's per-rule counters. */
-  metrics(): Promise<string> {
+  async metrics(): Promise<string> {
+    // The rule dump over nfnetlink (no set element fetched, nothing left in libnftables' cache)
+    // runs outside the queue, in its own helper process: a read, and a one-pod change sent
+    // during a scrape no longer waits for it (27 ms at 5k pods / 1k policies when it queued).
+    const dumped = this.artifact;
+    let rows: CounterRow[] | undefined;
+    let dumpError: string | undefined;
+    if (dumped && this.model) {
+      try {
+        rows = await this.nft.ruleCounters(dumped.table);
+      } catch (err) {
+        dumpError = (err as Error).message;
+      }
+    }
     return this.enqueue(async () => {
       let counters;
-      let countersError: string | undefined;
-      if (this.artifact && this.model) {
+      let countersError = dumpError;
+      if (this.artifact && this.model && !dumpError) {
         try {
-          // a rule dump over nfnetlink (no set element fetched, nothing left in libnftables'
-          // cache); a terse listing when the helper cannot (~0.5 s at 200k elements)
-          const rows = await this.nft.ruleCounters(this.artifact.table);
+          // a terse listing when the helper cannot dump (~0.5 s at 200k elements), in the queue
           const listing = rows ? undefined : await this.nft.listTable(this.artifact.table, true);
-          counters = rows ? ruleCountersOfRows(rows, this.artifact.rules) : listing ? ruleCounters(listing, this.artifact.rules) : [];
+          counters = rows ? ruleCountersOfRows(rows, dumped!.rules) : listing ? ruleCounters(listing, this.artifact.rules) : [];
         } catch (err) {
           countersError = (err as Error).message;
         }

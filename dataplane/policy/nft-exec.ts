@@ -110,6 +110,13 @@ export interface RunnerOptions {
 export class NftRunner {
   private seq = 0;
   private readonly helper?: NftHelper;
+  /**
+   * A second policyc-nft process for the rule counter dump only (started on first use): the
+   * kernel serializes every rule of the table for it (~20 ms at 5k pods / 1k policies), and on
+   * the batch helper an element batch queued behind it waited that long.
+   */
+  private reader?: NftHelper;
+  private closed = false;
   /** the policyc-nft binary (also run one-shot: listTableApart) */
   private readonly helperPath?: string;
   private readonly netlinkElements: boolean;
@@ -231,8 +238,10 @@ export class NftRunner {
    * listTable() then.
    */
   async ruleCounters(table: string): Promise<CounterRow[] | undefined> {
-    if (!this.ruleCounterDump || !this.helper || this.helper.broken || !(await this.helper.takesRuleCounters())) return undefined;
-    const r = await this.helper.request(RULE_COUNTERS_FLAG, Buffer.from(table, 'utf8'), 30_000);
+    if (this.closed || !this.ruleCounterDump || !this.helper || this.helper.broken || !this.helperPath) return undefined;
+    const reader = (this.reader ??= new NftHelper(this.wrap([this.helperPath]), this.log));
+    if (reader.broken || !(await reader.takesRuleCounters())) return undefined;
+    const r = await reader.request(RULE_COUNTERS_FLAG, Buffer.from(table, 'utf8'), 30_000);
     let why: string;
     if (r.ok) {
       try {
@@ -283,6 +292,7 @@ export class NftRunner {
   }
 
   async close(): Promise<void> {
-    await this.helper?.close();
+    this.closed = true;
+    await Promise.all([this.helper?.close(), this.reader?.close()]);
   }
 }
