@@ -2,23 +2,12 @@
 // no element holds by a bit test on the profile, so an isolated and an open subject must never
 // share a profile, and the bit must be exactly the subject's isolation.
 import { describe, expect, it } from 'vitest';
-import { generateCluster } from '../../bench/generate-cluster.js';
-import { kubeList, toKubectlYaml } from '../../bench/kube-yaml.js';
-import { compileSources } from '../compile.js';
+import { compileGenerated } from '../../testkit/generated.js';
 import { computeMembership } from './membership.js';
 import { isolationOf, layoutDecisions, profileIsolated } from './profiles.js';
 
-function generated(pods: number, policies: number, seed: number) {
-  const g = generateCluster({ pods, policies, seed });
-  const c = compileSources([
-    { name: 'cluster.yaml', text: toKubectlYaml(kubeList([...g.namespaces, ...g.nodes, ...g.pods])) },
-    { name: 'policies.yaml', text: toKubectlYaml(kubeList([...g.networkPolicies, ...g.adminPolicies, g.baselinePolicy])) },
-  ]);
-  return { program: c.program!, cluster: c.cluster };
-}
-
 describe('profile isolation bit', () => {
-  const { program, cluster } = generated(600, 60, 11);
+  const { program, cluster } = compileGenerated(600, 60, 11);
   const m = computeMembership(program, cluster);
   const isolated = isolationOf(m.isolated);
 

@@ -2,24 +2,13 @@
 // exactly the cluster-wide table's rows for those subjects, and the one-pod path must keep
 // them equal to a fresh scoped computation.
 import { describe, expect, it } from 'vitest';
-import { generateCluster } from '../../bench/generate-cluster.js';
-import { kubeList, toKubectlYaml } from '../../bench/kube-yaml.js';
+import { compileGenerated } from '../../testkit/generated.js';
 import { Rng } from '../../bench/prng.js';
-import { compileSources } from '../compile.js';
 import type { Cluster } from '../model/cluster.js';
 import { podIdentities } from '../../testkit/emit.js';
 import { computeMembership, updateMembership, type Membership } from './membership.js';
 import { DecisionLimitError } from './decisions.js';
 import { checkDataplaneLimits } from './limits.js';
-
-function compileGenerated(pods: number, policies: number, seed: number) {
-  const g = generateCluster({ pods, policies, seed });
-  const c = compileSources([
-    { name: 'cluster.yaml', text: toKubectlYaml(kubeList([...g.namespaces, ...g.nodes, ...g.pods])) },
-    { name: 'policies.yaml', text: toKubectlYaml(kubeList([...g.networkPolicies, ...g.adminPolicies, g.baselinePolicy])) },
-  ]);
-  return { program: c.program!, cluster: c.cluster };
-}
 
 function localPodsOf(cluster: Cluster, node: string): Set<string> {
   return new Set(cluster.pods.filter((p) => p.node === node).map((p) => `${p.namespace}/${p.name}`));

@@ -17,7 +17,7 @@ import { describeOverlay } from '../overlay/vxlan.js';
 import { labApply, labDown, labProbe, labStatus, labUp } from './lab.js';
 import { must } from './run.js';
 import { listNetns } from './topology.js';
-import { cell, cli, offDiagonal, reach, vxlanTx, type Matrix } from './testing.js';
+import { cell, cli, offDiagonal, reach, suiteLab, vxlanTx, type Matrix } from './testing.js';
 
 const DATA = 'testdata/lab-dualstack';
 const CLUSTER = join(DATA, 'cluster.yaml');
@@ -78,26 +78,7 @@ describe('policyc reach --family on the dual-stack data', () => {
 const kernel = guardSuite('policyc lab dual-stack (network namespaces)', requirementFrom(missingRequirements({ tools: ['nft', 'bridge', 'sysctl'] }), 'install it, see cni/README.md'));
 
 describe.skipIf(kernel.skip)(`policyc lab, dual-stack${kernel.suffix}`, () => {
-  const LAB = `d${randomBytes(3).toString('hex')}`;
-  const dir = mkdtempSync(join(tmpdir(), 'policyc-lab-dualstack-'));
-
-  beforeAll(async () => {
-    try {
-      const r = await cli(labCommand, ['up', '--name', LAB, '-f', CLUSTER]);
-      expect(r.code, r.stderr).toBe(0);
-    } catch (err) {
-      await labDown(LAB); // afterAll runs too; a failed up must not leave anything even if it does not
-      throw err;
-    }
-  }, 120_000);
-
-  afterAll(async () => {
-    try {
-      await labDown(LAB);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 60_000);
+  const { name: LAB, dir } = suiteLab('d', () => [CLUSTER]);
 
   it('gives nodes both pod CIDRs, pods both addresses, and IPv6 routes over the overlay', async () => {
     const s = labStatus(LAB);

@@ -5,7 +5,6 @@
 // the family reaches nothing over it, as source or destination). A single-stack IPv6 lab
 // (IPv6-only pods, Nodes with only an IPv6 pod CIDR): up, probe --family 6, apply, down.
 // The first describe needs no kernel: the lab's planning of families and CIDRs.
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +19,7 @@ import { labApply, labDown, labFamilies, labProbe, labStatus, labUp, planNodes }
 import { objectsOf } from './objects.js';
 import { must } from './run.js';
 import { listNetns } from './topology.js';
-import { cell, cli, offDiagonal, reach, type Matrix } from './testing.js';
+import { cell, cli, offDiagonal, reach, suiteLab, type Matrix } from './testing.js';
 
 const kernel = guardSuite('policyc lab, single-family pods (network namespaces)', requirementFrom(missingRequirements({ tools: ['nft', 'bridge', 'sysctl'] }), 'install it, see cni/README.md'));
 
@@ -167,28 +166,11 @@ describe('lab planning by family', () => {
 // ---- on the kernel
 
 describe.skipIf(kernel.skip)(`policyc lab, IPv4-only, IPv6-only and dual-stack pods${kernel.suffix}`, () => {
-  const LAB = `m${randomBytes(3).toString('hex')}`;
-  const dir = mkdtempSync(join(tmpdir(), 'policyc-lab-mixed-'));
-
-  beforeAll(async () => {
+  const { name: LAB, dir } = suiteLab('m', ({ dir }) => {
     writeFileSync(join(dir, 'cluster.json'), MIXED);
     writeFileSync(join(dir, 'policies.json'), list(POLICIES));
-    try {
-      const r = await cli(labCommand, ['up', '--name', LAB, '-f', join(dir, 'cluster.json')]);
-      expect(r.code, r.stderr).toBe(0);
-    } catch (err) {
-      await labDown(LAB); // afterAll runs too; a failed up must not leave anything even if it does not
-      throw err;
-    }
-  }, 120_000);
-
-  afterAll(async () => {
-    try {
-      await labDown(LAB);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 60_000);
+    return [join(dir, 'cluster.json')];
+  });
 
   it('gives each pod exactly the families of its snapshot addresses, on either node', async () => {
     const s = labStatus(LAB);
@@ -289,15 +271,7 @@ describe.skipIf(kernel.skip)(`policyc lab, IPv4-only, IPv6-only and dual-stack p
 });
 
 describe.skipIf(kernel.skip)(`policyc lab, IPv6-only${kernel.suffix}`, () => {
-  const LAB = `s${randomBytes(3).toString('hex')}`;
-  const dir = mkdtempSync(join(tmpdir(), 'policyc-lab-v6only-'));
-  afterAll(async () => {
-    try {
-      await labDown(LAB);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 60_000);
+  const { name: LAB, dir } = suiteLab('s');
 
   it('up, probe --family 6, apply, down: no IPv4 on pods, nodes or the overlay', async () => {
     writeFileSync(join(dir, 'cluster.json'), V6ONLY);

@@ -1,8 +1,14 @@
 // Helpers shared by the lab's test files: running a CLI command in-process with its output
 // captured, reachability matrices from `policyc reach` and the lab, and the overlay's counters.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { command as labCommand } from '../../cli/commands/lab.js';
 import { command as reachCommand } from '../../cli/commands/reach.js';
+import { labDown } from './lab.js';
 import { must } from './run.js';
 
 export interface CliCommand {
@@ -38,4 +44,40 @@ export const cell = (m: Matrix, from: string, to: string) => m.allowed[m.pods.in
 export async function vxlanTx(netns: string): Promise<number> {
   const [link] = JSON.parse(await must('ip', ['-j', '-s', '-n', netns, 'link', 'show', 'dev', 'vxlan0'])) as Array<{ stats64: { tx: { packets: number } } }>;
   return link!.stats64.tx.packets;
+}
+
+export interface SuiteLab {
+  /** the lab's name: `prefix` and 6 random hex digits */
+  readonly name: string;
+  /** a scratch directory for the suite's files, removed after the suite */
+  readonly dir: string;
+}
+
+/**
+ * A lab for one describe block: `lab up` before its tests (with the files `up` returns, written
+ * into `dir` first if needed), `lab down` and the scratch directory removed after them. A failed
+ * `up` takes the lab down at once (afterAll runs too, but a half-made lab must not wait for it).
+ * Without `up`, the suite brings its lab up itself and only the teardown is registered.
+ */
+export function suiteLab(prefix: string, up?: (lab: SuiteLab) => string[]): SuiteLab {
+  const lab: SuiteLab = { name: `${prefix}${randomBytes(3).toString('hex')}`, dir: mkdtempSync(join(tmpdir(), `policyc-lab-${prefix}-`)) };
+  if (up) {
+    beforeAll(async () => {
+      try {
+        const r = await cli(labCommand, ['up', '--name', lab.name, ...up(lab).flatMap((f) => ['-f', f])]);
+        expect(r.code, r.stderr).toBe(0);
+      } catch (err) {
+        await labDown(lab.name);
+        throw err;
+      }
+    }, 120_000);
+  }
+  afterAll(async () => {
+    try {
+      await labDown(lab.name);
+    } finally {
+      rmSync(lab.dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+  return lab;
 }
