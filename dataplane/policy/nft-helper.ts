@@ -18,10 +18,8 @@ export class NftHelper {
   private readonly process: HelperProcess<undefined, NftRun>;
   /** it died before ever answering (not built for this system, no libnftables): use `nft` */
   broken = false;
-  /** the answer of takesElementBatches(), once asked */
-  private netlinkElements?: Promise<boolean>;
-  /** the answer of takesRuleCounters(), once asked */
-  private ruleCounters?: Promise<boolean>;
+  /** the answers of takes() per request flag, once asked */
+  private readonly capabilities = new Map<number, Promise<boolean>>();
 
   constructor(
     argv: [string, string[]],
@@ -41,39 +39,39 @@ export class NftHelper {
   }
 
   /**
-   * Whether this helper takes binary element batches (flag bit 1; element-batch.ts): asked once,
-   * with an empty binary request (one round trip). A helper built before them runs the empty
-   * text through libnftables and answers nothing: false, and element batches go through
-   * libnftables as before (sending them would fail every batch and fall back to full replaces).
+   * Whether this helper takes binary element batches (flag bit 1; element-batch.ts). Without
+   * them element batches go through libnftables as before (sending them would fail every batch
+   * and fall back to full replaces).
    */
   takesElementBatches(): Promise<boolean> {
-    const asked = (this.netlinkElements ??= this.request(ELEMENT_BATCH_FLAG, Buffer.alloc(0), 10_000).then((r) => {
-      if (!r.ok) {
-        this.netlinkElements = undefined; // no answer (the process ended): ask again next time
-        return false;
-      }
-      const yes = r.stdout.startsWith('policyc-nft netlink-elements ');
-      if (!yes) this.log('policyc-nft does not take binary element batches (built before them? bash scripts/build-native.sh); element batches go through libnftables');
-      return yes;
-    }));
-    return asked;
+    return this.takes(ELEMENT_BATCH_FLAG, 'policyc-nft netlink-elements ', 'take binary element batches', 'element batches go through libnftables');
+  }
+
+  /** Whether this helper dumps rule counters over nfnetlink (flag bit 2; rule-counters.ts). Without it the counters come from a listing. */
+  takesRuleCounters(): Promise<boolean> {
+    return this.takes(RULE_COUNTERS_FLAG, RULE_COUNTERS_HELLO, 'dump rule counters', 'counters come from a table listing');
   }
 
   /**
-   * Whether this helper dumps rule counters over nfnetlink (flag bit 2; rule-counters.ts): asked
-   * once, with an empty request of that flag. A helper built before it runs the empty text
-   * through libnftables and answers nothing: false, and the counters come from a listing.
+   * Whether the helper serves request kind `flag`: asked once, with an empty request of that
+   * flag (one round trip), answered by a line starting with `hello`. A helper built before the
+   * kind runs the empty text through libnftables and answers nothing: false (logged once, with
+   * `instead`). No answer at all (the process ended): asked again next time.
    */
-  takesRuleCounters(): Promise<boolean> {
-    const asked = (this.ruleCounters ??= this.request(RULE_COUNTERS_FLAG, Buffer.alloc(0), 10_000).then((r) => {
-      if (!r.ok) {
-        this.ruleCounters = undefined; // no answer (the process ended): ask again next time
-        return false;
-      }
-      const yes = r.stdout.startsWith(RULE_COUNTERS_HELLO);
-      if (!yes) this.log('policyc-nft does not dump rule counters (built before it? bash scripts/build-native.sh); counters come from a table listing');
-      return yes;
-    }));
+  private takes(flag: number, hello: string, what: string, instead: string): Promise<boolean> {
+    let asked = this.capabilities.get(flag);
+    if (!asked) {
+      asked = this.request(flag, Buffer.alloc(0), 10_000).then((r) => {
+        if (!r.ok) {
+          this.capabilities.delete(flag);
+          return false;
+        }
+        const yes = r.stdout.startsWith(hello);
+        if (!yes) this.log(`policyc-nft does not ${what} (built before it? bash scripts/build-native.sh); ${instead}`);
+        return yes;
+      });
+      this.capabilities.set(flag, asked);
+    }
     return asked;
   }
 
