@@ -17,7 +17,7 @@
 // (a libnftables JSON document, e.g. an older build's table for the same flags). Needs root,
 // perf, ip, nft, gcc; everything runs in namespaces named pcbench-<random>-*, removed on exit.
 
-import { spawn } from 'node:child_process';
+import { runProcess } from '../dataplane/process.js';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -49,21 +49,11 @@ function interrupts(): Map<string, number> {
   return out;
 }
 
-/** Runs a command, resolving with its stdout (rejects on a non-zero exit). */
-function exec(file: string, args: readonly string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolveOut, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => child.pid !== undefined && process.kill(child.pid, 'SIGKILL'), timeoutMs);
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolveOut(out);
-      else reject(new Error(`${file} ${args.join(' ')}: exit ${code}: ${err.slice(-2000)}`));
-    });
-  });
+/** Runs a command (dataplane/process.ts runProcess), resolving with its stdout; rejects on a non-zero exit. */
+async function exec(file: string, args: readonly string[], timeoutMs: number): Promise<string> {
+  const r = await runProcess(file, args, { timeoutMs });
+  if (r.code !== 0) throw new Error(`${file} ${args.join(' ')}: exit ${r.code}: ${r.stderr.slice(-2000)}`);
+  return r.stdout;
 }
 
 async function main(): Promise<number> {
