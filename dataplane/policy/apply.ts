@@ -34,8 +34,11 @@ export function fullReplaceDocument(artifact: LoadedArtifact, membership: Member
  * 5k-pod table, 306 of 309 decision elements deleted only in the range form and 3 only in the
  * form they were added in (elements with a port range, or a neighbour deleted just before), so
  * the engine retries a refused diff once as rendered and then falls back to a full replace.
- * TODO: find the rule in nft's interval/concat code (or bypass it: raw netlink set-element
- * messages from the policyc-nft helper), and move the fix into renderElementDiff.
+ * The rule, seen with `nft --debug=netlink`: a delete command whose elements all have single
+ * values is sent without NFTA_SET_ELEM_KEY_END and with the classid/mark field in host order
+ * (an add, or a delete with a range among its elements, sends the key end and network order),
+ * so the kernel finds nothing. Only the libnftables path needs this: with the policyc-nft helper
+ * these batches go over nfnetlink (element-batch.ts), which sends key and key end as the add does.
  */
 const INTERVAL_CONCAT_MAPS = new Set([MAP.ports('egress'), MAP.ports('ingress')]);
 

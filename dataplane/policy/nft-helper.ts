@@ -7,7 +7,7 @@
 // A helper that dies before it ever answered is not built for this system (no libnftables):
 // `broken`, and NftRunner runs `nft` per batch from then on.
 import { HelperProcess, type ReaderControl } from './helper-process.js';
-import { ELEMENT_BATCH_FLAG } from './element-batch.js';
+import { ELEMENT_BATCH_FLAG, ELEMENT_BATCH_HELLO } from './element-batch.js';
 import { RULE_COUNTERS_FLAG, RULE_COUNTERS_HELLO } from './rule-counters.js';
 import type { NftRun } from './nft-exec.js';
 
@@ -44,7 +44,7 @@ export class NftHelper {
    * and fall back to full replaces).
    */
   takesElementBatches(): Promise<boolean> {
-    return this.takes(ELEMENT_BATCH_FLAG, 'policyc-nft netlink-elements ', 'take binary element batches', 'element batches go through libnftables');
+    return this.takes(ELEMENT_BATCH_FLAG, ELEMENT_BATCH_HELLO, 'take binary element batches', 'element batches go through libnftables');
   }
 
   /** Whether this helper dumps rule counters over nfnetlink (flag bit 2; rule-counters.ts). Without it the counters come from a listing. */

@@ -1,8 +1,9 @@
 // Binary element batches of policyc-nft: the request body (format in policyc-nft.c's header)
 // becomes one nfnetlink batch on a raw NETLINK_NETFILTER socket, the way nft sends `add element`
 // and `delete element` (checked with `nft --debug=mnl`: nested attributes flagged NLA_F_NESTED,
-// names NUL-terminated, deletes without the data attribute), but without libnftables and its
-// cache fetch. No library: the messages are a handful of attributes.
+// names NUL-terminated, deletes without the data attribute, a concatenation with intervals with
+// NFTA_SET_ELEM_KEY_END after the key), but without libnftables and its cache fetch. No
+// library: the messages are a handful of attributes.
 #define _GNU_SOURCE
 #include "element-batch.h"
 
@@ -28,6 +29,9 @@
 
 enum { OP_DELETE = 0, OP_ADD = 1 };
 enum { DATA_NONE = 0, DATA_VALUE = 1, DATA_GOTO = 2, DATA_JUMP = 3 };
+/* in the data-kind byte: every key is followed by its end (a concatenation with intervals,
+ * nft_set_pipapo), sent as NFTA_SET_ELEM_KEY_END as nft does for adds and deletes alike */
+#define WITH_KEY_END 0x80
 
 // ---- reading the body (every length checked; a malformed body exits)
 
@@ -251,7 +255,9 @@ int element_batch_run(const uint8_t *body, size_t len, const char **err) {
     uint8_t op = read_u8(&r, "op");
     struct name set = read_name(&r, "set name");
     uint8_t key_len = read_u8(&r, "key length");
-    uint8_t kind = read_u8(&r, "data kind");
+    uint8_t kind_byte = read_u8(&r, "data kind");
+    uint8_t kind = kind_byte & (uint8_t)~WITH_KEY_END;
+    int with_end = (kind_byte & WITH_KEY_END) != 0;
     uint8_t value_len = read_u8(&r, "value length");
     uint32_t count = read_u32(&r, "element count");
     if (op != OP_ADD && op != OP_DELETE) malformed("op");
@@ -283,6 +289,11 @@ int element_batch_run(const uint8_t *body, size_t len, const char **err) {
       size_t key = nest_start(&batch, NFTA_SET_ELEM_KEY);
       attr(&batch, NFTA_DATA_VALUE, take(&r, key_len, "key"), key_len);
       nest_end(&batch, key);
+      if (with_end) {
+        size_t key_end = nest_start(&batch, NFTA_SET_ELEM_KEY_END);
+        attr(&batch, NFTA_DATA_VALUE, take(&r, key_len, "key end"), key_len);
+        nest_end(&batch, key_end);
+      }
       if (kind == DATA_VALUE) {
         size_t data = nest_start(&batch, NFTA_SET_ELEM_DATA);
         attr(&batch, NFTA_DATA_VALUE, take(&r, value_len, "value"), value_len);

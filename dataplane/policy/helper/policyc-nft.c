@@ -27,13 +27,15 @@
 // command failed (the kernel aborted the whole batch). Body, integers big-endian:
 //   u8 T, T bytes: table name (family inet); u32 C: commands; then C times:
 //     u8 op (0 delete, 1 add); u8 S, S bytes: set name; u8 K: key bytes (1..64); u8 kind of
-//     data (0 none, 1 value, 2 goto chain, 3 jump chain; deletes: 0); u8 D: value bytes
-//     (kind 1: 1..64, else 0); u32 N >= 1: elements; then N times: K key bytes (already in the
-//     kernel's layout: byte orders, concatenation fields padded to 4 bytes), then D value bytes,
-//     or for kinds 2/3 u8 L, L bytes: chain name
+//     data (0 none, 1 value, 2 goto chain, 3 jump chain; deletes: 0), plus 0x80 when every key
+//     is followed by its end (a concatenation with intervals: NFTA_SET_ELEM_KEY_END); u8 D:
+//     value bytes (kind 1: 1..64, else 0); u32 N >= 1: elements; then N times: K key bytes
+//     (already in the kernel's layout: byte orders, concatenation fields padded to 4 bytes),
+//     with 0x80 K more bytes: the key's end, then D value bytes, or for kinds 2/3 u8 L, L bytes:
+//     chain name
 // A request of flag bit 1 and no body asks whether binary batches are understood: answered
 // with return code 0 and the output NETLINK_ELEMENTS_HELLO (a helper built before them would run
-// the empty text through libnftables and answer 0 with no output).
+// the empty text through libnftables and answer 0 with no output; version 1 had no key ends).
 // Names are 1..255 bytes without NUL. Anything else (a length past the body, bytes left over)
 // is a malformed frame: the helper exits, as for a bad length.
 //
@@ -83,7 +85,7 @@ extern int nft_run_cmd_from_buffer(struct nft_ctx *nft, const char *buf);
 #define OUTPUT_JSON (1u << 4)
 #define OUTPUT_TERSE (1u << 11)
 #define MAX_REQUEST (256u << 20)
-#define NETLINK_ELEMENTS_HELLO "policyc-nft netlink-elements 1"
+#define NETLINK_ELEMENTS_HELLO "policyc-nft netlink-elements 2"
 #define RULE_COUNTERS_HELLO "policyc-nft rule-counters 1"
 
 static int read_full(void *buf, size_t n) {
