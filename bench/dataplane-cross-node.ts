@@ -5,7 +5,10 @@
 //     dataplane/lab/topology.ts's createUnderlay/createNode (which also turn on forwarding and
 //     switch rp_filter off inside the node namespaces only);
 //   - overlay: dataplane/overlay/vxlan.ts's setupOverlay (vxlan0, VNI 42, UDP 4789, MTU 1450,
-//     static FDB/neighbour entries, a route to the peer node's pod CIDR);
+//     static FDB/neighbour entries, a route to the peer node's pod CIDR), with its
+//     `policyc_overlay` table that keeps the encapsulation out of conntrack
+//     (dataplane/overlay/untrack.ts) unless `untrackOverlay` is false: a bare kernel (no table
+//     at all in the node namespaces) or the ablation with the outer packets tracked;
 //   - pods: wired with the CNI's own `ip -batch` lines (cni/wiring/veth.ts hostBatch/podBatch):
 //     a veth pair with the overlay MTU on both ends (1450, what the CNI picks for overlay vxlan),
 //     the pod CIDR's first address as gateway on the host end, the pod's /32 and a default route.
@@ -38,6 +41,8 @@ export interface CrossNodeSpec {
   /** The IPv4 pod CIDRs of the two pods' nodes (Node spec.podCIDR), e.g. 10.64.3.0/24. */
   readonly clientPodCidr: string;
   readonly serverPodCidr: string;
+  /** Install the overlay's notrack table on both nodes (as the lab does). */
+  readonly untrackOverlay: boolean;
 }
 
 /** Wires a pod into its node as the CNI plugin does for an overlay network. */
@@ -71,7 +76,10 @@ export async function createCrossNodeTopology(tag: string, index: number, spec: 
     registerNamespace(n.netns);
     await createNode(n, t.underlay);
   }
-  await setupOverlay(nodes.map((n) => ({ index: n.index, netns: n.netns, underlayDev: UNDERLAY_DEV, underlayIp: n.underlayIp, podCidr: n.podCidr })));
+  await setupOverlay(
+    nodes.map((n) => ({ index: n.index, netns: n.netns, underlayDev: UNDERLAY_DEV, underlayIp: n.underlayIp, podCidr: n.podCidr })),
+    { untrackEncapsulation: spec.untrackOverlay },
+  );
   for (const pod of [t.client, t.server]) {
     registerNamespace(pod);
     await addNetns(pod);

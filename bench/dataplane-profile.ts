@@ -15,7 +15,8 @@
 //
 // Configurations: none, ct, empty, policyc (as in the throughput bench, node scope) and compare
 // (a libnftables JSON document, e.g. an older build's table for the same flags). Needs root,
-// perf, ip, nft, gcc; everything runs in namespaces named pcbench-<random>-*, removed on exit.
+// perf, ip, nft, gcc; everything runs in namespaces named pcbench-<random>-*, removed on exit
+// (also when stdout or stderr is a pipe closed early, e.g. `| head`: EPIPE is ignored).
 
 import { runProcess } from '../dataplane/process.js';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -26,7 +27,7 @@ import { emitNftables } from '../compiler/emit/nftables/ruleset.js';
 import type { NftDocument } from '../compiler/emit/nftables/schema.js';
 import { buildBenchInputs } from './dataplane-policies.js';
 import { benchTag, createTopology, type Topology } from './dataplane-net.js';
-import { ctOnlyDocument, loadSource, NO_POLICIES, openBenchSession } from './dataplane-session.js';
+import { ctOnlyDocument, loadSource, NO_POLICIES, openBenchSession, surviveClosedOutput } from './dataplane-session.js';
 
 type ConfigName = 'none' | 'ct' | 'empty' | 'policyc' | 'compare';
 const ALL: readonly ConfigName[] = ['none', 'ct', 'empty', 'policyc', 'compare'];
@@ -57,6 +58,7 @@ async function exec(file: string, args: readonly string[], timeoutMs: number): P
 }
 
 async function main(): Promise<number> {
+  surviveClosedOutput(); // `... | head` must not kill the run before its cleanup
   const { values } = parseArgs({
     options: {
       pods: { type: 'string', default: '50000' },

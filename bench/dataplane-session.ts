@@ -1,7 +1,8 @@
 // What the dataplane benchmarks (dataplane-throughput.ts, dataplane-profile.ts) share around
 // their topologies: the load generator's source, the conntrack-only ruleset, a scratch session
-// that removes its servers, namespaces and files once (at the end or on SIGINT/SIGTERM), and
-// starting a pcload server inside a pod namespace.
+// that removes its servers, namespaces and files once (at the end or on SIGINT/SIGTERM), a run
+// whose output is piped into `head` surviving to do that cleanup (EPIPE ignored), and starting a
+// pcload server inside a pod namespace.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -42,6 +43,22 @@ export function ctOnlyDocument(): NftDocument {
 /** No policy at all: what our table is for a cluster before any policy exists. */
 export const NO_POLICIES: Program = { formatVersion: 1, groups: [], policies: [], rules: [] };
 
+/**
+ * Ignores EPIPE on stdout and stderr. Node ignores SIGPIPE, so a reader that went away (`| head`)
+ * surfaces as an 'error' event on the stream; unhandled, it killed the process before its
+ * `finally` removed the pcbench-* namespaces. Output after that is lost, the cleanup still runs.
+ */
+let surviving = false;
+export function surviveClosedOutput(): void {
+  if (surviving) return;
+  surviving = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    });
+  }
+}
+
 export interface BenchSession {
   /** A private scratch directory, removed at the end. */
   readonly work: string;
@@ -52,6 +69,7 @@ export interface BenchSession {
 }
 
 export async function openBenchSession(prefix: string, log: (msg: string) => void): Promise<BenchSession> {
+  surviveClosedOutput();
   const work = await mkdtemp(join(tmpdir(), prefix));
   const servers: ChildProcess[] = [];
   let cleaning: Promise<void> | undefined;

@@ -1,13 +1,24 @@
 // Dataplane performance benchmark (issue 3): pod to pod across two lab nodes (or through one
 // node's forward hook, --topology node), TCP throughput and new TCP connections per second, in
 // one run, for
-//   none    no ruleset in any node namespace (no conntrack either)
+//   none    a bare kernel: no ruleset at all in any node namespace (no conntrack, and not the
+//           overlay's notrack table either)
 //   ct      conntrack only: `ct state established,related accept`, `ct state invalid drop`, accept
 //           (not asked for; it separates the cost of conntrack from the cost of policy)
 //   empty   our table for the same cluster with no policy at all: what a node loads before any
 //           policy exists (the issue's "no policy": conntrack, identity loads, nothing isolated)
 //   policyc our table (compiler/emit/nftables: identity maps + decision vmaps) for N policies
 //   linear  the same policies lowered per peer into linear chains (emitLinear, iptables style)
+// Cross-node, every configuration but `none` also has the overlay's own table, as a lab node has
+// it (dataplane/overlay/untrack.ts: `table inet policyc_overlay`, raw-priority notrack of the VXLAN
+// packets between the two nodes' underlay addresses): with conntrack active in a node namespace
+// the outer UDP packets were tracked too, about two entries per connection on each node besides
+// the inner TCP one. --tracked-overlay adds
+//   policyc-tracked  policyc's tables without the overlay table (the outer packets tracked, as
+//           before the overlay untracked them): the effect of the notrack table, in the same run.
+// After the probes, every cross-node configuration's nodes are asked for conntrack entries of UDP
+// 4789: any in a configuration with the overlay table fails the run; the counts are reported.
+// (--topology node has no overlay, so no overlay table and no --tracked-overlay.)
 // Targets: policyc throughput >= 0.97 and connection rate >= 0.95 of the no-policy figure,
 // reported against both `empty` (our dataplane with no policy) and `none` (a bare kernel).
 //
@@ -31,7 +42,28 @@
 // namespaces are listed in bench/dataplane-topology.ts); measurements are interleaved so drift
 // on a busy machine hits every configuration alike: per metric and round the order is none X none Y none Z none (X Y Z
 // rotating), and each figure's ratio is taken against the mean of its two neighbouring `none`
-// runs; the table shows the median and range of those ratios.
+// runs; the table shows the median and interquartile range of those ratios.
+// Paired comparisons: policyc / empty (the connection-rate target, a difference of a few percent)
+// was the ratio of two medians of bracketed ratios and moved by about +-5% between runs (1.003,
+// 0.935, 0.986): each bracketed ratio carries the noise of its own two `none` runs, and the two
+// figures come from different moments of the round. So each round also measures the pair
+// directly, in one block of four back-to-back runs A B B A (B A A B on odd rounds, so neither
+// is always first); the block's ratio (B1 + B2) / (A1 + A2) cancels a load that drifts linearly
+// over the block (bench/dataplane-stats.ts). The targets against `empty` are the median of those
+// per-round ratios, printed with their interquartile range and range; the earlier ratio of the
+// bracketed medians, and the per-round quotient of the two bracketed ratios, are printed beside
+// them. The same metric, run lengths and configurations: only which runs are divided changes (and
+// a block costs four more runs per metric and round, about 14 s). With --tracked-overlay,
+// policyc / policyc-tracked is paired the same way.
+// Two full runs (50k pods / 10k policies, load average 3-5): paired policyc / empty new
+// connections 0.999 (IQR 0.968-1.004) and 1.005 (IQR 0.979-1.016); in the same runs the ratio of
+// the bracketed medians was 0.998 and 0.971, the median per-round quotient of the bracketed
+// ratios 0.988 and 0.967. One caveat, not hidden: the two schemes do not measure under the same
+// conditions. A bracketed figure always follows a `none` run (other namespaces, other tables in
+// the caches); in a block each configuration runs once after the other one and once after
+// itself (alternating A B B A / B A A B makes that symmetric between the two), so a larger table
+// (policyc's) may find more of itself in the caches than it does after `none`. Both figures are
+// printed; if they disagree, that is the likely reason.
 //
 // The flow is a real pod pair of the generated cluster, ALLOWED by a NetworkPolicy rule on
 // each side (bench/dataplane-policies.ts); before measuring, every configuration is probed:
@@ -55,11 +87,12 @@
 // ratios was 0.94-1.02 and 0.97-1.17 pinned, 0.92-1.40 and 0.93-1.12 not (absolute throughput is
 // lower pinned: the two ends no longer share a core's cache). Other load changes on a scale of
 // seconds, so more and shorter brackets beat long ones: 10 rounds of 1.5 s streams (the same
-// time as 5 of 3 s). The load average is printed with the report.
+// time as 5 of 3 s); up to 40 rounds with --rounds. The load average is printed with the report.
 //
 //   npx tsc -p tsconfig.json && node dist/bench/dataplane-throughput.js
 //   flags: --pods 50000 --policies 10000 --anps 4 --seconds 2 --tput-seconds 1.5 --rounds 10
 //          --workers 4 --pin|--no-pin --topology cross-node|node
+//          --tracked-overlay  one more configuration, policyc-tracked (cross-node only, see above)
 //          --linear-cap 50000 --scope node|cluster --seed 42
 //          --verify    check the linear generator against the compiler's emitLinear (small
 //                      sizes only; node-local tables are checked by compiler/emit/scope.test.ts)
@@ -68,7 +101,8 @@
 //          --compare FILE  one more configuration: a libnftables JSON document (e.g. the table an
 //                      older build emitted for the same flags), measured in the same run; it
 //                      must pass the same probes (same flow allowed, port 5433 dropped)
-// Needs root, ip, nft, gcc; everything runs in namespaces named pcbench-<random>-*.
+// Needs root, ip, nft, gcc, conntrack; everything runs in namespaces named pcbench-<random>-*, removed
+// at the end, on SIGINT/SIGTERM, and when the output goes to a pipe closed early (`| head`).
 
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -86,14 +120,17 @@ import { planLinear, verifyAgainstEmitLinear, type LinearPacket } from './datapl
 import { benchTag } from './dataplane-net.js';
 import { buildNodeTables, ruleOfSide, type NodeTables } from './dataplane-node-tables.js';
 import { createBenchNet, describeTopology, judgingNodes, type BenchNet, type JudgingNode, type TopologyKind } from './dataplane-topology.js';
-import { ctOnlyDocument, loadSource, NO_POLICIES, openBenchSession } from './dataplane-session.js';
+import { ctOnlyDocument, loadSource, NO_POLICIES, openBenchSession, surviveClosedOutput } from './dataplane-session.js';
+import { abbaOrder, describeSpread, pairedRatio, spread } from './dataplane-stats.js';
 import { fmt, median, table } from './table.js';
+import { VXLAN_PORT } from '../dataplane/overlay/vxlan.js';
+import { encapsulationEntries } from '../dataplane/overlay/untrack.js';
 
 const TARGET = { throughput: 0.97, connections: 0.95 };
 const OUR_TABLE = 'policyc';
 const LINEAR_TABLE = 'policyc_linear';
 
-type ConfigName = 'none' | 'ct' | 'empty' | 'policyc' | 'linear' | 'policyc-min' | 'compare';
+type ConfigName = 'none' | 'ct' | 'empty' | 'policyc' | 'linear' | 'policyc-min' | 'compare' | 'policyc-tracked';
 
 function log(msg: string): void {
   process.stderr.write(`[dataplane-bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -104,6 +141,7 @@ function since(t: number): number {
 }
 
 async function main(): Promise<number> {
+  surviveClosedOutput(); // `... | head` must not kill the run before its cleanup
   const { values } = parseArgs({
     options: {
       pods: { type: 'string', default: '50000' },
@@ -121,6 +159,7 @@ async function main(): Promise<number> {
       seed: { type: 'string', default: '42' },
       verify: { type: 'boolean', default: false },
       ablation: { type: 'boolean', default: false },
+      'tracked-overlay': { type: 'boolean', default: false },
     },
   });
   const num = (k: keyof typeof values, min: number, max: number): number => {
@@ -133,7 +172,7 @@ async function main(): Promise<number> {
   const anps = num('anps', 0, 100);
   const seconds = num('seconds', 0.5, 30);
   const tputSeconds = num('tput-seconds', 0.5, 30);
-  const rounds = num('rounds', 1, 10);
+  const rounds = num('rounds', 1, 40);
   const workers = num('workers', 1, 32);
   const linearCap = num('linear-cap', 0, 2_000_000);
   const seed = num('seed', 0, 2 ** 31);
@@ -141,7 +180,21 @@ async function main(): Promise<number> {
   if (scope !== 'node' && scope !== 'cluster') throw new Error('--scope must be node or cluster');
   const topology = values.topology as TopologyKind;
   if (topology !== 'node' && topology !== 'cross-node') throw new Error('--topology must be cross-node or node');
-  const CONFIGS: readonly ConfigName[] = ['none', 'ct', 'empty', 'policyc', 'linear', ...(values.ablation ? (['policyc-min'] as const) : []), ...(values.compare ? (['compare'] as const) : [])];
+  if (values['tracked-overlay'] && topology !== 'cross-node') throw new Error('--tracked-overlay needs --topology cross-node (the node topology has no overlay)');
+  const CONFIGS: readonly ConfigName[] = [
+    'none',
+    'ct',
+    'empty',
+    'policyc',
+    'linear',
+    ...(values.ablation ? (['policyc-min'] as const) : []),
+    ...(values.compare ? (['compare'] as const) : []),
+    ...(values['tracked-overlay'] ? (['policyc-tracked'] as const) : []),
+  ];
+  // [A, B]: B / A measured in paired A B B A blocks every round (bench/dataplane-stats.ts)
+  const PAIRS: ReadonlyArray<readonly [ConfigName, ConfigName]> = [['empty', 'policyc'], ...(values['tracked-overlay'] ? [['policyc-tracked', 'policyc'] as const] : [])];
+  // a bare kernel for `none`; the tracked-overlay ablation has policyc's tables without the overlay's
+  const untrackOverlay = (c: ConfigName) => c !== 'none' && c !== 'policyc-tracked';
   const compareDocument = values.compare ? (JSON.parse(readFileSync(values.compare, 'utf8')) as NftDocument) : undefined;
   // taskset prefixes: the client on CPU 0, the server (and its softirq work) on CPU 1
   const pinClient = values.pin ? ['taskset', '-c', '0'] : [];
@@ -199,7 +252,7 @@ async function main(): Promise<number> {
     t = performance.now();
     const tag = benchTag();
     const nets = new Map<ConfigName, BenchNet>();
-    for (const [i, c] of CONFIGS.entries()) nets.set(c, await createBenchNet(topology, tag, i, cluster, flow));
+    for (const [i, c] of CONFIGS.entries()) nets.set(c, await createBenchNet(topology, tag, i, cluster, flow, { untrackOverlay: untrackOverlay(c) }));
     log(`${CONFIGS.length} ${topology} topologies (${tag}-*) in ${since(t).toFixed(1)} s`);
     const loadSeconds = new Map<string, number>();
     const loadTime = (c: ConfigName, key: string) => loadSeconds.get(`${c}/${key}`)!;
@@ -213,6 +266,7 @@ async function main(): Promise<number> {
     };
     await loadOnEveryNode('ct', () => ctOnlyDocument());
     await loadOnEveryNode('policyc', (n) => tables.get(n.key)!.ours);
+    if (CONFIGS.includes('policyc-tracked')) await loadOnEveryNode('policyc-tracked', (n) => tables.get(n.key)!.ours);
     // No policy: the same cluster's identity maps, no rule, nothing isolated (no decision rows to scope).
     const emptyDocument = emitNftables(NO_POLICIES, cluster, { table: OUR_TABLE }).document;
     await loadOnEveryNode('empty', () => emptyDocument);
@@ -251,6 +305,19 @@ async function main(): Promise<number> {
       if (ok !== 'ok' || denied !== want) throw new Error(`probe failed in ${c}: port ${flow.port} -> ${ok} (want ok), port ${flow.deniedPort} -> ${denied} (want ${want})`);
     }
     log(`probes: ${probes.join('; ')}`);
+    // The overlay table does what it says: after the probes (which crossed the overlay), no node
+    // of a configuration with it holds a conntrack entry for the encapsulation; without it (the
+    // ablation) the nodes do. `none` tracks nothing at all.
+    const overlayEntries = new Map<ConfigName, number>();
+    if (topology === 'cross-node') {
+      for (const c of CONFIGS) {
+        let n = 0;
+        for (const node of judging) n += await encapsulationEntries(nets.get(c)!.nodes.get(node.key)!, VXLAN_PORT);
+        overlayEntries.set(c, n);
+        if (untrackOverlay(c) && n > 0) throw new Error(`${c}: ${n} conntrack entries for the VXLAN encapsulation (UDP ${VXLAN_PORT}) despite the overlay's notrack table`);
+      }
+      log(`conntrack entries for UDP ${VXLAN_PORT} after the probes (both nodes): ${CONFIGS.map((c) => `${c} ${overlayEntries.get(c)}`).join(', ')}`);
+    }
 
     // ---- measurements, interleaved: every configuration is bracketed by two `none` runs
     // (none X none Y none Z none, the order of X Y Z rotating every round) and its ratio is
@@ -258,6 +325,10 @@ async function main(): Promise<number> {
     type Metric = 'tput' | 'conn';
     const samples = new Map<string, number[]>();
     const ratioSamples = new Map<string, number[]>();
+    // per metric and pair: the per-round block ratios, and the runs of the blocks per configuration
+    const pairSamples = new Map<string, number[]>();
+    const pairRuns = new Map<string, number[]>();
+    const pairKey = (metric: Metric, [a, b]: readonly [ConfigName, ConfigName]) => `${metric}/${b}/${a}`;
     const push = (m: Map<string, number[]>, key: string, v: number) => {
       let l = m.get(key);
       if (!l) m.set(key, (l = []));
@@ -297,6 +368,15 @@ async function main(): Promise<number> {
           parts.push(`${c} ${v.toFixed(metric === 'tput' ? 2 : 0)}`, `none ${after.toFixed(metric === 'tput' ? 2 : 0)}`);
           before = after;
         }
+        for (const pair of PAIRS) {
+          const order = abbaOrder(r, pair[0], pair[1]);
+          const vs: number[] = [];
+          for (const c of order) vs.push(await measure(metric, c));
+          order.forEach((c, i) => push(pairRuns, `${pairKey(metric, pair)}/${c}`, vs[i]!));
+          const q = pairedRatio(order, vs, pair[0], pair[1]);
+          push(pairSamples, pairKey(metric, pair), q);
+          parts.push(`[${order.map((c, i) => `${c} ${vs[i]!.toFixed(metric === 'tput' ? 2 : 0)}`).join(', ')}: ${pair[1]}/${pair[0]} ${q.toFixed(3)}]`);
+        }
         line.push(`${metric === 'tput' ? 'Gbit/s' : 'conn/s'} ${parts.join(', ')}`);
       }
       log(`round ${r + 1}/${rounds}: ${line.join('; ')}`);
@@ -334,7 +414,10 @@ async function main(): Promise<number> {
 
     // ---- report
     const ratioOf = (metric: Metric, c: ConfigName) => (c === 'none' ? [1] : ratioSamples.get(`${metric}/${c}`)!);
-    const span = (xs: number[]) => `${Math.min(...xs).toFixed(3)}-${Math.max(...xs).toFixed(3)}`;
+    const iqr = (xs: number[]) => {
+      const s = spread(xs);
+      return `${s.q1.toFixed(3)}-${s.q3.toFixed(3)}`;
+    };
     const LABEL: Record<ConfigName, () => string> = {
       none: () => 'none (no ruleset)',
       ct: () => 'ct only (conntrack, no policy)',
@@ -343,6 +426,7 @@ async function main(): Promise<number> {
       linear: () => `linear${linearCapped ? ` (capped at ${fmt(linearCap)})` : ''}`,
       'policyc-min': () => "policyc, the flow's decision elements only (ablation)",
       compare: () => `--compare ${values.compare}`,
+      'policyc-tracked': () => "policyc, overlay's packets tracked (ablation)",
     };
     const rows = CONFIGS.map((c) => {
       const tr = ratioOf('tput', c);
@@ -351,22 +435,33 @@ async function main(): Promise<number> {
         LABEL[c](),
         median(samples.get(`tput/${c}`)!),
         median(tr).toFixed(3),
-        c === 'none' ? '' : span(tr),
+        c === 'none' ? '' : iqr(tr),
         median(samples.get(`conn/${c}`)!),
         median(cr).toFixed(3),
-        c === 'none' ? '' : span(cr),
+        c === 'none' ? '' : iqr(cr),
         fmt(connErrors.get(c)!),
       ];
     });
     const out: string[] = [];
     out.push('');
-    out.push(`Dataplane benchmark, topology ${topology}: ${fmt(cluster.pods.length)} pods, ${fmt(inputs.networkPolicies)} NetworkPolicies + ${inputs.adminPolicies} ANP/BANP, ${program.rules.length} IR rules; scope ${scope}; ${rounds} rounds x ${tputSeconds} s (throughput) / ${seconds} s (connections) per figure, each bracketed by two no-ruleset runs; ${workers} connect workers; ${values.pin ? 'client pinned to CPU 0, server to CPU 1' : 'not pinned'}.`);
+    out.push(`Dataplane benchmark, topology ${topology}: ${fmt(cluster.pods.length)} pods, ${fmt(inputs.networkPolicies)} NetworkPolicies + ${inputs.adminPolicies} ANP/BANP, ${program.rules.length} IR rules; scope ${scope}; ${rounds} rounds x ${tputSeconds} s (throughput) / ${seconds} s (connections) per figure, each bracketed by two no-ruleset runs, plus per round one paired A B B A block of ${PAIRS.map(([a, b]) => `${a} and ${b}`).join(', and one of ')}; ${workers} connect workers; ${values.pin ? 'client pinned to CPU 0, server to CPU 1' : 'not pinned'}.`);
     out.push(`Topology ${describeTopology(topology, judging)}.`);
     out.push(`Machine: ${availableParallelism()} CPUs; load average (1, 5, 15 min) ${loadBefore} before and ${loadAfter} after the ${measureSeconds.toFixed(0)} s of measurements.`);
     out.push(`Flow: ${flow.client.namespace}/${flow.client.name} ${flow.clientIp} -> ${flow.server.name} ${flow.serverIp} TCP ${flow.port} (different nodes), allowed by ${flow.egressRule.id} and ${flow.ingressRule.id} (policy ${(inputs.flowPolicyPosition * 100).toFixed(0)}% into the NetworkPolicy order).`);
     out.push('');
-    out.push(table(['configuration', 'TCP Gbit/s', 'ratio', 'range', 'new conn/s', 'ratio', 'range', 'conn errors'], rows));
-    out.push('(absolute: median over rounds; ratio: median over rounds of figure / mean of the two bracketing no-ruleset runs; range: min-max of those ratios)');
+    out.push(table(['configuration', 'TCP Gbit/s', 'ratio', 'IQR', 'new conn/s', 'ratio', 'IQR', 'conn errors'], rows));
+    out.push('(absolute: median over rounds of the bracketed runs; ratio: median over rounds of figure / mean of the two bracketing no-ruleset runs; IQR: interquartile range of those ratios)');
+    out.push('');
+    const pairRows = PAIRS.flatMap((pair) =>
+      (['conn', 'tput'] as const).map((metric) => {
+        const runs = (c: ConfigName) => median(pairRuns.get(`${pairKey(metric, pair)}/${c}`)!);
+        const s = spread(pairSamples.get(pairKey(metric, pair))!);
+        const unit = metric === 'tput' ? 'Gbit/s' : 'conn/s';
+        return [`${pair[1]} / ${pair[0]}, ${metric === 'tput' ? 'throughput' : 'new connections'}`, `${fmt(runs(pair[0]))} ${unit}`, `${fmt(runs(pair[1]))} ${unit}`, s.median.toFixed(3), `${s.q1.toFixed(3)}-${s.q3.toFixed(3)}`, `${s.min.toFixed(3)}-${s.max.toFixed(3)}`];
+      }),
+    );
+    out.push(table(['paired A B B A blocks (B / A)', 'A (median run)', 'B (median run)', 'ratio', 'IQR', 'range'], pairRows));
+    out.push(`(ratio: median over ${rounds} rounds of (B1 + B2) / (A1 + A2) within one block of four back-to-back runs)`);
     const pt = median(ratioOf('tput', 'policyc'));
     const pc = median(ratioOf('conn', 'policyc'));
     const ctt = median(ratioOf('tput', 'ct'));
@@ -376,7 +471,22 @@ async function main(): Promise<number> {
     out.push(`Targets (policyc / none): throughput ${pt.toFixed(3)} (>= ${TARGET.throughput}: ${pt >= TARGET.throughput ? 'MET' : 'NOT MET'}), new connections ${pc.toFixed(3)} (>= ${TARGET.connections}: ${pc >= TARGET.connections ? 'MET' : 'NOT MET'}). Linear beside them: ${lt.toFixed(3)} and ${lc.toFixed(3)}.`);
     const et = median(ratioOf('tput', 'empty'));
     const ec = median(ratioOf('conn', 'empty'));
-    out.push(`Targets (policyc / policyc with no policies, ratio of the medians): throughput ${(pt / et).toFixed(3)} (${pt / et >= TARGET.throughput ? 'MET' : 'NOT MET'}), new connections ${(pc / ec).toFixed(3)} (${pc / ec >= TARGET.connections ? 'MET' : 'NOT MET'}). Linear: ${(lt / et).toFixed(3)} and ${(lc / ec).toFixed(3)}.`);
+    // per round, the two configurations' bracketed ratios divided (rounds are index-aligned)
+    const perRound = (metric: Metric, b: ConfigName, a: ConfigName) => ratioOf(metric, b).map((x, i) => x / ratioOf(metric, a)[i]!);
+    const pairedOf = (metric: Metric, pair: readonly [ConfigName, ConfigName]) => spread(pairSamples.get(pairKey(metric, pair))!);
+    const pe = (metric: Metric) => pairedOf(metric, ['empty', 'policyc']);
+    out.push(
+      `Targets (policyc / policyc with no policies, paired blocks): throughput ${describeSpread(pe('tput'))} (>= ${TARGET.throughput}: ${pe('tput').median >= TARGET.throughput ? 'MET' : 'NOT MET'}), new connections ${describeSpread(pe('conn'))} (>= ${TARGET.connections}: ${pe('conn').median >= TARGET.connections ? 'MET' : 'NOT MET'}).`,
+    );
+    out.push(`Same, as the ratio of the bracketed medians (the earlier figure): throughput ${(pt / et).toFixed(3)}, new connections ${(pc / ec).toFixed(3)}; per round policyc ratio / empty ratio: throughput ${describeSpread(spread(perRound('tput', 'policyc', 'empty')))}, new connections ${describeSpread(spread(perRound('conn', 'policyc', 'empty')))}. Linear / empty (ratio of the medians): ${(lt / et).toFixed(3)} and ${(lc / ec).toFixed(3)}.`);
+    if (CONFIGS.includes('policyc-tracked')) {
+      const tr = (metric: Metric) => pairedOf(metric, ['policyc-tracked', 'policyc']);
+      const tc = median(ratioOf('conn', 'policyc-tracked'));
+      const ttp = median(ratioOf('tput', 'policyc-tracked'));
+      out.push(
+        `The overlay's notrack table (policyc / policyc with the overlay's packets tracked, paired blocks): new connections ${describeSpread(tr('conn'))}, throughput ${describeSpread(tr('tput'))}. Against none: policyc-tracked ${tc.toFixed(3)} new connections, ${ttp.toFixed(3)} throughput (policyc ${pc.toFixed(3)} and ${pt.toFixed(3)}). Conntrack entries for UDP ${VXLAN_PORT} on the two nodes after the probes: ${CONFIGS.map((c) => `${c} ${overlayEntries.get(c) ?? 0}`).join(', ')}.`,
+      );
+    } else if (topology === 'cross-node') out.push(`Conntrack entries for UDP ${VXLAN_PORT} on the two nodes after the probes: ${CONFIGS.map((c) => `${c} ${overlayEntries.get(c) ?? 0}`).join(', ')} (--tracked-overlay measures the notrack table's effect).`);
     out.push(`Against conntrack only (ratio of the medians): policyc ${(pt / ctt).toFixed(3)} throughput, ${(pc / ctc).toFixed(3)} new connections; linear ${(lt / ctt).toFixed(3)} and ${(lc / ctc).toFixed(3)}.`);
     // Per-rule cost of the linear walk, from the connection rates: CPU time per connection is about cores / rate.
     const cores = availableParallelism();

@@ -5,7 +5,8 @@
 //   cross-node  node A (the client's node) and node B (the server's node) joined by the lab's
 //               underlay and VXLAN overlay (bench/dataplane-cross-node.ts); as a daemon started
 //               with --node-name, each loads the table of its own pods: A judges the client's
-//               egress, B the server's ingress.
+//               egress, B the server's ingress. The overlay keeps its encapsulation out of
+//               conntrack (dataplane/overlay/untrack.ts) unless `untrackOverlay` is false.
 import type { Cluster } from '../compiler/model/cluster.js';
 import type { Direction } from '../compiler/ir/types.js';
 import type { BenchFlow } from './dataplane-policies.js';
@@ -55,7 +56,7 @@ function podCidrOf(cluster: Cluster, nodeName: string | undefined): string {
   return cidr;
 }
 
-export async function createBenchNet(kind: TopologyKind, tag: string, index: number, cluster: Cluster, flow: BenchFlow): Promise<BenchNet> {
+export async function createBenchNet(kind: TopologyKind, tag: string, index: number, cluster: Cluster, flow: BenchFlow, options: { untrackOverlay: boolean }): Promise<BenchNet> {
   if (kind === 'node') {
     const t = await createTopology(tag, index, flow.clientIp, flow.serverIp);
     return { client: t.client, server: t.server, nodes: new Map([['node', t.node]]) };
@@ -65,6 +66,7 @@ export async function createBenchNet(kind: TopologyKind, tag: string, index: num
     serverIp: flow.serverIp,
     clientPodCidr: podCidrOf(cluster, flow.client.node),
     serverPodCidr: podCidrOf(cluster, flow.server.node),
+    untrackOverlay: options.untrackOverlay,
   });
   return {
     client: t.client,
@@ -80,5 +82,5 @@ export async function createBenchNet(kind: TopologyKind, tag: string, index: num
 export function describeTopology(kind: TopologyKind, judging: readonly JudgingNode[]): string {
   if (kind === 'node') return 'node: client pod -> one node namespace (forward hook) -> server pod; that node judges both sides with the table of both pods\' nodes';
   const [a, b] = judging;
-  return `cross-node: client pod behind ${a!.label}, server pod behind ${b!.label}; nodes joined by a bridged underlay and a VXLAN overlay (VNI 42, UDP 4789, pod MTU ${VXLAN_MTU}); each node loads its node-local table (A judges the client's egress, B the server's ingress)`;
+  return `cross-node: client pod behind ${a!.label}, server pod behind ${b!.label}; nodes joined by a bridged underlay and a VXLAN overlay (VNI 42, UDP 4789, pod MTU ${VXLAN_MTU}; the encapsulation untracked by the overlay's raw-priority notrack table, except in \`none\` and the tracked-overlay ablation); each node loads its node-local table (A judges the client's egress, B the server's ingress)`;
 }

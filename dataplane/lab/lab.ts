@@ -3,8 +3,8 @@
 //   pl-<lab>-u            underlay: bridge br0; one veth per node (192.168.200.<i>/24 on ul0)
 //   pl-<lab>-n<i>         node i: ip_forward, vxlan0 overlay (dataplane/overlay/), the node
 //                         daemon (`policyc daemon --host-netns pl-<lab>-n<i> --node-name <node>`,
-//                         a process: node-local policy tables) and
-//                         the policyc nft table
+//                         a process: node-local policy tables), the policyc nft table and
+//                         the overlay's notrack table (dataplane/overlay/untrack.ts)
 //   pl-<lab>-<ns>.<pod>   a pod: eth0 wired by our CNI plugin, one server process
 //   <root>/<lab>/         lab.json (what exists), pids, logs, daemon state and sockets
 //

@@ -10,8 +10,14 @@
 //     CIDR via that address. No neighbour discovery across the overlay either.
 //   - each family is set up only where the node has a pod CIDR of it: an IPv6-only node's
 //     vxlan0 has no IPv4 address and no IPv4 routes (the underlay stays IPv4).
+//   - the encapsulation itself (UDP to the VXLAN port between the node's underlay address and its
+//     peers') is not tracked by conntrack: `table inet policyc_overlay`, raw-priority notrack
+//     (./untrack.ts, which says why). On by default; `untrackEncapsulation: false` leaves a
+//     bare kernel (the benchmark's no-ruleset baseline, and its ablation with tracked packets).
+//     There is no native-routing mode (pods always ride VXLAN), so nothing else to untrack.
 // Works only inside the network namespaces it is given (`ip -n`, `bridge -n`).
 import { ipBatch, must } from '../lab/run.js';
+import { untrackEncapsulation } from './untrack.js';
 
 export interface OverlayNode {
   /** 1-based, stable: picks the device's MAC */
@@ -31,9 +37,13 @@ export interface OverlayOptions {
   vni?: number;
   port?: number;
   mtu?: number;
+  /** notrack the encapsulation on every node (./untrack.ts); default true */
+  untrackEncapsulation?: boolean;
 }
 
 export const VXLAN_MTU = 1450;
+/** The IANA VXLAN port, the overlay's default `dstport`. */
+export const VXLAN_PORT = 4789;
 
 export function vxlanMac(index: number): string {
   // locally administered unicast
@@ -73,7 +83,7 @@ function peerLines(node: OverlayNode, peer: OverlayNode, dev: string): string[] 
 export async function setupOverlay(nodes: readonly OverlayNode[], options: OverlayOptions = {}): Promise<void> {
   const dev = options.device ?? 'vxlan0';
   const vni = options.vni ?? 42;
-  const port = options.port ?? 4789;
+  const port = options.port ?? VXLAN_PORT;
   const mtu = options.mtu ?? VXLAN_MTU;
   await Promise.all(
     nodes.map(async (node) => {
@@ -87,6 +97,7 @@ export async function setupOverlay(nodes: readonly OverlayNode[], options: Overl
       for (const peer of peers) await must('bridge', ['-n', node.netns, 'fdb', 'append', vxlanMac(peer.index), 'dev', dev, 'dst', peer.underlayIp, 'self', 'permanent']);
       const lines = peers.flatMap((p) => peerLines(node, p, dev));
       if (lines.length) await ipBatch(node.netns, lines);
+      if ((options.untrackEncapsulation ?? true) && peers.length > 0) await untrackEncapsulation(node.netns, { local: node.underlayIp, peers: peers.map((p) => p.underlayIp), port });
     }),
   );
 }
