@@ -44,10 +44,24 @@
 // queue). POLICYC_NFT_RULE_COUNTERS=off in the environment reads the counters from a terse
 // listing (the previous way) for comparison.
 //                                 [--reconcile-churn N] [--reconcile-quiet MS]
+// Persist under churn (--persist-churn N): the engine in this process, as --reconcile-churn, N
+// one-pod changes spaced --churn-gap apart (default here 2-8 ms, so that each debounced persist
+// of the cluster state, 200 ms after the first unwritten change, lands among them), run twice on
+// fresh netns:
+// the cluster state serialized and written on the event loop (persistInWorker false, as before)
+// and by the reconcile worker thread from its replica (cluster-persist.ts). Latency from the due
+// time as above; also the main isolate's garbage-collection pauses during the changes
+// (perf_hooks 'gc' entries: count, total, p99, max per kind) and the persists that ran.
+//                                 [--persist-churn N] [--persist-in-worker both|on|off]
+//                                 [--alloc-sites N]  (with --persist-churn: the main isolate's
+//                                 allocations during the changes, by site, top N: V8's sampling
+//                                 heap profiler, collected objects included; slows the changes)
 import { mkdtempSync, rmSync } from 'node:fs';
+import { constants as perfConstants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Session } from 'node:inspector/promises';
 import { startDaemon } from '../dataplane/daemon/start.js';
 import { addNetns, deleteNetns } from '../dataplane/nft/loader.js';
 import { computeMembership } from '../compiler/emit/membership.js';
@@ -87,6 +101,9 @@ async function main(): Promise<void> {
       churn: { type: 'string', default: '0' },
       'churn-gap': { type: 'string', default: '' },
       'reconcile-churn': { type: 'string', default: '0' },
+      'persist-churn': { type: 'string', default: '0' },
+      'persist-in-worker': { type: 'string', default: 'both' },
+      'alloc-sites': { type: 'string', default: '0' },
       'reconcile-quiet': { type: 'string', default: '1000' },
       'metrics-reps': { type: 'string', default: '5' },
     },
@@ -99,8 +116,9 @@ async function main(): Promise<void> {
   const fullReps = Number(values['full-reps']);
   const churn = Number(values.churn);
   const reconcileChurn = Number(values['reconcile-churn']);
+  const persistChurn = Number(values['persist-churn']);
   const reconcileQuiet = Number(values['reconcile-quiet']);
-  const [gapMin, gapMax] = (values['churn-gap'] || (reconcileChurn > 0 ? '1000-1100' : '1100-1500')).split('-').map(Number);
+  const [gapMin, gapMax] = (values['churn-gap'] || (persistChurn > 0 ? '2-8' : reconcileChurn > 0 ? '1000-1100' : '1100-1500')).split('-').map(Number);
   if (!(gapMin > 0 && gapMax >= gapMin)) throw new Error('--churn-gap MIN-MAX (ms)');
   if (!['both', 'cluster', 'node'].includes(values.scope!)) throw new Error('--scope takes both, cluster or node');
   const k = await policyKernel();
@@ -295,6 +313,40 @@ async function main(): Promise<void> {
     }
   };
 
+  if (persistChurn > 0) {
+    const rows: Array<Array<string | number>> = [];
+    for (const [label, scopeNode] of [['cluster-wide', undefined], [`node-local (${localCount} pods)`, nodeName]] as Array<[string, string | undefined]>) {
+      if (values.scope === 'node' && !scopeNode) continue;
+      if (values.scope === 'cluster' && scopeNode) continue;
+      const modes = values['persist-in-worker'] === 'on' ? [true] : values['persist-in-worker'] === 'off' ? [false] : [false, true];
+      for (const persistInWorker of modes) {
+        // reconcile quiet period 5 s: never reached between changes a few ms apart
+        const r = await churnWithReconciles({ g, files: artifacts[0], subject: fast!, nodeName: scopeNode, inWorker: true, persistInWorker, changes: persistChurn, quietMs: 5000, gapMin, gapMax, allocSites: Number(values['alloc-sites']) });
+        if (r.allocSites) console.log(`allocations on the main isolate during ${persistChurn} one-pod changes [${label}, persist ${persistInWorker ? 'in the worker' : 'on the event loop'}]:\n${r.allocSites}`);
+        const lat = r.latency;
+        const gcCell = (kind: 'minor' | 'major') => {
+          const xs = r.gc[kind];
+          return xs.length ? `${xs.length} / ${fmt(xs.reduce((a, b) => a + b, 0))} / ${fmt(quantile(xs, 0.99))} / ${fmt(Math.max(...xs))}` : '0';
+        };
+        rows.push([
+          `${label}, persist ${persistInWorker ? 'in the worker' : 'on the event loop'}`,
+          median(lat),
+          p90(lat),
+          quantile(lat, 0.99),
+          Math.max(...lat),
+          lat.filter((x) => x > 10).length,
+          fmt(r.maxGapMs),
+          gcCell('minor'),
+          gcCell('major'),
+          `${r.persist.writes.worker + r.persist.writes.eventLoop} (${r.persist.writes.worker} worker)${r.persist.last ? `, last ${fmt(r.persist.last.ms)} ms, ${(r.persist.last.bytes / 1e6).toFixed(1)} MB` : ''}`,
+        ]);
+      }
+    }
+    console.log(`daemon-apply --persist-churn: ${pods} pods, ${policies} NetworkPolicies; a one-pod change every ${gapMin}-${gapMax} ms; persist debounce 200 ms`);
+    console.log(table(['one-pod latency from its due time (ms)', 'median', 'p90', 'p99', 'max', '> 10 ms', 'longest loop gap', 'minor GC n / total / p99 / max ms', 'major GC n / total / p99 / max', 'persists (last: where it ran, its time)'], rows));
+    return;
+  }
+
   if (reconcileChurn > 0) {
     const rows: Array<Array<string | number>> = [];
     for (const [label, scopeNode] of [['cluster-wide', undefined], [`node-local (${localCount} pods)`, nodeName]] as Array<[string, string | undefined]>) {
@@ -384,12 +436,12 @@ async function main(): Promise<void> {
 }
 
 /** One engine (no socket) under one-pod churn with a short quiet period, so reconciles run between the changes. */
-async function churnWithReconciles(o: { g: ReturnType<typeof generateCluster>; files: Record<string, string>; subject: Candidate; nodeName?: string; inWorker: boolean; changes: number; quietMs: number; gapMin: number; gapMax: number }) {
+async function churnWithReconciles(o: { g: ReturnType<typeof generateCluster>; files: Record<string, string>; subject: Candidate; nodeName?: string; inWorker: boolean; persistInWorker?: boolean; changes: number; quietMs: number; gapMin: number; gapMax: number; allocSites?: number }) {
   const dir = mkdtempSync(join(tmpdir(), 'pcpol-bench-'));
   const netns = `pcpol-bench-${Math.random().toString(36).slice(2, 8)}`;
   await addNetns(netns);
   try {
-    const engine = await PolicyEngine.start({ stateDir: join(dir, 'state'), netns, setReady: () => {}, log: () => {}, reconcileDelayMs: o.quietMs, reconcileInWorker: o.inWorker, ...(o.nodeName ? { nodeName: o.nodeName } : {}) });
+    const engine = await PolicyEngine.start({ stateDir: join(dir, 'state'), netns, setReady: () => {}, log: () => {}, reconcileDelayMs: o.quietMs, reconcileInWorker: o.inWorker, persistInWorker: o.persistInWorker ?? true, ...(o.nodeName ? { nodeName: o.nodeName } : {}) });
     try {
       await engine.pushClusterState({ namespaces: o.g.namespaces, pods: o.g.pods, nodes: o.g.nodes });
       await engine.loadArtifact(o.files, 'bench');
@@ -399,6 +451,21 @@ async function churnWithReconciles(o: { g: ReturnType<typeof generateCluster>; f
       let seen: string | undefined;
       let last = performance.now();
       let maxGapMs = 0;
+      // the main isolate's GC pauses while the changes run
+      const gc = { minor: [] as number[], major: [] as number[] };
+      const observer = new PerformanceObserver((list) => {
+        for (const e of list.getEntries() as Array<PerformanceEntry & { detail?: { kind?: number } }>) {
+          const kind = e.detail?.kind;
+          (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR ? gc.minor : gc.major).push(e.duration);
+        }
+      });
+      // let the full replace's garbage settle first (its collections are not the changes')
+      await new Promise((r) => setTimeout(r, 1000));
+      const persistBefore = (engine.status() as Obj).persist;
+      observer.observe({ entryTypes: ['gc'] });
+      const profiler = o.allocSites ? await startAllocationSampling() : undefined;
+      let allocSites: string | undefined;
+      last = performance.now();
       const ticker = setInterval(() => {
         const now = performance.now();
         maxGapMs = Math.max(maxGapMs, now - last);
@@ -418,11 +485,17 @@ async function churnWithReconciles(o: { g: ReturnType<typeof generateCluster>; f
             reconciles.push({ durationMs: lr.durationMs, blockedMs: lr.blockedMs, maxSliceMs: lr.maxSliceMs });
           }
         }
+        // the last debounced persist
+        await new Promise((r) => setTimeout(r, 400));
+        if (profiler) allocSites = await profiler.stop(o.allocSites!);
       } finally {
         clearInterval(ticker);
+        observer.disconnect();
       }
+      const persistAfter = (engine.status() as Obj).persist;
+      const persist = { writes: { worker: persistAfter.writes.worker - persistBefore.writes.worker, eventLoop: persistAfter.writes.eventLoop - persistBefore.writes.eventLoop }, last: persistAfter.last as { ms: number; bytes: number } | null };
       if (o.changes % 2 === 1) await engine.pushClusterState({ upsert: [o.subject.subject] });
-      return { latency, reconciles, maxGapMs };
+      return { latency, reconciles, maxGapMs, gc, persist, allocSites };
     } finally {
       await engine.close();
     }
@@ -430,6 +503,45 @@ async function churnWithReconciles(o: { g: ReturnType<typeof generateCluster>; f
     await deleteNetns(netns);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+interface SamplingNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: SamplingNode[];
+}
+
+/**
+ * V8's sampling heap profiler on this isolate, counting objects the collectors freed too (what a
+ * scavenge has to deal with is what was allocated, not what is still alive at the end).
+ * stop() gives the top allocation sites: the allocating frame and the two callers above it.
+ */
+async function startAllocationSampling(): Promise<{ stop(top: number): Promise<string> }> {
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.enable');
+  await session.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
+  return {
+    async stop(top: number): Promise<string> {
+      const { profile } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: { head: SamplingNode } };
+      session.disconnect();
+      const bySite = new Map<string, number>();
+      let total = 0;
+      const frame = (n: SamplingNode) => `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*\/work\/main\//, '').replace(/^file:\/\//, '')}:${n.callFrame.lineNumber + 1}`;
+      const walk = (n: SamplingNode, stack: string[]) => {
+        const here = [...stack, frame(n)];
+        if (n.selfSize > 0) {
+          const key = here.slice(-3).reverse().join(' <- ');
+          bySite.set(key, (bySite.get(key) ?? 0) + n.selfSize);
+          total += n.selfSize;
+        }
+        for (const c of n.children) walk(c, here);
+      };
+      walk(profile.head, []);
+      const rows = [...bySite].sort((a, b) => b[1] - a[1]).slice(0, top);
+      return [`  total sampled ${(total / 1e6).toFixed(1)} MB`, ...rows.map(([k, v]) => `  ${(v / 1e6).toFixed(2).padStart(7)} MB  ${k}`)].join('\n');
+    },
+  };
 }
 
 interface Candidate {

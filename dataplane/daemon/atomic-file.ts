@@ -10,6 +10,11 @@ import { closeSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } fro
 import { dirname, join } from 'node:path';
 
 export async function writeFileAtomic(path: string, data: string): Promise<void> {
+  writeFileAtomicSync(path, data);
+}
+
+/** The same, for callers that must finish before their next statement (a worker thread's message handler). */
+export function writeFileAtomicSync(path: string, data: string): void {
   const tmp = join(dirname(path), `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   const fd = openSync(tmp, 'w', 0o600);
   try {

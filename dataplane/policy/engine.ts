@@ -42,6 +42,7 @@ import { PolicyStore, type LastGood } from './persist.js';
 import { ConntrackFlusher, type ApplyEvent } from './conntrack-flush.js';
 import { CLEANUP_AT, DeferredPortDeletes } from './deferred-port-deletes.js';
 import { ReconcileWorker } from './reconcile-worker.js';
+import { ClusterPersister } from './cluster-persist.js';
 
 export interface EndpointSource {
   live(): EndpointLike[];
@@ -82,6 +83,12 @@ export interface EngineOptions {
   portCleanupDelayMs?: number;
   /** how long incremental cluster changes wait before being persisted. Default 200 ms. */
   persistDelayMs?: number;
+  /**
+   * Let the reconcile worker thread write the persisted cluster state from its replica
+   * (cluster-persist.ts), off the event loop; false = serialize and write on the event loop, as
+   * before (25-35 ms at 20k pods). Needs reconcileInWorker. Default true.
+   */
+  persistInWorker?: boolean;
   dirPollMs?: number;
   /** policyc-nft path, or false to run `nft` per batch; default: the built helper if present */
   nftHelper?: string | false;
@@ -127,6 +134,8 @@ function short(hash: string | undefined): string {
 function sameScope(a: MembershipScope | undefined, b: MembershipScope): boolean {
   const x = a?.localPods;
   const y = b.localPods;
+  // the one-pod path passes the model's own scope: no walk over the local pods (and no iterator garbage) per change
+  if (x === y) return true;
   if (!x || !y) return !x && !y;
   if (x.size !== y.size) return false;
   for (const p of x) if (!y.has(p)) return false;
@@ -170,7 +179,8 @@ export class PolicyEngine {
   private readonly heldPorts = new DeferredPortDeletes();
   private cleanupQueued = false;
   private cleanupTimer?: NodeJS.Timeout;
-  private persistTimer?: NodeJS.Timeout;
+  /** writes cluster-state.json, from the worker's replica when it can (cluster-persist.ts) */
+  private readonly persister: ClusterPersister;
   private closed = false;
   private snapshotNoticeLogged = false;
   private readonly durations = new Map<'full' | 'diff', Histogram>([
@@ -197,6 +207,13 @@ export class PolicyEngine {
     if (o.reconcileInWorker ?? true) this.reconciler = new ReconcileWorker({ nodeName: o.nodeName, log: (m) => this.log(m) });
     if (o.flushDeniedFlows ?? true) this.flusher = new ConntrackFlusher({ target: this.nft.target, conntrack: o.conntrackHelperPath, log: (m) => this.log(m) });
     this.state = new ClusterState();
+    this.persister = new ClusterPersister({
+      store,
+      delayMs: o.persistDelayMs ?? 200,
+      current: () => ({ state: this.state, assignment: this.model?.membership?.assignment ?? new Map<string, number>() }),
+      worker: (o.persistInWorker ?? true) ? this.reconciler : undefined,
+      log: (m) => this.log(m),
+    });
     this.ready = !(o.requirePolicy ?? true);
     o.setReady(this.ready);
   }
@@ -294,6 +311,9 @@ export class PolicyEngine {
       this.artifact = artifact;
       this.model = { table: artifact.table, artifactHash: artifact.hash, membership, generation: this.state.generation, loadedAt: new Date(lg.value.appliedAt), rulesFingerprint: lg.value.rulesFingerprint };
       this.log(`resync: ${describeNetns(this.nft.target)} already holds the last good artifact ${short(artifact.hash)}; kept as is`);
+      // as after a full replace: the worker's one-time copies at start-up, so the persists of the
+      // first changes already leave the event loop (cluster-persist.ts)
+      if (membership && (this.o.reconcileDelayMs ?? 5000) > 0) this.reconciler?.prepare(this.state, artifact);
       this.setReady(true);
       return;
     }
@@ -383,9 +403,10 @@ export class PolicyEngine {
     this.lastApply = { ...report, at: new Date() };
     if (changedArtifact || why === 'resync') this.log(`loaded artifact ${short(artifact.hash)} from ${source} (${why}): ${artifact.program.policies.length} policies, ${report.elements} elements, ${durationMs.toFixed(1)} ms`);
     await this.persistLastGood(artifact, source);
-    if (membership) this.persistClusterNow();
-    // the reconcile worker's one-time copies (artifact, whole state) ride on this full computation rather than on the first reconcile
+    // the reconcile worker's one-time copies (artifact, whole state) ride on this full computation
+    // rather than on the first reconcile; first, so that this persist is the worker's already
     if (membership && (this.o.reconcileDelayMs ?? 5000) > 0) this.reconciler?.prepare(this.state, artifact);
+    if (membership) this.persister.now();
     this.setReady(true);
     this.flushDenied({ kind: 'full' });
     return report;
@@ -420,8 +441,8 @@ export class PolicyEngine {
       if (change.full) this.reconciler?.replaced(this.state);
       else this.reconciler?.changed({ kind: 'apply', body, generation: this.state.generation });
       const report = await this.sync(change);
-      if (change.full) this.persistClusterNow();
-      else this.persistClusterSoon();
+      if (change.full) this.persister.now();
+      else this.persister.soon();
       return report;
     });
   }
@@ -650,22 +671,6 @@ export class PolicyEngine {
     await this.fullReplace(artifact, membership, 'cluster state', 'cleanup fallback');
   }
 
-  private persistedCluster() {
-    return { formatVersion: 1 as const, state: this.state.persisted(), assignment: [...(this.model?.membership?.assignment ?? new Map<string, number>())] };
-  }
-
-  private persistClusterNow(): void {
-    clearTimeout(this.persistTimer);
-    this.persistTimer = undefined;
-    if (!this.state.pushed) return;
-    void this.store.writeCluster(this.persistedCluster()).catch((err: Error) => this.log(`persist cluster state: ${err.message}`));
-  }
-
-  private persistClusterSoon(): void {
-    if (this.persistTimer) return;
-    this.persistTimer = setTimeout(() => this.persistClusterNow(), this.o.persistDelayMs ?? 200);
-  }
-
   // ---- status and metrics
 
   /** Subscribes to drop samples from the NFLOG reader, if one is configured. */
@@ -711,6 +716,8 @@ export class PolicyEngine {
       heldPortElements: this.heldPorts.size,
       lastReconcile: this.lastReconcile ? { ...this.lastReconcile, at: this.lastReconcile.at.toISOString() } : null,
       reconcileWorker: this.reconciler ? this.reconciler.status() : null,
+      // cluster-state.json writes: by the worker thread or on the event loop (cluster-persist.ts)
+      persist: this.persister.status(),
       lastApply: this.lastApply ? { ...this.lastApply, at: this.lastApply.at.toISOString() } : null,
       applies: Object.fromEntries(this.applies),
       lastError: this.lastError ? { ...this.lastError, at: this.lastError.at.toISOString() } : null,
@@ -797,7 +804,8 @@ export class PolicyEngine {
     // leave the kernel equal to the persisted state, so a restart adopts it as is
     await this.enqueue(() => this.cleanupHeldPorts()).catch((err: Error) => this.log(`port element cleanup: ${err.message}`));
     await this.idle();
-    if (this.persistTimer) this.persistClusterNow();
+    // before the worker stops: its write in flight lands, anything newer is written here
+    await this.persister.flush();
     await this.flusher?.close();
     await this.reconciler?.close();
     await this.nft.close();

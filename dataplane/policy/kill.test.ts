@@ -2,7 +2,11 @@
 // spawnable entry of `policyc daemon`) gets artifacts A and B pushed alternately over its socket
 // and is killed with SIGKILL at random moments, 30 times, restarting each time. After every kill
 // the kernel's table is exactly A's or B's (as loading A or B alone gives), never empty or
-// partial; after every restart it is the persisted last good. Only inside a throwaway netns.
+// partial; after every restart it is the persisted last good. One-pod changes are pushed at the
+// same time (a label no selector reads, so the table stays A's or B's), so kills also land while
+// the cluster state is written (by the reconcile worker thread, cluster-persist.ts): after every
+// kill cluster-state.json is a whole file of the format the engine reads. Only inside a
+// throwaway netns.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,7 +19,7 @@ import { fullReplaceDocument } from './apply.js';
 import { parseArtifact } from './artifact.js';
 import { ClusterState } from './cluster-state.js';
 import { DaemonConnection, daemonRequest } from './client.js';
-import { clusterState, POLICIES_A, POLICIES_B } from './fixtures.js';
+import { clusterState, POLICIES_A, POLICIES_B, relabel } from './fixtures.js';
 import { NftRunner, netnsTarget } from './nft-exec.js';
 import { compileArtifact, kernelTable, netnsName, policyKernel } from './testing.js';
 import { guardSuite } from '../../testkit/requirements.js';
@@ -101,12 +105,28 @@ describe.skipIf(kernel.skip)(kernel.title, () => {
           }
         }
       })();
+      // and one-pod changes that the engine persists (debounced) while artifacts load
+      const conn2 = await DaemonConnection.open(sock);
+      const relabeler = (async () => {
+        for (let n = 0; !stop; n++) {
+          try {
+            await conn2.request({ type: 'cluster-state', ...relabel('other', { bump: `${i}-${n}` }) });
+          } catch {
+            return;
+          }
+        }
+      })();
       await new Promise((r) => setTimeout(r, Math.random() * 250));
       process.kill(d.child.pid!, 'SIGKILL');
       await d.exited;
       stop = true;
       conn.close();
+      conn2.close();
       await pusher;
+      await relabeler;
+      const persistedState = JSON.parse(await readFile(join(dir, 'state', 'policy', 'cluster-state.json'), 'utf8'));
+      expect(persistedState, `kill ${i}: cluster-state.json`).toMatchObject({ formatVersion: 1, state: { pods: expect.any(Array) } });
+      expect(persistedState.state.pods.map((p: { name: string }) => p.name).sort(), `kill ${i}`).toEqual(['api1', 'api2', 'db', 'other', 'web1', 'web2']);
 
       const afterKill = await kernelTable(node);
       const held = which(afterKill);

@@ -2,11 +2,14 @@
 // rename, dataplane/daemon/atomic-file.ts) so a kill -9 leaves the old or the new file:
 //   last-good.json      the last artifact the kernel accepted (all its files), when, from where,
 //                       and the fingerprint of the rules as the kernel listed them
-//   cluster-state.json  the pushed namespaces/pods/nodes and the identity numbers in use
-// A file that does not parse is reported and ignored (the engine then starts without it).
+//   cluster-state.json  the pushed namespaces/pods/nodes and the identity numbers in use;
+//                       written by the reconcile worker thread from its replica of the state
+//                       when it has one (cluster-persist.ts), else here on the event loop
+// A file that does not parse, or has another formatVersion, is reported and ignored (the engine
+// then starts without it: the next whole-state push and the kernel resync make up for it).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureDir, writeFileAtomic } from '../daemon/atomic-file.js';
+import { ensureDir, writeFileAtomic, writeFileAtomicSync } from '../daemon/atomic-file.js';
 import type { PersistedClusterState } from './cluster-state.js';
 
 export interface LastGood {
@@ -25,6 +28,15 @@ export interface PersistedCluster {
   state: PersistedClusterState;
   /** identity key -> number in use, so a restart keeps identity numbers */
   assignment: Array<[string, number]>;
+}
+
+export const CLUSTER_FILE = 'cluster-state.json';
+
+/** Serializes and replaces <dir>/cluster-state.json (synchronous: also run by the worker thread, reconcile-thread.ts); returns its length. */
+export function writeClusterFile(dir: string, v: PersistedCluster): number {
+  const text = JSON.stringify(v);
+  writeFileAtomicSync(join(dir, CLUSTER_FILE), text);
+  return text.length;
 }
 
 export class PolicyStore {
@@ -62,14 +74,15 @@ export class PolicyStore {
   }
 
   readCluster(): { value?: PersistedCluster; error?: string } {
-    return this.read<PersistedCluster>('cluster-state.json');
+    return this.read<PersistedCluster>(CLUSTER_FILE);
   }
 
   async writeLastGood(v: LastGood): Promise<void> {
     await writeFileAtomic(join(this.dir, 'last-good.json'), JSON.stringify(v));
   }
 
-  async writeCluster(v: PersistedCluster): Promise<void> {
-    await writeFileAtomic(join(this.dir, 'cluster-state.json'), JSON.stringify(v));
+  /** Writes cluster-state.json on the calling thread; returns its length. */
+  writeClusterSync(v: PersistedCluster): number {
+    return writeClusterFile(this.dir, v);
   }
 }

@@ -1,6 +1,6 @@
 // The messages between the engine (reconcile-worker.ts) and its reconcile thread
-// (reconcile-thread.ts). Ordered: a check is answered for the replica as it is after every
-// change posted before it.
+// (reconcile-thread.ts). Ordered: a check or a persist is answered for the replica as it is
+// after every change posted before it.
 import type { ElementWords } from './canonical-elements.js';
 import type { Numbering } from './fresh-membership.js';
 import type { StateChange, StateSnapshot } from './state-replica.js';
@@ -12,7 +12,12 @@ export type ToThread =
   | { type: 'snapshot'; snapshot: StateSnapshot }
   | { type: 'change'; change: StateChange }
   /** compute the membership of generation `generation` with this numbering and scope */
-  | { type: 'check'; id: number; generation: number; artifactHash: string; nodeName?: string; numbering: Numbering };
+  | { type: 'check'; id: number; generation: number; artifactHash: string; nodeName?: string; numbering: Numbering }
+  /**
+   * write the replica (at `generation`) as <dir>/cluster-state.json (persist.ts); `assignment`
+   * (identity key -> number) replaces the one the thread holds, absent = unchanged since the last
+   */
+  | { type: 'persist'; id: number; generation: number; dir: string; assignment?: Array<[string, number]> };
 
 export type FromThread =
   | {
@@ -24,4 +29,6 @@ export type FromThread =
       computeMs: number;
     }
   /** no answer for this check: the replica is out of step, the artifact is missing or refused, or the computation threw */
-  | { type: 'unavailable'; id: number; reason: string; resync: boolean };
+  | { type: 'unavailable'; id: number; reason: string; resync: boolean }
+  /** the file was replaced (serialize + write took writeMs of the thread's time) */
+  | { type: 'persisted'; id: number; writeMs: number; bytes: number };

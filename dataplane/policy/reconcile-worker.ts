@@ -13,8 +13,12 @@
 //   G (kept by reference: memberships never change in place), in slices that yield to the event
 //   loop. 'same' = nothing to do; anything else is the engine's cue to run today's in-thread
 //   reconcile, so correctness never depends on the thread.
-// - A thread that dies, errs or does not answer within timeoutMs is logged, its checks answered
-//   'unavailable', and a new one is started by the next check. close() terminates it.
+// - persist() has the thread write the persisted cluster state from its replica (the engine's
+//   cluster-persist.ts decides when): only the identity numbers are sent, and only when they
+//   changed (a one-pod move between existing identities keeps the same assignment object).
+// - A thread that dies, errs or does not answer within timeoutMs is logged, its checks and
+//   persists answered 'unavailable', and a new one is started by the next check. close()
+//   terminates it.
 import type { Worker } from 'node:worker_threads';
 import type { Membership } from '../../compiler/emit/membership.js';
 import type { LoadedArtifact } from './artifact.js';
@@ -32,6 +36,8 @@ export interface ReconcileWorkerOptions {
   /** a check not answered within this is given up and the thread restarted. Default 300 s. */
   timeoutMs?: number;
 }
+
+export type PersistAnswer = { ok: true; writeMs: number; bytes: number } | { ok: false; reason: string };
 
 export type CheckVerdict =
   | { kind: 'same'; computeMs: number }
@@ -67,6 +73,8 @@ export class ReconcileWorker {
   private readonly pending = new Map<number, Pending>();
   private closed = false;
   private exited?: Promise<void>;
+  /** the identity numbers the current thread holds for persists (compared by reference) */
+  private sentAssignment?: ReadonlyMap<string, number>;
 
   constructor(private readonly o: ReconcileWorkerOptions) {}
 
@@ -119,17 +127,7 @@ export class ReconcileWorker {
     const thread = this.ensureThread();
     this.sendInputs(state, artifact);
     const id = this.nextId++;
-    const answer = new Promise<{ kind: 'answer'; msg: FromThread } | { kind: 'gone'; reason: string }>((resolve) => {
-      const timeoutMs = this.o.timeoutMs ?? 300_000;
-      const timer = setTimeout(() => {
-        this.o.log(`reconcile worker: no answer within ${timeoutMs} ms; stopping it (a new one starts at the next reconcile)`);
-        void this.stopThread(thread);
-      }, timeoutMs);
-      timer.unref();
-      this.pending.set(id, { resolve, timer });
-      // an answer awaited keeps the process alive (an idle thread does not: unref'd at its start)
-      thread.ref();
-    });
+    const answer = this.answerTo(id, thread);
     this.post({ type: 'check', id, generation: state.generation, artifactHash: artifact.hash, nodeName: this.o.nodeName, numbering: numberingOf(membership) });
     const posted = performance.now() - t0;
     const got = await answer;
@@ -139,6 +137,7 @@ export class ReconcileWorker {
       if (msg.resync) this.replicaCurrent = false;
       return { verdict: { kind: 'unavailable', reason: msg.reason }, blockedMs: posted, maxSliceMs: posted };
     }
+    if (msg.type !== 'result') return { verdict: { kind: 'unavailable', reason: `unexpected answer ${msg.type}` }, blockedMs: posted, maxSliceMs: posted };
     if (!sameLocalPods(membership.scope?.localPods, msg.localPods)) {
       return { verdict: { kind: 'different', reason: `the node-local pods differ (${membership.scope?.localPods?.size ?? 'cluster-wide'} here, ${msg.localPods?.length ?? 'cluster-wide'} in the fresh computation)`, computeMs: msg.computeMs }, blockedMs: posted, maxSliceMs: posted };
     }
@@ -147,6 +146,38 @@ export class ReconcileWorker {
     const report = { blockedMs: posted + stats.busyMs, maxSliceMs: Math.max(posted, stats.maxSliceMs) };
     if (differ) return { ...report, verdict: { kind: 'different', reason: `${differ.list}: ${differ.detail}`, computeMs: msg.computeMs } };
     return { ...report, verdict: { kind: 'same', computeMs: msg.computeMs } };
+  }
+
+  /** Whether persist() can be asked: the thread runs and its replica follows the engine's state. */
+  canPersist(): boolean {
+    return !this.closed && this.thread !== undefined && this.replicaCurrent;
+  }
+
+  /**
+   * Has the thread write <dir>/cluster-state.json from its replica at `generation` (the engine's
+   * state generation now: every change up to it was forwarded) with these identity numbers.
+   * Only call when canPersist(). Costs the event loop a message, plus the assignment's entries
+   * when it is not the object sent last.
+   */
+  async persist(dir: string, generation: number, assignment: ReadonlyMap<string, number>): Promise<PersistAnswer> {
+    const thread = this.thread;
+    if (this.closed || !thread || !this.replicaCurrent) return { ok: false, reason: 'the worker has no current replica' };
+    const id = this.nextId++;
+    const answer = this.answerTo(id, thread);
+    const changed = assignment !== this.sentAssignment;
+    this.post({ type: 'persist', id, generation, dir, ...(changed ? { assignment: [...assignment] } : {}) });
+    this.sentAssignment = assignment;
+    const got = await answer;
+    if (got.kind === 'gone') return { ok: false, reason: got.reason };
+    const msg = got.msg;
+    if (msg.type === 'persisted') return { ok: true, writeMs: msg.writeMs, bytes: msg.bytes };
+    if (msg.type === 'unavailable') {
+      if (msg.resync) this.replicaCurrent = false;
+      // the thread may not have kept these numbers (it took them before failing; resend to be sure)
+      this.sentAssignment = undefined;
+      return { ok: false, reason: msg.reason };
+    }
+    return { ok: false, reason: `unexpected answer ${msg.type}` };
   }
 
   /** Terminates the thread (checks in flight are answered 'unavailable'). */
@@ -160,6 +191,21 @@ export class ReconcileWorker {
   async kill(): Promise<void> {
     if (this.thread) await this.thread.terminate();
     await this.exited;
+  }
+
+  /** The answer to request `id` (or the thread's end); restarts the thread when it does not come within timeoutMs. */
+  private answerTo(id: number, thread: Worker): Promise<{ kind: 'answer'; msg: FromThread } | { kind: 'gone'; reason: string }> {
+    return new Promise((resolve) => {
+      const timeoutMs = this.o.timeoutMs ?? 300_000;
+      const timer = setTimeout(() => {
+        this.o.log(`reconcile worker: no answer within ${timeoutMs} ms; stopping it (a new one starts at the next reconcile)`);
+        void this.stopThread(thread);
+      }, timeoutMs);
+      timer.unref();
+      this.pending.set(id, { resolve, timer });
+      // an answer awaited keeps the process alive (an idle thread does not: unref'd at its start)
+      thread.ref();
+    });
   }
 
   private sendInputs(state: ClusterState, artifact: LoadedArtifact): void {
@@ -186,6 +232,7 @@ export class ReconcileWorker {
     if (this.starts > 1) this.o.log(`reconcile worker: started again (start ${this.starts})`);
     this.thread = thread;
     this.sentArtifact = undefined;
+    this.sentAssignment = undefined;
     this.replicaCurrent = false;
     let error: Error | undefined;
     thread.on('message', (msg: FromThread) => {

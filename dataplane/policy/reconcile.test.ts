@@ -3,7 +3,9 @@
 // that agrees with a fresh computation is checked off the event loop and nothing is sent; a
 // corrupted model (one element changed) is found and corrected (the kernel ends equal to a fresh
 // load); a dead worker falls back to the in-thread reconcile and the next reconcile starts
-// another; close() ends the thread.
+// another; close() ends the thread. The worker also writes the persisted cluster state from its
+// replica: a restart adopts the kernel with it, and a file of an unknown format is ignored.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +14,7 @@ import { computeMembership, type Membership } from '../../compiler/emit/membersh
 import { addNetns, deleteNetns } from '../nft/loader.js';
 import { fullReplaceDocument } from './apply.js';
 import { parseArtifact } from './artifact.js';
+import { ClusterState } from './cluster-state.js';
 import { PolicyEngine, type EngineOptions } from './engine.js';
 import { clusterState, POLICIES_A, relabel } from './fixtures.js';
 import { NftRunner, netnsTarget } from './nft-exec.js';
@@ -68,6 +71,12 @@ describe.skipIf(kernel.skip)(kernel.title, () => {
     if (!r.ok) throw new Error(r.stderr);
     await runner.close();
     return kernelTable(scratch);
+  }
+
+  /** Until the persisted file holds the engine's current generation (a thread's first answer waits for its start: modules, artifact). */
+  async function persistedAll(e: PolicyEngine): Promise<void> {
+    const done = () => (e.status() as any).persist.last?.generation === (e.status() as any).cluster.generation;
+    for (let i = 0; i < 400 && !done(); i++) await new Promise((r) => setTimeout(r, 50));
   }
 
   const internals = (e: PolicyEngine) => e as unknown as Internals;
@@ -136,10 +145,54 @@ describe.skipIf(kernel.skip)(kernel.title, () => {
     expect(worker.status().running).toBe(false);
   });
 
+  it('the worker writes the persisted cluster state; a restart adopts the kernel with it; a file of an unknown format is ignored with a log line', async () => {
+    // a quiet period that never ends here: the full replace prepares the worker, and persists through it
+    const e = await start({ reconcileDelayMs: 600_000, persistDelayMs: 10 });
+    for (const role of ['web', 'api', 'web']) await e.pushClusterState(relabel('api2', { role }));
+    await e.pushClusterState(relabel('web1', { role: 'web', note: 'read by no selector' }));
+    await e.idle();
+    await persistedAll(e);
+    const status = e.status() as any;
+    // the one written on the event loop: the first whole push, before any artifact started the worker
+    expect(status.persist).toMatchObject({ writes: { eventLoop: 1 }, last: { where: 'worker', generation: status.cluster.generation }, lastError: null });
+    expect(status.persist.writes.worker).toBeGreaterThanOrEqual(2);
+    const file = join(dir, 'state', 'policy', 'cluster-state.json');
+    const written = JSON.parse(readFileSync(file, 'utf8'));
+    expect(written.formatVersion).toBe(1);
+    expect(new Map(written.assignment)).toEqual(new Map(internals(e).model.membership.assignment));
+    expect(ClusterState.restore(written.state).cluster()).toEqual(e.cluster());
+    const expected = await kernelTable(node);
+    await e.close();
+    engine = undefined;
+
+    const restart = async () => {
+      logs.length = 0;
+      engine = await PolicyEngine.start({ stateDir: join(dir, 'state'), netns: node, setReady: () => {}, log: (m) => logs.push(m), reconcileDelayMs: 600_000, persistDelayMs: 0 });
+      return engine;
+    };
+    const again = await restart();
+    expect(logs.some((l) => l.includes('already holds the last good'))).toBe(true);
+    expect(again.cluster()).toEqual(ClusterState.restore(written.state).cluster());
+    expect(await kernelTable(node)).toBe(expected);
+    // the adopting start prepared the worker: the first change's persist is the worker's already
+    await again.pushClusterState(relabel('web1', { role: 'web', note: 'after the restart' }));
+    await persistedAll(again);
+    await again.close();
+    expect((again.status() as any).persist).toMatchObject({ writes: { worker: 1, eventLoop: 0 } });
+    engine = undefined;
+
+    writeFileSync(file, JSON.stringify({ formatVersion: 2, journal: [] }));
+    const third = await restart();
+    expect(logs).toContain('policy: ignoring persisted cluster state: cluster-state.json: unknown format');
+    expect(third.status()).toMatchObject({ ready: true, cluster: { pushed: false } });
+  });
+
   it('reconcileInWorker false: the reconcile runs in-thread and no thread starts', async () => {
     const e = await start({ reconcileInWorker: false });
     expect((await e.reconcile()).kind).toBe('none');
     expect(lastReconcile(e).where).toBe('in-thread');
     expect((e.status() as any).reconcileWorker).toBeNull();
+    // and the cluster state is written on the event loop
+    expect((e.status() as any).persist).toMatchObject({ writes: { worker: 0 }, last: { where: 'event-loop' } });
   });
 });
