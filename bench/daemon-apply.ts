@@ -86,6 +86,11 @@ function p90(xs: readonly number[]): number {
   return quantile(xs, 0.9);
 }
 
+/** median, p90, p99, max and how many over the 10 ms target: the churn tables' latency columns */
+function latencyCells(lat: readonly number[]): number[] {
+  return [median(lat), p90(lat), quantile(lat, 0.99), Math.max(...lat), lat.filter((x) => x > 10).length];
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -330,11 +335,7 @@ async function main(): Promise<void> {
         };
         rows.push([
           `${label}, persist ${persistInWorker ? 'in the worker' : 'on the event loop'}`,
-          median(lat),
-          p90(lat),
-          quantile(lat, 0.99),
-          Math.max(...lat),
-          lat.filter((x) => x > 10).length,
+          ...latencyCells(lat),
           fmt(r.maxGapMs),
           gcCell('minor'),
           gcCell('major'),
@@ -357,11 +358,7 @@ async function main(): Promise<void> {
         const lat = r.latency;
         rows.push([
           `${label}, reconcile ${inWorker ? 'in the worker' : 'in-thread'}`,
-          median(lat),
-          p90(lat),
-          quantile(lat, 0.99),
-          Math.max(...lat),
-          lat.filter((x) => x > 10).length,
+          ...latencyCells(lat),
           fmt(r.maxGapMs),
           r.reconciles.length,
           r.reconciles.length ? fmt(median(r.reconciles.map((x) => x.durationMs))) : '-',
