@@ -5,6 +5,11 @@
 //   existing identity   labels of a same-namespace pod with other app/tier labels
 //   unread label        pod-template-hash (no selector reads it)
 //   new identity        app=<never seen>
+// and pods that appear or vanish (CNI ADD/DEL), each for a pod of another node and of this node:
+//   pod added           a copy of the pod (same namespace, labels, node) at an unused address
+//                       of its subnet (carved out of a world range); this node's gets its name
+//                       into the local pods (the scope passed along, as the engine builds it)
+//   pod removed         the pod gone (its address back to the world)
 // Each is applied to the same starting membership 21 times: the first call (cold: the JIT and
 // the indexes the one-pod path keeps are new) and the median wall and CPU time
 // (process.cpuUsage: less disturbed by other load on shared cores) are reported. Every result is
@@ -12,7 +17,7 @@
 
 import type { Cluster, ClusterPod } from '../compiler/model/cluster.js';
 import { compileSources } from '../compiler/compile.js';
-import { computeMembership, diffSize, membershipDiff, updateMembership, type Membership } from '../compiler/emit/membership.js';
+import { computeMembership, diffSize, membershipDiff, updateMembership, type Membership, type MembershipScope } from '../compiler/emit/membership.js';
 import { readSources } from './task-compile.js';
 import { median } from './table.js';
 
@@ -22,11 +27,34 @@ function withPodLabels(cluster: Cluster, pod: ClusterPod, labels: Labels): Clust
   return { ...cluster, pods: cluster.pods.map((p) => (p === pod ? { ...p, labels } : p)) };
 }
 
+/** An IPv4 address of the pod's /16 that no pod has (a world address between pod addresses). */
+function unusedAddressNear(cluster: Cluster, pod: ClusterPod): string {
+  const taken = new Set(cluster.pods.flatMap((p) => p.ips));
+  const [a, b] = pod.ips[0].split('.');
+  for (let i = 0; i < 65536; i++) {
+    const ip = `${a}.${b}.${(i >> 8) & 255}.${i & 255}`;
+    if (!taken.has(ip)) return ip;
+  }
+  throw new Error('no unused address');
+}
+
+const podName = (p: ClusterPod) => `${p.namespace}/${p.name}`;
+
+/** The cluster with `pod` added (pods stay sorted by namespace/name). */
+function withPod(cluster: Cluster, pod: ClusterPod): Cluster {
+  return { ...cluster, pods: [...cluster.pods, pod].sort((x, y) => (podName(x) < podName(y) ? -1 : podName(x) > podName(y) ? 1 : 0)) };
+}
+
+function withoutPod(cluster: Cluster, pod: ClusterPod): Cluster {
+  return { ...cluster, pods: cluster.pods.filter((p) => p !== pod) };
+}
+
 function digest(m: Membership): string {
   const pairs = m.layout.pairs.map((p) => `${p.direction}/${p.subject}/${p.peer}=${p.profile}`).join(';');
   const ports = m.layout.ports.map((p) => `${p.direction}/${p.profile}/${p.protoFrom}/${p.portFrom}-${p.portTo}=${p.rule.cookie}`).join(';');
   const ids = m.identityElements.map((e) => `${e.family}/${e.first}-${e.last}=${e.identity}`).join(';');
-  return `${pairs}|${ports}|${ids}|${m.isolated.egress.join()}|${m.isolated.ingress.join()}`;
+  const world = m.world.map((e) => `${e.family}/${e.first}-${e.last}=${e.identity}`).join(';');
+  return `${pairs}|${ports}|${ids}|${world}|${m.isolated.egress.join()}|${m.isolated.ingress.join()}`;
 }
 
 export function labelChangeNode(paths: readonly string[]): Record<string, number | string> {
@@ -51,9 +79,12 @@ export function labelChangeNode(paths: readonly string[]): Record<string, number
       ['unread label', { ...pod.labels, 'pod-template-hash': 'zzzzzzzzzz' }],
       ['new identity', { ...pod.labels, app: 'never-seen-app' }],
     ];
-    for (const [name, labels] of scenarios) {
-      const changed = withPodLabels(cluster, pod, labels);
-      const key = `${pod.namespace}/${pod.name}`;
+    const added: ClusterPod = { ...pod, name: `${pod.name}-added`, ips: [unusedAddressNear(cluster, pod)] };
+    const runs: Array<[string, Cluster, string, MembershipScope]> = scenarios.map(([name, labels]) => [name, withPodLabels(cluster, pod, labels), podName(pod), { localPods }]);
+    const localAfter = (names: ReadonlySet<string>) => (where === 'this node' ? { localPods: names } : { localPods });
+    runs.push(['pod added', withPod(cluster, added), podName(added), localAfter(new Set([...localPods, podName(added)]))]);
+    runs.push(['pod removed', withoutPod(cluster, pod), podName(pod), localAfter(new Set([...localPods].filter((n) => n !== podName(pod))))]);
+    for (const [name, changed, key, scope] of runs) {
       const times: number[] = [];
       const cpu: number[] = [];
       let next = before;
@@ -61,18 +92,24 @@ export function labelChangeNode(paths: readonly string[]): Record<string, number
       for (let i = 0; i < 21; i++) {
         const c = process.cpuUsage();
         t = performance.now();
-        next = updateMembership(before, program, changed, [key]);
+        next = updateMembership(before, program, changed, [key], scope);
         touched = diffSize(membershipDiff(before, next));
         times.push(performance.now() - t);
         const used = process.cpuUsage(c);
         cpu.push((used.user + used.system) / 1000);
       }
-      const fresh = computeMembership(program, changed, before, { localPods });
+      const fresh = computeMembership(program, changed, before, scope);
       out[`${where}, ${name}: ms, first call`] = times[0];
       out[`${where}, ${name}: ms (median of 21)`] = median(times);
       out[`${where}, ${name}: CPU ms (median of 21)`] = median(cpu);
       out[`${where}, ${name}: elements touched`] = touched;
       out[`${where}, ${name}: equals a fresh computation`] = digest(next) === digest(fresh) ? 'yes' : 'NO';
+      // the full computation the change used to take, in the same run
+      if (name.startsWith('pod ')) {
+        t = performance.now();
+        computeMembership(program, changed, before, scope);
+        out[`${where}, ${name}: computeMembership ms (same change)`] = performance.now() - t;
+      }
     }
   }
   return out;

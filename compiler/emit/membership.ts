@@ -7,20 +7,26 @@
 // that path without the full recomputation: existing identity -> only the pod's ip -> identity
 // elements change (decisions shared with `previous`); new/vanished identity -> only its decision
 // row and column are computed and spliced into the rows they touch (decision-rows.ts), the
-// column only for the subjects a rule towards the identity applies to (columnSubjects). Its
-// result equals computeMembership's (incremental.test.ts, update-property.test.ts) and costs the
-// change, not the table: no pass over every element, pair or identity. membershipDiff merges the
+// column only for the subjects a rule towards the identity applies to (columnSubjects). Pods
+// that appear, vanish or change addresses (CNI ADD/DEL) take the same path: a new address is
+// carved out of the world range holding it, a freed one goes back to the world merged with its
+// neighbours of the same class, exactly as computeIdentities carves (mergeWorld then runs over
+// the elements once: the kernel's world ranges, ~1 ms at 50k pods). Its result equals
+// computeMembership's (incremental.test.ts, update-property.test.ts, address-property.test.ts)
+// and costs the change, not the table: no pass over every pair or identity (the element array
+// is copied). membershipDiff merges the
 // two sorted element arrays (no key strings), or, for a membership updateMembership derived from
 // `before`, only the elements it recorded as changed.
 
-import type { Cluster } from '../model/cluster.js';
+import { isSortedPods, type Cluster } from '../model/cluster.js';
 import type { Direction, Program } from '../ir/types.js';
 import { computeIdentities, elementAt, elementIndex, familyCounts, PodClassifier, withIpv6Counts, type Identity, type IdentityElement, type IdentityTable } from './identities.js';
 import { columnSubjects, computeDecisions, decisionCells, DIRECTIONS, idLowerBound, positionOf, type DecisionElement, type DecisionTable } from './decisions.js';
 import { editRow, flatten, pairsTowards, rowKey, rowPairs, rowSubject, splitRows, type Rows } from './decision-rows.js';
 import { OverlayMap } from './overlay-map.js';
 import { derivePeerIndex } from './peer-index.js';
-import { parseIp, type Family } from '../ir/cidr.js';
+import { formatIp, parseIp, type Family } from '../ir/cidr.js';
+import { LayeredMap } from './layered-map.js';
 import { fnv1a32 } from '../ir/hash.js';
 import { comparePairs, comparePorts, isolationOf, layoutChange, layoutDecisions, type DecisionLayout, type LayoutChange, type PairElement, type PortElement } from './profiles.js';
 import { partitionPoint } from './sorted.js';
@@ -95,6 +101,7 @@ export function computeMembership(program: Program, cluster: Cluster, previous?:
     assignment: new Map(identities.identities.map((i) => [i.key, i.id])),
   };
   if (counts) localCounts.set(m, counts);
+  sourceClusters.set(m, cluster);
   return m;
 }
 
@@ -205,7 +212,10 @@ export function membershipDiff(before: Membership | undefined, after: Membership
   if (before === after) return emptyDiff();
   const change = before ? changes.get(after) : undefined;
   if (before && change && change.from === tokens.get(before)) return recordedDiff(before, after, change);
-  const carved = mergeDiff(before?.identityElements ?? [], after.identityElements, compareIdentityElements, sameIdentity) ?? diffBy(before?.identityElements ?? [], after.identityElements, identityElementKey, (e) => String(e.identity));
+  // a pod address that became a world range of its own (or the reverse) changes maps, even with the same identity
+  const carved =
+    mergeDiff(before?.identityElements ?? [], after.identityElements, compareIdentityElements, sameMapEntry) ??
+    diffBy(before?.identityElements ?? [], after.identityElements, identityElementKey, (e) => `${e.identity}${e.pod === undefined ? '' : '/pod'}`);
   const isPod = (e: IdentityElement) => e.pod !== undefined;
   const identity = { add: carved.add.filter(isPod), delete: carved.delete.filter(isPod) };
   const world = mergeDiff(before?.world ?? [], after.world, compareIdentityElements, sameIdentity) ?? diffBy(before?.world ?? [], after.world, identityElementKey, (e) => String(e.identity));
@@ -216,6 +226,8 @@ export function membershipDiff(before: Membership | undefined, after: Membership
 
 const compareNumbers = (a: number, b: number) => a - b;
 const sameIdentity = (a: IdentityElement, b: IdentityElement) => a.identity === b.identity;
+/** Same identity in the same kernel map (pod addresses and world ranges are held apart). */
+const sameMapEntry = (a: IdentityElement, b: IdentityElement) => a.identity === b.identity && (a.pod === undefined) === (b.pod === undefined);
 const sameProfile = (a: PairElement, b: PairElement) => a.profile === b.profile;
 const sameVerdict = (a: PortElement, b: PortElement) => a.rule.action === b.rule.action && a.rule.cookie === b.rule.cookie;
 
@@ -260,6 +272,10 @@ export interface UpdateSummary {
   readonly refamilied: number;
   /** Subjects a node-local table gained or lost. */
   readonly subjectsChanged: number;
+  /** Pod addresses carved out of world ranges (pods that appeared or gained an address). */
+  readonly carved: number;
+  /** Pod addresses given back to the world (pods that vanished or lost an address). */
+  readonly freed: number;
 }
 
 /** The summary of the update that derived `after` from `before`; undefined when `after` was not derived from it (computed whole). */
@@ -293,8 +309,8 @@ export function diffSize(d: MembershipDiff): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Incremental: a few pods changed labels or named ports (same addresses, same nodes and
-// namespaces, same program). The result equals computeMembership(program, cluster, previous)
+// Incremental: a few pods changed labels or named ports, appeared, vanished or changed
+// addresses (same nodes and namespaces, same program). The result equals computeMembership(program, cluster, previous)
 // element for element (identity representatives may differ: any member serves). Its cost is
 // that of the change: what it needs besides binary searches (per-family element counts,
 // identities.ts; the identities of the local pods; the decision rows, decision-rows.ts; the
@@ -324,12 +340,6 @@ function localSubjectCounts(table: IdentityTable, cluster: Cluster, localPods: R
   return out;
 }
 
-function localCountsOf(m: Membership, cluster: Cluster, localPods: ReadonlySet<string>): ReadonlyMap<number, number> {
-  let c = localCounts.get(m);
-  if (!c) localCounts.set(m, (c = localSubjectCounts(m.identities, cluster, localPods)));
-  return c;
-}
-
 function findPod(cluster: Cluster, name: string): Cluster['pods'][number] | undefined {
   // cluster.pods is sorted by namespace/name: binary search, then a linear check as a fallback.
   const pods = cluster.pods;
@@ -342,7 +352,13 @@ function findPod(cluster: Cluster, name: string): Cluster['pods'][number] | unde
     if (n < name) lo = mid + 1;
     else hi = mid - 1;
   }
-  return pods.find((p) => `${p.namespace}/${p.name}` === name);
+  // a list known sorted (compiler/model/cluster.ts markSortedPods): the pod is not there
+  if (isSortedPods(pods)) return undefined;
+  // (no string per pod: a pod that is gone, which the address path asks about, scans them all)
+  const slash = name.indexOf('/');
+  const namespace = name.slice(0, slash);
+  const podName = name.slice(slash + 1);
+  return pods.find((p) => p.name === podName && p.namespace === namespace);
 }
 
 /** The decision rows of a membership (decision-rows.ts): kept for derived memberships, split from the flat lists otherwise. */
@@ -402,39 +418,142 @@ function rowMembership(parts: Omit<Membership, 'decisions' | 'decisionElements' 
   return m;
 }
 
-interface PodChange {
-  /** Index of the pod element. */
-  readonly at: number;
-  readonly key: string;
+/** An address a pod owns (its element is `first === last` with `pod` set). */
+interface OwnAddress {
   readonly family: Family;
-  readonly groups: string[];
-  readonly observed: boolean;
-  readonly pod: Cluster['pods'][number];
-  readonly text: string;
+  readonly value: bigint;
+}
+
+/** A pod address after the change, with the identity key it gets. */
+interface PodAddressAfter extends OwnAddress {
+  readonly key: string;
+  readonly info: NewIdentityInfo;
+}
+
+/** What a new identity is built from (the first address that brings its key). */
+interface NewIdentityInfo {
+  readonly kind: 'pod' | 'world';
+  readonly groups: readonly string[];
+  readonly representative: Identity['representative'];
+}
+
+/** One changed pod: the addresses it owned, those it owns now, and whether a node-local table counts it before and after. */
+interface PodPlan {
+  readonly name: string;
+  readonly old: readonly OwnAddress[];
+  readonly now: readonly PodAddressAfter[];
+  readonly wasLocal: boolean;
+  readonly isLocal: boolean;
+}
+
+/**
+ * Per membership: the cluster it was computed from. A changed pod's old addresses are its
+ * addresses there that it owned (binary searches), which tells a pod that lost an address (or
+ * vanished) from one that only changed labels. A cluster changed in place must keep its pods'
+ * addresses (ClusterState.patchCachedPod does; pods that appear, vanish or change addresses
+ * come in a new cluster object): the same object passed again answers for the old addresses.
+ * A membership without one (a copy) asks the index below.
+ */
+const sourceClusters = new WeakMap<Membership, Cluster>();
+
+/** The addresses the pod `name` owns in `previous`. */
+function ownedAddresses(previous: Membership, name: string): readonly OwnAddress[] {
+  const source = sourceClusters.get(previous);
+  if (!source) return podAddressIndex(previous.identities).get(name) ?? [];
+  const pod = findPod(source, name);
+  if (!pod) return [];
+  const elements = previous.identityElements;
+  const out: OwnAddress[] = [];
+  for (const text of pod.ips) {
+    const ip = parseIp(text);
+    if (!ip) continue;
+    const at = elementIndex(elements, ip.family, ip.value);
+    const e = elements[at];
+    const owns = at >= 0 && e.pod === name && e.first === e.last;
+    if (owns && !out.some((o) => o.family === ip.family && o.value === ip.value)) out.push({ family: ip.family, value: ip.value });
+  }
+  return out;
+}
+
+/**
+ * Per table: pod `namespace/name` -> the addresses it owns, when the source cluster cannot
+ * tell (one pass over the elements, ~40 ms at 50k pods: built only then, derived for the next
+ * table once built).
+ */
+const podAddressIndexes = new WeakMap<IdentityTable, LayeredMap<string, readonly OwnAddress[]>>();
+
+function podAddressIndex(table: IdentityTable): LayeredMap<string, readonly OwnAddress[]> {
+  let ix = podAddressIndexes.get(table);
+  if (ix) return ix;
+  const byPod = new Map<string, OwnAddress[]>();
+  for (const e of table.elements) {
+    if (e.pod === undefined) continue;
+    let list = byPod.get(e.pod);
+    if (!list) byPod.set(e.pod, (list = []));
+    list.push({ family: e.family, value: e.first });
+  }
+  podAddressIndexes.set(table, (ix = LayeredMap.of(byPod)));
+  return ix;
+}
+
+/** Node addresses as "family/value", per node list: a pod address there may carry a nodes-peer class (the full computation handles those). */
+const nodeAddressSets = new WeakMap<Cluster['nodes'], ReadonlySet<string>>();
+
+function nodeAddresses(nodes: Cluster['nodes']): ReadonlySet<string> {
+  let set = nodeAddressSets.get(nodes);
+  if (set) return set;
+  const out = new Set<string>();
+  for (const n of nodes) {
+    for (const t of n.ips) {
+      const ip = parseIp(t);
+      if (ip) out.add(`${ip.family}/${ip.value}`);
+    }
+  }
+  nodeAddressSets.set(nodes, (set = out));
+  return set;
 }
 
 /**
  * The membership after the pods named in `changedPods` (`namespace/name`) changed labels or
- * named ports, everything else as in `previous`. A pod that moves into an identity that
+ * named ports, appeared, vanished, or gained or lost addresses, everything else as in
+ * `previous`; `scope` is the new scope (default: previous.scope), whose local pods may differ
+ * from the previous ones only in the named pods (a new set: the previous one must not have been
+ * changed in place). A pod that moves into an identity that
  * already exists changes only its ip -> identity elements (decisions are shared with
- * `previous`); a new identity (or one that disappears or gains/loses an address family) gets
- * its decision rows and columns recomputed and spliced in. Anything else (addresses, nodes,
- * namespaces, pods added or removed) falls back to computeMembership.
+ * `previous`); an address that appears inside a world range is carved out of it, one that
+ * goes back to the world is merged with its world neighbours of the same class (as
+ * computeIdentities carves); a new identity (or one that disappears or gains/loses an address
+ * family) gets its decision rows and columns recomputed and spliced in. What the path cannot
+ * do exactly falls back to computeMembership: a scope of another kind or whose other pods
+ * changed, an address another pod owns or shares (the table's warnings), an unparseable new
+ * address, an address of a node when a nodes peer exists, nodes or namespaces changes (the
+ * caller's).
  */
-export function updateMembership(previous: Membership, program: Program, cluster: Cluster, changedPods: readonly string[]): Membership {
+export function updateMembership(previous: Membership, program: Program, cluster: Cluster, changedPods: readonly string[], scope: MembershipScope | undefined = previous.scope): Membership {
+  const full = () => computeMembership(program, cluster, previous, scope);
+  const oldLocal = previous.scope?.localPods;
+  const newLocal = scope?.localPods;
+  const names = [...new Set(changedPods)];
+  if ((oldLocal === undefined) !== (newLocal === undefined) || !localPodsDifferOnlyIn(oldLocal, newLocal, names)) return full();
   const classifier = new PodClassifier(program, cluster);
-  const found = podChanges(previous, cluster, classifier, changedPods);
-  if (!found) return computeMembership(program, cluster, previous, previous.scope);
-  const table = previous.identities;
-  const elements = previous.identityElements;
-  const moved = found.filter((c) => table.byId.get(elements[c.at].identity)!.key !== c.key);
-  if (moved.length === 0) return previous;
-  const step = nextIdentities(previous, moved, classifier);
-  const local = nextLocalCounts(previous, cluster, moved, step.idOf);
+  const plans = planPods(previous, cluster, classifier, names, oldLocal, newLocal);
+  if (!plans) return full();
+  const edit = editElements(previous, plans, classifier);
+  if (!edit) return full();
+  const localMoves = plans.some((p) => p.wasLocal !== p.isLocal || (p.isLocal && edit.touchedPods.has(p.name)));
+  if (edit.before.length === 0 && edit.after.length === 0 && !localMoves) return previous;
+  const step = nextIdentities(previous, edit);
+  const local = nextLocalCounts(previous, cluster, plans, step.idOf);
+  const elements = step.table.elements;
+  // the index only gets a layer when addresses moved (a layer per relabel would flatten the whole index every few of them)
+  const index = podAddressIndexes.get(previous.identities);
+  if (index) podAddressIndexes.set(step.table, edit.addressesChanged ? nextPodAddressIndex(index, plans) : index);
+  const world = edit.addressesChanged ? nextWorld(previous.world, elements) : previous.world;
+  const nextScope = scope?.localPods ? (scope === previous.scope ? previous.scope : { localPods: scope.localPods }) : undefined;
   const change = {
     from: tokenOf(previous),
-    identityBefore: moved.map((c) => elements[c.at]).sort(compareIdentityElements),
-    identityAfter: moved.map((c) => step.table.elements[c.at]).sort(compareIdentityElements),
+    identityBefore: edit.before.sort(compareIdentityElements),
+    identityAfter: edit.after.map(step.resolve).sort(compareIdentityElements),
   };
   const { added, removed, refamilied } = step;
   const summary: UpdateSummary = {
@@ -442,6 +561,8 @@ export function updateMembership(previous: Membership, program: Program, cluster
     removed: [...removed].map((k) => previous.assignment.get(k)!).sort((a, b) => a - b),
     refamilied: refamilied.size,
     subjectsChanged: local.gained.size + local.lost.size,
+    carved: edit.carved,
+    freed: edit.freed,
   };
   if (added.size === 0 && removed.size === 0 && refamilied.size === 0 && local.gained.size === 0 && local.lost.size === 0) {
     // Same identities (same keys and numbers) and subjects: the assignment and decisions are
@@ -450,19 +571,20 @@ export function updateMembership(previous: Membership, program: Program, cluster
     const next: Membership = {
       identities: step.table,
       decisions,
-      identityElements: step.table.elements,
-      world: previous.world,
+      identityElements: elements,
+      world,
       get decisionElements() {
         return decisions.elements;
       },
       isolated: previous.isolated,
       layout: previous.layout,
-      ...(previous.scope ? { scope: previous.scope } : {}),
+      ...(nextScope ? { scope: nextScope } : {}),
       assignment: previous.assignment,
     };
     const rows = rowCache.get(previous);
     if (rows) rowCache.set(next, rows);
     if (local.counts) localCounts.set(next, local.counts);
+    sourceClusters.set(next, cluster);
     changes.set(next, { ...change, pairsGone: [], pairsNew: [], portsGone: [], portsNew: [], summary });
     return next;
   }
@@ -473,49 +595,235 @@ export function updateMembership(previous: Membership, program: Program, cluster
   // a new map object when identities changed (dataplane/policy/incremental.ts tells the cases apart by it)
   const assignment = added.size + removed.size + refamilied.size > 0 ? OverlayMap.derive(previous.assignment, keyChanges, () => new Map(identities.map((i) => [i.key, i.id]))) : previous.assignment;
   const d = spliceDecisions(previous, program, cluster, step, local);
-  // Only pod elements changed: the world ranges are those of `previous`.
   const next = rowMembership(
     {
       identities: step.table,
-      identityElements: step.table.elements,
-      world: previous.world,
+      identityElements: elements,
+      world,
       isolated: d.isolated,
       layout: { ports: d.laid.ports, profiles: d.laid.profiles },
-      ...(previous.scope ? { scope: previous.scope } : {}),
+      ...(nextScope ? { scope: nextScope } : {}),
       assignment,
     },
     d.rows,
   );
   if (local.counts) localCounts.set(next, local.counts);
+  sourceClusters.set(next, cluster);
   changes.set(next, { ...change, pairsGone: d.pairsGone, pairsNew: d.laid.added, portsGone: d.laid.portsGone, portsNew: d.laid.portsNew, summary });
   return next;
 }
 
-/** The address elements of the named pods with their new identity keys; undefined when the one-pod path does not apply. */
-function podChanges(previous: Membership, cluster: Cluster, classifier: PodClassifier, changedPods: readonly string[]): PodChange[] | undefined {
-  const elements = previous.identityElements;
-  const found: PodChange[] = [];
-  for (const name of new Set(changedPods)) {
-    const pod = findPod(cluster, name);
-    if (!pod) return undefined;
-    const groups = classifier.groupsOf(pod);
-    const ports = classifier.portKey(pod);
-    let own = 0;
-    for (const text of pod.ips) {
-      const ip = parseIp(text);
-      if (!ip) continue;
-      const at = elementIndex(elements, ip.family, ip.value);
-      if (at < 0 || elements[at].pod !== name || elements[at].first !== elements[at].last) return undefined;
-      own++;
-      const key = PodClassifier.key(groups, ports, classifier.address.classOf(ip.family, ip.value));
-      found.push({ at, key, family: ip.family, groups, observed: groups.length > 0 || ports !== '', pod, text });
-    }
-    if (own === 0) return undefined;
-  }
-  return found;
+/** Whether two local-pod sets hold the same pods apart from `names` (the same set object: yes). */
+function localPodsDifferOnlyIn(a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | undefined, names: readonly string[]): boolean {
+  if (a === b || a === undefined || b === undefined) return true;
+  const changed = new Set(names);
+  for (const n of a) if (!b.has(n) && !changed.has(n)) return false;
+  for (const n of b) if (!a.has(n) && !changed.has(n)) return false;
+  return true;
 }
 
-/** The identity table after the moves, and which identity keys appeared, vanished or changed families. */
+/** Per changed pod: the addresses it owned and those it owns now with their keys; undefined when the one-pod path cannot be exact. */
+function planPods(previous: Membership, cluster: Cluster, classifier: PodClassifier, names: readonly string[], oldLocal: ReadonlySet<string> | undefined, newLocal: ReadonlySet<string> | undefined): PodPlan[] | undefined {
+  const plans: PodPlan[] = [];
+  let addressesChange = false;
+  for (const name of names) {
+    const old = ownedAddresses(previous, name);
+    const pod = findPod(cluster, name);
+    const now: PodAddressAfter[] = [];
+    if (pod) {
+      const groups = classifier.groupsOf(pod);
+      const ports = classifier.portKey(pod);
+      const observed = groups.length > 0 || ports !== '';
+      const seen = new Set<string>();
+      for (const text of pod.ips) {
+        const ip = parseIp(text);
+        // an unparseable address of a known pod is already among the table's warnings; a new one would add one
+        if (!ip) {
+          if (old.length === 0) return undefined;
+          continue;
+        }
+        const at = `${ip.family}/${ip.value}`;
+        if (seen.has(at)) continue; // listed twice: one element, as computeIdentities gives
+        seen.add(at);
+        const key = PodClassifier.key(groups, ports, classifier.address.classOf(ip.family, ip.value));
+        const representative = { kind: 'pod' as const, pod, namespaceLabels: classifier.namespaceLabels(pod.namespace), ip: text };
+        now.push({ family: ip.family, value: ip.value, key, info: { kind: observed ? 'pod' : 'world', groups, representative } });
+      }
+    }
+    if (now.length !== old.length || now.some((a) => !old.some((o) => o.family === a.family && o.value === a.value))) addressesChange = true;
+    plans.push({ name, old, now, wasLocal: oldLocal?.has(name) ?? false, isLocal: newLocal?.has(name) ?? false });
+  }
+  // Shared or unparseable addresses elsewhere (warnings): who owns an address may then change with it.
+  if (addressesChange && previous.identities.warnings.length > 0) return undefined;
+  return plans;
+}
+
+/** The index of the next table: the changed pods' address lists replaced. */
+function nextPodAddressIndex(index: LayeredMap<string, readonly OwnAddress[]>, plans: readonly PodPlan[]): LayeredMap<string, readonly OwnAddress[]> {
+  const edits = new Map<string, readonly OwnAddress[] | undefined>();
+  for (const p of plans) edits.set(p.name, p.now.length > 0 ? p.now.map((a) => ({ family: a.family, value: a.value })) : undefined);
+  return index.with(edits);
+}
+
+/**
+ * The elements after the changes, with per-family element counts of every identity key they
+ * touched. Identity keys without a number yet (new identities: numbers are given once every
+ * new key is known) stand as negative placeholders until nextIdentities resolves them.
+ */
+interface ElementEdit {
+  readonly elements: IdentityElement[];
+  /** Identity key -> elements per family after the edit (keys touched only). */
+  readonly counts: Map<string, { 4: number; 6: number }>;
+  /** Placeholder -> key. */
+  readonly placeholders: ReadonlyMap<number, string>;
+  /** Elements put in with a placeholder identity (to be renumbered). */
+  readonly pending: readonly IdentityElement[];
+  /** Pod elements taken out or replaced, and those put in (placeholders unresolved). */
+  readonly before: IdentityElement[];
+  readonly after: IdentityElement[];
+  /** How a new key's identity is built. */
+  readonly infos: ReadonlyMap<string, NewIdentityInfo>;
+  /** Pods with an element that changed (a node-local table recounts only these). */
+  readonly touchedPods: ReadonlySet<string>;
+  readonly carved: number;
+  readonly freed: number;
+  readonly addressesChanged: boolean;
+}
+
+/**
+ * Applies the plans to a copy of the elements: addresses a pod no longer owns go back to the
+ * world (merged with world neighbours of their class), addresses it keeps get their new key,
+ * new addresses are carved out of the world range holding them. Undefined when a new address
+ * is not in a world range (another pod owns it) or is a node's address under a nodes peer.
+ */
+function editElements(previous: Membership, plans: readonly PodPlan[], classifier: PodClassifier): ElementEdit | undefined {
+  const table = previous.identities;
+  const perFamily = familyCounts(table);
+  const elements = previous.identityElements.slice();
+  const counts = new Map<string, { 4: number; 6: number }>();
+  const placeholderOf = new Map<string, number>();
+  const placeholders = new Map<number, string>();
+  const infos = new Map<string, NewIdentityInfo>();
+  const pending: IdentityElement[] = [];
+  const before: IdentityElement[] = [];
+  const after: IdentityElement[] = [];
+  const touchedPods = new Set<string>();
+  const hasNodePeers = classifier.address.peers.some((p) => p.key.startsWith('nodes:'));
+  const onNode = (a: OwnAddress) => hasNodePeers && nodeAddresses(classifier.cluster.nodes).has(`${a.family}/${a.value}`);
+  const keyOf = (id: number) => (id < 0 ? placeholders.get(id)! : table.byId.get(id)!.key);
+  const countOf = (key: string) => {
+    let c = counts.get(key);
+    if (!c) {
+      const id = previous.assignment.get(key);
+      counts.set(key, (c = id === undefined ? { 4: 0, 6: 0 } : { ...perFamily(id) }));
+    }
+    return c;
+  };
+  const idFor = (key: string, info: NewIdentityInfo): number => {
+    const id = previous.assignment.get(key) ?? placeholderOf.get(key);
+    if (id !== undefined) return id;
+    const placeholder = -1 - placeholderOf.size;
+    placeholderOf.set(key, placeholder);
+    placeholders.set(placeholder, key);
+    infos.set(key, info);
+    return placeholder;
+  };
+  /** elements[at, at + count) replaced by `items`, counts and pod records kept. */
+  const replace = (at: number, count: number, items: IdentityElement[]) => {
+    for (const e of elements.slice(at, at + count)) {
+      countOf(keyOf(e.identity))[e.family]--;
+      if (e.pod !== undefined) {
+        const was = after.indexOf(e);
+        if (was >= 0) after.splice(was, 1);
+        else before.push(e);
+        touchedPods.add(e.pod);
+      }
+    }
+    for (const e of items) {
+      countOf(keyOf(e.identity))[e.family]++;
+      if (e.identity < 0) pending.push(e);
+      if (e.pod !== undefined) {
+        after.push(e);
+        touchedPods.add(e.pod);
+      }
+    }
+    elements.splice(at, count, ...items);
+  };
+  const owned = (p: PodPlan, a: OwnAddress) => p.now.some((n) => n.family === a.family && n.value === a.value);
+  const wasOwned = (p: PodPlan, a: OwnAddress) => p.old.some((o) => o.family === a.family && o.value === a.value);
+  let carved = 0;
+  let freed = 0;
+  // Addresses given up first: another changed pod may take one of them.
+  for (const p of plans) {
+    for (const a of p.old) {
+      if (owned(p, a)) continue;
+      if (onNode(a)) return undefined;
+      freeAddress(elements, a, classifier, idFor, replace);
+      freed++;
+    }
+  }
+  for (const p of plans) {
+    for (const a of p.now) {
+      const at = elementIndex(elements, a.family, a.value);
+      const e = elements[at];
+      if (wasOwned(p, a)) {
+        const id = idFor(a.key, a.info);
+        if (e.identity !== id) replace(at, 1, [{ ...e, identity: id }]);
+        continue;
+      }
+      if (e.pod !== undefined || onNode(a)) return undefined;
+      replace(at, 1, carveAddress(e, a.value, { family: a.family, first: a.value, last: a.value, identity: idFor(a.key, a.info), pod: p.name }));
+      carved++;
+    }
+  }
+  return { elements, counts, placeholders, pending, before, after, infos, touchedPods, carved, freed, addressesChanged: carved + freed > 0 };
+}
+
+/** A world range with one address carved out: the pod element between what is left on either side (same world identity). */
+function carveAddress(range: IdentityElement, value: bigint, pod: IdentityElement): IdentityElement[] {
+  const out: IdentityElement[] = [];
+  if (range.first < value) out.push({ family: range.family, first: range.first, last: value - 1n, identity: range.identity });
+  out.push(pod);
+  if (value < range.last) out.push({ family: range.family, first: value + 1n, last: range.last, identity: range.identity });
+  return out;
+}
+
+/**
+ * A pod address back to the world: its world key is its address class's (classes change only
+ * at cidr boundaries and node addresses, and a pod address never moves them), and it joins a
+ * neighbouring world range of the same identity, as computeIdentities merges the ranges it
+ * carves between pod addresses.
+ */
+function freeAddress(
+  elements: IdentityElement[],
+  a: OwnAddress,
+  classifier: PodClassifier,
+  idFor: (key: string, info: NewIdentityInfo) => number,
+  replace: (at: number, count: number, items: IdentityElement[]) => void,
+): void {
+  const at = elementIndex(elements, a.family, a.value);
+  const key = `world;a=${classifier.address.classOf(a.family, a.value)}`;
+  const id = idFor(key, { kind: 'world', groups: [], representative: { kind: 'external', ip: formatIp({ family: a.family, value: a.value }) } });
+  const joins = (e: IdentityElement | undefined) => e !== undefined && e.pod === undefined && e.family === a.family && e.identity === id;
+  const left = joins(elements[at - 1]) ? elements[at - 1] : undefined;
+  const right = joins(elements[at + 1]) ? elements[at + 1] : undefined;
+  const merged: IdentityElement = { family: a.family, first: left ? left.first : a.value, last: right ? right.last : a.value, identity: id };
+  replace(left ? at - 1 : at, 1 + (left ? 1 : 0) + (right ? 1 : 0), [merged]);
+}
+
+/**
+ * The kernel's world ranges after pod addresses were carved or freed: mergeWorld of the new
+ * elements (one pass over them); `previous` itself when equal, so an unchanged world shares
+ * its array.
+ */
+function nextWorld(previous: readonly IdentityElement[], elements: readonly IdentityElement[]): readonly IdentityElement[] {
+  const world = mergeWorld(elements);
+  if (world.length !== previous.length) return world;
+  for (let i = 0; i < world.length; i++) if (compareIdentityElements(world[i], previous[i]) !== 0 || world[i].identity !== previous[i].identity) return world;
+  return previous;
+}
+
+/** The identity table after the edit, and which identity keys appeared, vanished or changed families. */
 interface IdentityStep {
   readonly table: IdentityTable;
   readonly added: ReadonlySet<string>;
@@ -523,31 +831,17 @@ interface IdentityStep {
   readonly refamilied: ReadonlySet<string>;
   /** Number of a key after the change. */
   readonly idOf: (key: string) => number;
+  /** An element of the edit with its placeholder identity numbered. */
+  readonly resolve: (e: IdentityElement) => IdentityElement;
 }
 
 function familiesOf(c: { 4: number; 6: number }): Family[] {
   return ([4, 6] as const).filter((f) => c[f] > 0);
 }
 
-function nextIdentities(previous: Membership, moved: readonly PodChange[], classifier: PodClassifier): IdentityStep {
+function nextIdentities(previous: Membership, edit: ElementEdit): IdentityStep {
   const table = previous.identities;
-  const elements = previous.identityElements;
-  const keyOf = (id: number) => table.byId.get(id)!.key;
-  // Per-family counts after the change.
-  const perFamily = familyCounts(table);
-  const counts = new Map<string, { 4: number; 6: number }>();
-  const countOf = (key: string): { 4: number; 6: number } => {
-    let c = counts.get(key);
-    if (!c) {
-      const id = previous.assignment.get(key);
-      counts.set(key, (c = id === undefined ? { 4: 0, 6: 0 } : perFamily(id)));
-    }
-    return c;
-  };
-  for (const c of moved) {
-    countOf(keyOf(elements[c.at].identity))[c.family]--;
-    countOf(c.key)[c.family]++;
-  }
+  const counts = edit.counts;
   // Identities whose existence or families change.
   const removed = new Set<string>();
   const added = new Set<string>();
@@ -573,75 +867,92 @@ function nextIdentities(previous: Membership, moved: readonly PodChange[], class
     newIds.set(key, id);
   }
   const idOf = (key: string): number => previous.assignment.get(key) ?? newIds.get(key)!;
-  const nextElements = elements.slice();
-  for (const c of moved) nextElements[c.at] = { ...elements[c.at], identity: idOf(c.key) };
-  // Identities: the changed ones replaced, the vanished taken out, the new put in (sorted by id).
-  const delta = new Map<number, number>();
-  for (const c of moved) {
-    delta.set(elements[c.at].identity, (delta.get(elements[c.at].identity) ?? 0) - 1);
-    delta.set(idOf(c.key), (delta.get(idOf(c.key)) ?? 0) + 1);
+  const resolve = (e: IdentityElement): IdentityElement => (e.identity < 0 ? { ...e, identity: idOf(edit.placeholders.get(e.identity)!) } : e);
+  const elements = edit.elements;
+  for (const e of edit.pending) {
+    const at = elementIndex(elements, e.family, e.first);
+    if (elements[at] === e) elements[at] = resolve(e);
   }
+  // Identities: the touched ones replaced, the vanished taken out, the new put in (sorted by id).
   const identities = table.identities.slice();
-  for (const [id, d] of delta) {
+  const idChanges = new Map<number, Identity | undefined>();
+  for (const [key, c] of counts) {
+    const id = previous.assignment.get(key);
+    if (id === undefined) continue;
     const at = positionOf(identities, id);
-    if (at < 0) continue; // a new identity
+    if (removed.has(key)) {
+      identities.splice(at, 1);
+      idChanges.set(id, undefined);
+      continue;
+    }
     const i = identities[at];
-    if (removed.has(i.key)) identities.splice(at, 1);
-    else identities[at] = { ...i, families: refamilied.has(i.key) ? familiesOf(counts.get(i.key)!) : i.families, members: i.members + d };
+    const next = { ...i, families: refamilied.has(key) ? familiesOf(c) : i.families, members: c[4] + c[6] };
+    identities[at] = next;
+    idChanges.set(id, next);
   }
   const addedIdentities: Identity[] = [];
   for (const key of added) {
-    const c = moved.find((m) => m.key === key)!;
-    const ident: Identity = {
-      id: newIds.get(key)!,
-      key,
-      kind: c.observed ? 'pod' : 'world',
-      families: familiesOf(counts.get(key)!),
-      representative: { kind: 'pod', pod: c.pod, namespaceLabels: classifier.namespaceLabels(c.pod.namespace), ip: c.text },
-      groups: c.groups,
-      members: delta.get(newIds.get(key)!) ?? 0,
-    };
+    const info = edit.infos.get(key)!;
+    const c = counts.get(key)!;
+    const ident: Identity = { id: newIds.get(key)!, key, kind: info.kind, families: familiesOf(c), representative: info.representative, groups: info.groups as string[], members: c[4] + c[6] };
     addedIdentities.push(ident);
     identities.splice(idLowerBound(identities, ident.id), 0, ident);
-  }
-  const idChanges = new Map<number, Identity | undefined>();
-  for (const id of removedIds) idChanges.set(id, undefined);
-  for (const id of delta.keys()) {
-    const at = positionOf(identities, id);
-    if (at >= 0) idChanges.set(id, identities[at]);
+    idChanges.set(ident.id, ident);
   }
   const byId = OverlayMap.derive(table.byId, idChanges, () => new Map(identities.map((i) => [i.id, i])));
-  const nextTable: IdentityTable = { identities, byId, elements: nextElements, warnings: table.warnings };
+  const nextTable: IdentityTable = { identities, byId, elements, warnings: table.warnings };
   derivePeerIndex(table.identities, identities, addedIdentities, [...removedIds].map((id) => table.byId.get(id)!));
-  withIpv6Counts(table, nextTable, new Map([...counts].map(([key, c]) => [idOf(key), removed.has(key) ? 0 : c[6]])));
-  return { table: nextTable, added, removed, refamilied, idOf };
+  withIpv6Counts(table, nextTable, new Map([...counts].filter(([key]) => idOf(key) !== undefined).map(([key, c]) => [idOf(key), removed.has(key) ? 0 : c[6]])));
+  return { table: nextTable, added, removed, refamilied, idOf, resolve };
 }
 
 /**
- * Subjects of a node-local table that appear (an own pod moved into an identity no own pod had)
- * or disappear (the last own pod left it): the local address counts, moved along. Only a change
- * of one of its own pods can change them (an identity only a remote pod had never was a subject).
+ * Subjects of a node-local table that appear (an own pod's address in an identity no own
+ * address had) or disappear (the last own address left it): the local address counts, with
+ * each changed pod's old addresses taken out (when it was local) and its new ones put in (when
+ * it is). Only a change of one of its own pods can change them (an identity only a remote pod
+ * had never was a subject).
  */
-function nextLocalCounts(previous: Membership, cluster: Cluster, moved: readonly PodChange[], idOf: (key: string) => number): { counts?: ReadonlyMap<number, number>; gained: Set<number>; lost: Set<number> } {
+function nextLocalCounts(previous: Membership, cluster: Cluster, plans: readonly PodPlan[], idOf: (key: string) => number): { counts?: ReadonlyMap<number, number>; gained: Set<number>; lost: Set<number> } {
   const gained = new Set<number>();
   const lost = new Set<number>();
   const local = previous.scope?.localPods;
   if (!local) return { gained, lost };
   const elements = previous.identityElements;
-  const before = localCountsOf(previous, cluster, local);
-  const own = moved.filter((c) => local.has(elements[c.at].pod!));
+  const before = localCounts.get(previous) ?? previousLocalCounts(previous, cluster, plans);
+  const own = plans.filter((p) => p.wasLocal || p.isLocal);
   if (own.length === 0) return { counts: before, gained, lost };
   const counted = new Map(before);
-  for (const c of own) {
-    const from = elements[c.at].identity;
-    const n = counted.get(from)! - 1;
-    if (n > 0) counted.set(from, n);
-    else counted.delete(from);
-    counted.set(idOf(c.key), (counted.get(idOf(c.key)) ?? 0) + 1);
+  for (const p of own) {
+    if (p.wasLocal) {
+      for (const a of p.old) {
+        const from = elements[elementIndex(elements, a.family, a.value)].identity;
+        const n = counted.get(from)! - 1;
+        if (n > 0) counted.set(from, n);
+        else counted.delete(from);
+      }
+    }
+    if (p.isLocal) for (const a of p.now) counted.set(idOf(a.key), (counted.get(idOf(a.key)) ?? 0) + 1);
   }
   for (const id of counted.keys()) if (!before.has(id)) gained.add(id);
   for (const id of before.keys()) if (!counted.has(id)) lost.add(id);
   return { counts: counted, gained, lost };
+}
+
+/** The local counts of `previous` when none were kept: from the new cluster, except the changed pods, whose old addresses are in the index. */
+function previousLocalCounts(previous: Membership, cluster: Cluster, plans: readonly PodPlan[]): Map<number, number> {
+  const local = previous.scope!.localPods!;
+  const changed = new Set(plans.map((p) => p.name));
+  const counts = localSubjectCounts(previous.identities, cluster, new Set([...local].filter((n) => !changed.has(n))));
+  const elements = previous.identityElements;
+  for (const p of plans) {
+    if (!p.wasLocal) continue;
+    for (const a of p.old) {
+      const id = elements[elementIndex(elements, a.family, a.value)].identity;
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+  }
+  return counts;
 }
 
 /**

@@ -125,6 +125,23 @@ function cmp(a: string, b: string): number {
  * the `/`): then the few namespaces are sorted, and each one's pods by name, with fewer and
  * shorter comparisons than sorting 50k keys (the largest part of building the cluster).
  */
+/**
+ * Pod arrays known to be sorted by `namespace/name` (the podKey order): sortPods' output, and the
+ * copies their owners keep sorted (the node daemon's ClusterState). A lookup that misses in one
+ * by binary search may stop there instead of scanning every pod (~4 ms at 50k pods, for every
+ * pod that appears or vanishes).
+ */
+const sortedPodLists = new WeakSet<readonly ClusterPod[]>();
+
+export function markSortedPods<T extends readonly ClusterPod[]>(pods: T): T {
+  sortedPodLists.add(pods);
+  return pods;
+}
+
+export function isSortedPods(pods: readonly ClusterPod[]): boolean {
+  return sortedPodLists.has(pods);
+}
+
 function sortPods(byKey: ReadonlyMap<string, ClusterPod>): ClusterPod[] {
   const byNamespace = new Map<string, ClusterPod[]>();
   for (const pod of byKey.values()) {
@@ -187,7 +204,7 @@ export function buildCluster(inputs: Inputs): { cluster: Cluster; diagnostics: D
     const podCIDRs = src.object.spec?.podCIDRs ?? (src.object.spec?.podCIDR ? [src.object.spec.podCIDR] : []);
     nodes.push({ name, labels: stringLabels(src.object.metadata?.labels), ips, podCIDRs });
   }
-  const sortedPods = sortPods(pods);
+  const sortedPods = markSortedPods(sortPods(pods));
   nodes.sort((a, b) => (a.name < b.name ? -1 : 1));
   return { cluster: { namespaces, pods: sortedPods, nodes }, diagnostics };
 }

@@ -4,12 +4,14 @@
 //   artifact in (socket push or artifacts dir) -> verify + parse -> compute membership ->
 //     full replace (one batch); refused (bad hash/JSON, a batch the kernel rejects) = the old
 //     table stays, a log line and lastError say why; accepted = persisted as the last good.
-//   cluster-state / endpoint change -> one-pod path (incremental.ts) or computeMembership +
-//     membershipDiff -> one element batch; if the kernel refuses it (the model drifted), a full
+//   cluster-state / endpoint change -> one-pod path (incremental.ts: relabels, and pods that
+//     appear, vanish or change addresses) or computeMembership (namespaces, nodes, a model
+//     behind the state) + membershipDiff -> one element batch; if the kernel refuses it (the model drifted), a full
 //     replace. A quiet-period reconcile re-derives the membership from scratch and corrects any
 //     difference the one-pod path could have introduced. Port elements of profiles a change
 //     retires are not deleted in its batch (a delete from the interval map costs the map's size
-//     in libnftables, ~20 ms at 5k pods) but after a quiet period, in one cleanup batch
+//     in libnftables, ~20 ms at 5k pods, and ~0.7 ms per element in the kernel's pipapo at 50k)
+//     but after a quiet period, in one cleanup batch
 //     (deferred-port-deletes.ts: no pair reaches them meanwhile); any full replace drops them.
 //   restart -> the persisted last good vs what the kernel lists: adopt it when equal (counters
 //     survive), full replace when not.
@@ -17,8 +19,10 @@
 //     (ClusterState.localPods: spec.nodeName = nodeName, plus every pod with an endpoint here);
 //     egress is judged at the source's node and ingress at the destination's, so the protected
 //     end is always local. The ip -> identity maps stay cluster-wide. When the local set changes
-//     (endpoint added/removed, a pod scheduled here or moved away) the membership is recomputed
-//     with the new scope and the diff applied. Without nodeName: cluster-wide, as before.
+//     (endpoint added/removed, a pod scheduled here or moved away) the one-pod path takes the new
+//     scope for the pods it names (updateMembership adds or drops their subjects' rows); a
+//     local set that changed otherwise is recomputed with the new scope and the diff applied.
+//     Without nodeName: cluster-wide, as before.
 //
 // Every kernel change is serialized through one queue, so the model always equals the kernel
 // as far as our own batches go. Readiness (CNI STATUS/ADD) stays false until a policy is loaded
@@ -479,13 +483,21 @@ export class PolicyEngine {
     const sameNodes = change.relabeled !== undefined && model.generation === this.state.generation - 1 && change.relabeled.every(({ before, after }) => before.node === after.node);
     const scope = sameNodes && (model.membership.scope?.localPods !== undefined) === (this.o.nodeName !== undefined) ? (model.membership.scope ?? {}) : this.scope();
     const scopeChanged = !sameScope(model.membership.scope, scope);
-    // the one-pod path: only labels/ports of pods that keep their addresses changed
-    if (scopeChanged) {
-      if (change.relabeled) fallback = 'the node-local pods changed';
-    } else if (change.relabeled && model.generation === this.state.generation - 1) {
+    // the one-pod path: labels/ports of pods that keep their addresses (relabeled), or pods that
+    // appear, vanish or change addresses (an upsert or delete of pods only, a CNI ADD/DEL):
+    // updateMembership carves or frees their addresses, exactly, or computes in full itself
+    const behind = model.generation !== this.state.generation - 1;
+    const podsOnly = !change.full && change.relabeled === undefined && change.pods.length > 0 && change.namespaces.length === 0 && change.nodes.length === 0;
+    let names: string[] | undefined;
+    if (change.relabeled) {
+      if (scopeChanged) fallback = 'the node-local pods changed';
+      else if (behind) fallback = 'the model is behind the cluster state';
+      else names = change.relabeled.map(({ after }) => `${after.namespace}/${after.name}`);
+    } else if (podsOnly && !behind) names = change.pods;
+    if (names) {
       let u: PodsUpdate | undefined;
       try {
-        u = updatePods(program, this.state.cluster(), model.membership, change.relabeled.map(({ after }) => `${after.namespace}/${after.name}`));
+        u = updatePods(program, this.state.cluster(), model.membership, names, scope);
       } catch (err) {
         fallback = `one-pod update failed: ${(err as Error).message}`;
       }
@@ -494,8 +506,6 @@ export class PolicyEngine {
         this.scheduleReconcile();
         return u.reason ? { ...report, fallback: u.reason } : report;
       }
-    } else if (change.relabeled) {
-      fallback = 'the model is behind the cluster state';
     }
     const next = computeMembership(program, this.state.cluster(), model.membership, scope);
     const diff = membershipDiff(model.membership, next);

@@ -7,7 +7,7 @@ import { Rng } from '../../bench/prng.js';
 import { compileSources } from '../../compiler/compile.js';
 import { computeMembership, decisionElementKey, identityElementKey, type Membership } from '../../compiler/emit/membership.js';
 import type { Cluster, ClusterPod } from '../../compiler/model/cluster.js';
-import { relabelPod } from './incremental.js';
+import { relabelPod, updatePods } from './incremental.js';
 
 function fingerprint(m: Membership) {
   return {
@@ -58,5 +58,51 @@ describe('relabelPod', () => {
     }
     expect(fast).toBeGreaterThan(20);
     expect(fallbacks).toBeGreaterThan(0);
+  });
+
+  it('updatePods: pods that appear and vanish on a node-local table (new local pods named in the scope) agree with computeMembership', () => {
+    const g = generateCluster({ pods: 300, policies: 30, seed: 9 });
+    const c = compileSources([
+      { name: 'cluster.yaml', text: toKubectlYaml(kubeList([...g.namespaces, ...g.nodes, ...g.pods])) },
+      { name: 'policies.yaml', text: toKubectlYaml(kubeList([...g.networkPolicies, ...g.adminPolicies, g.baselinePolicy])) },
+    ]);
+    const program = c.program!;
+    let cluster: Cluster = c.cluster;
+    const node = cluster.pods[0].node!;
+    const localOf = (cl: Cluster) => new Set(cl.pods.filter((p) => p.node === node).map((p) => `${p.namespace}/${p.name}`));
+    let m = computeMembership(program, cluster, undefined, { localPods: localOf(cluster) });
+    const rng = new Rng(5);
+    const taken = new Set(cluster.pods.flatMap((p) => p.ips));
+    let carved = 0;
+    let freed = 0;
+    for (let i = 0; i < 40; i++) {
+      const name = (p: ClusterPod) => `${p.namespace}/${p.name}`;
+      let changed: string;
+      if (rng.chance(0.5)) {
+        // CNI ADD: a copy of a random pod (labels, namespace, node) at a new address
+        const donor = rng.pick(cluster.pods);
+        let ip: string;
+        do ip = `10.${rng.int(200, 250)}.${rng.int(0, 255)}.${rng.int(1, 254)}`;
+        while (taken.has(ip));
+        taken.add(ip);
+        const added: ClusterPod = { ...donor, name: `added-${i}`, labels: rng.chance(0.3) ? { ...donor.labels, app: `fresh-${i}` } : donor.labels, ips: [ip], node: rng.chance(0.5) ? node : donor.node };
+        cluster = { ...cluster, pods: [...cluster.pods, added].sort((a, b) => (name(a) < name(b) ? -1 : 1)) };
+        changed = name(added);
+      } else {
+        const gone = rng.pick(cluster.pods);
+        cluster = { ...cluster, pods: cluster.pods.filter((p) => p !== gone) };
+        changed = name(gone);
+      }
+      const scope = { localPods: localOf(cluster) };
+      const full = computeMembership(program, cluster, m, scope);
+      const u = updatePods(program, cluster, m, [changed], scope);
+      expect(fingerprint(u.membership)).toEqual(fingerprint(full));
+      expect(u.reason).toBeDefined();
+      if (u.reason!.includes('carved out of the world, 0 given back')) carved++;
+      if (u.reason!.includes('carved out of the world, 1 given back')) freed++;
+      m = u.membership;
+    }
+    expect(carved).toBeGreaterThan(5);
+    expect(freed).toBeGreaterThan(5);
   });
 });

@@ -1,0 +1,198 @@
+// Pods that appear, vanish, gain or lose addresses (CNI ADD/DEL), mixed with relabels:
+// updateMembership carves the new addresses out of the world ranges and gives freed ones back,
+// and after every step its membership equals a fresh computeMembership (identities, numbers,
+// elements, world, decisions, layout, isolation, assignment), and its recorded diff equals the
+// merge of the whole lists. Node-local tables get a new local-pod set per step (the engine's),
+// naming new local pods.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { generateCluster } from '../../bench/generate-cluster.js';
+import { kubeList, toKubectlYaml } from '../../bench/kube-yaml.js';
+import { compileSources } from '../compile.js';
+import type { Cluster, ClusterPod } from '../model/cluster.js';
+import type { Program } from '../ir/types.js';
+import { compileText, randomCaseArb } from '../../testkit/emit.js';
+import { computeMembership, membershipDiff, updateMembership, updateSummary, type Membership, type MembershipScope } from './membership.js';
+
+function fingerprint(m: Membership) {
+  return {
+    identity: m.identityElements.map((e) => `${e.family}/${e.first}-${e.last}=${e.identity}:${e.pod ?? ''}`),
+    world: m.world.map((e) => `${e.family}/${e.first}-${e.last}=${e.identity}`),
+    decisions: m.decisionElements.map((e) => `${e.direction}/${e.subject}/${e.peer}/${e.protoFrom}-${e.protoTo}/${e.portFrom}-${e.portTo}=${e.rule.id}`),
+    decisionTable: m.decisions.elements.length,
+    isolated: m.isolated,
+    tableIsolated: m.decisions.isolated,
+    pairs: m.layout.pairs.map((p) => `${p.direction}/${p.subject}/${p.peer}=${p.profile}`),
+    ports: m.layout.ports.map((p) => `${p.direction}/${p.profile}/${p.protoFrom}-${p.protoTo}/${p.portFrom}-${p.portTo}=${p.rule.id}`),
+    profiles: [...m.layout.profiles].map(([k, p]) => `${k}=${p.id}x${p.uses}`).sort(),
+    assignment: [...m.assignment].sort((a, b) => (a[0] < b[0] ? -1 : 1)),
+    byId: [...m.identities.byId].map(([id, i]) => `${id}=${i.key}`).sort(),
+    identities: m.identities.identities.map((i) => ({ id: i.id, key: i.key, kind: i.kind, families: i.families, groups: i.groups, members: i.members })),
+    localPods: [...(m.scope?.localPods ?? [])].sort(),
+  };
+}
+
+/** A plain copy: not a membership updateMembership returned, so membershipDiff merges the whole lists. */
+function plain(m: Membership): Membership {
+  return { ...m, layout: { ...m.layout }, decisions: { ...m.decisions } };
+}
+
+type Kind = 'add' | 'remove' | 'gain' | 'lose' | 'relabel' | 'move' | 'host';
+/** One step: what happens, to which pod, with which address and labels. */
+type Step = { kind: Kind; pick: number; donor: number; address: number; v6: boolean; both: boolean; local: boolean; labels: 'donor' | 'new' | 'empty' };
+
+const stepArb: fc.Arbitrary<Step> = fc.record({
+  kind: fc.constantFrom<Kind>('add', 'add', 'remove', 'gain', 'lose', 'relabel', 'move', 'host'),
+  pick: fc.nat(),
+  donor: fc.nat(),
+  // 10.0.0.x / fd00::x: the random cases' pods use 1..70, their cidr peers cut around there
+  address: fc.integer({ min: 0, max: 255 }),
+  v6: fc.boolean(),
+  both: fc.boolean(),
+  local: fc.boolean(),
+  labels: fc.constantFrom<Step['labels']>('donor', 'donor', 'new', 'empty'),
+});
+
+const nameOf = (p: ClusterPod) => `${p.namespace}/${p.name}`;
+const byName = (a: ClusterPod, b: ClusterPod) => (nameOf(a) < nameOf(b) ? -1 : nameOf(a) > nameOf(b) ? 1 : 0);
+
+/** A free address near `n` (v4 10.0.0.x, v6 fd00::x) that no pod lists, or undefined. */
+function freeAddress(cluster: Cluster, n: number, v6: boolean): string | undefined {
+  const taken = new Set(cluster.pods.flatMap((p) => p.ips));
+  for (let i = 0; i < 256; i++) {
+    const k = (n + i) % 256;
+    const text = v6 ? `fd00::${k.toString(16)}` : `10.0.0.${k}`;
+    if (!taken.has(text)) return text;
+  }
+  return undefined;
+}
+
+interface World {
+  cluster: Cluster;
+  local: Set<string>;
+}
+
+/** Applies one step; the name of the changed pod (undefined: nothing to do). */
+function apply(w: World, step: Step, n: number, scoped: boolean): string | undefined {
+  const pods = w.cluster.pods.slice();
+  if (pods.length === 0 && step.kind !== 'add') return undefined;
+  const pod = pods[step.pick % Math.max(1, pods.length)];
+  const donor = pods.length > 0 ? pods[step.donor % pods.length] : undefined;
+  const labels = () => (step.labels === 'donor' && donor ? { ...donor.labels } : step.labels === 'new' ? { app: `never-seen-${n % 3}` } : {});
+  const set = (next: ClusterPod[]) => (w.cluster = { ...w.cluster, pods: next.sort(byName) });
+  switch (step.kind) {
+    case 'add': {
+      const ips: string[] = [];
+      const v4 = step.both || !step.v6 ? freeAddress(w.cluster, step.address, false) : undefined;
+      const v6 = step.both || step.v6 ? freeAddress(w.cluster, step.address, true) : undefined;
+      if (v4) ips.push(v4);
+      if (v6) ips.push(v6);
+      const namespace = donor?.namespace ?? 'x';
+      const added: ClusterPod = { namespace, name: `q${n}`, labels: labels(), ips, ports: donor && step.labels === 'donor' ? donor.ports : [], ...(donor?.node ? { node: donor.node } : {}) };
+      set([...pods, added]);
+      if (scoped && step.local) w.local.add(nameOf(added));
+      return nameOf(added);
+    }
+    case 'remove':
+      set(pods.filter((p) => p !== pod));
+      w.local.delete(nameOf(pod));
+      return nameOf(pod);
+    case 'gain': {
+      const ip = freeAddress(w.cluster, step.address, step.v6);
+      if (!ip) return undefined;
+      set(pods.map((p) => (p === pod ? { ...p, ips: [...p.ips, ip] } : p)));
+      return nameOf(pod);
+    }
+    case 'lose':
+      set(pods.map((p) => (p === pod ? { ...p, ips: p.ips.filter((_, i) => i !== step.address % Math.max(1, p.ips.length)) } : p)));
+      return nameOf(pod);
+    case 'move': {
+      // the address changes (a pod recreated under the same name)
+      const ip = freeAddress(w.cluster, step.address, step.v6);
+      if (!ip) return undefined;
+      set(pods.map((p) => (p === pod ? { ...p, ips: [ip] } : p)));
+      return nameOf(pod);
+    }
+    case 'host': {
+      // a host-network pod: a node's address (nodes peers classify it), perhaps shared with another pod
+      const added: ClusterPod = { namespace: donor?.namespace ?? 'x', name: `h${n}`, labels: labels(), ips: [`192.168.0.${1 + (step.address % 2)}`], ports: [] };
+      set([...pods, added]);
+      if (scoped && step.local) w.local.add(nameOf(added));
+      return nameOf(added);
+    }
+    case 'relabel':
+      set(pods.map((p) => (p === pod ? { ...p, labels: labels() } : p)));
+      return nameOf(pod);
+  }
+}
+
+/** Counts of steps that took the incremental path and carved or freed addresses. */
+const taken = { carved: 0, freed: 0, newIdentity: 0, lastMember: 0, worldChanged: 0, fullComputation: 0, steps: 0 };
+
+function checkChain(program: Program, start: Cluster, local: Set<string> | undefined, steps: readonly Step[]): void {
+  const w: World = { cluster: start, local: new Set(local ?? []) };
+  const scopeOf = (): MembershipScope => (local ? { localPods: new Set(w.local) } : {});
+  let m = computeMembership(program, w.cluster, undefined, scopeOf());
+  steps.forEach((step, n) => {
+    const name = apply(w, step, n, local !== undefined);
+    if (name === undefined) return;
+    const scope = scopeOf();
+    // every third step from a copy: no source cluster, kept rows or local counts (the index and recount paths)
+    const base = step.pick % 3 === 0 ? plain(m) : m;
+    const next = updateMembership(base, program, w.cluster, [name], local ? scope : undefined);
+    const fresh = computeMembership(program, w.cluster, m, scope);
+    expect(fingerprint(next)).toEqual(fingerprint(fresh));
+    expect(membershipDiff(base, next)).toEqual(membershipDiff(plain(m), plain(fresh)));
+    const s = updateSummary(base, next);
+    taken.steps++;
+    if (!s && next !== base) taken.fullComputation++;
+    if (s && next.world !== m.world) taken.worldChanged++;
+    if (s) {
+      if (s.carved > 0) taken.carved++;
+      if (s.freed > 0) taken.freed++;
+      if (s.added > 0 && s.carved > 0) taken.newIdentity++;
+      if (s.removed.length > 0 && s.freed > 0) taken.lastMember++;
+    }
+    m = next;
+  });
+}
+
+describe('updateMembership with pods that appear, vanish or change addresses (property)', () => {
+  it('random policy sets (cidr peers around the pod addresses), node-local and cluster-wide, IPv4/IPv6/dual-stack', () => {
+    fc.assert(
+      fc.property(randomCaseArb, fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }), fc.boolean(), fc.array(stepArb, { minLength: 1, maxLength: 24 }), (rc, localMask, scoped, steps) => {
+        const c = compileText(rc.policies, rc.snapshot);
+        const names = c.cluster.pods.map(nameOf);
+        const local = scoped ? new Set(names.filter((_, i) => localMask[i % localMask.length])) : undefined;
+        checkChain(c.program!, c.cluster, local, steps);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('generated clusters, node-local tables of a random node, 30-step chains', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1000 }), fc.nat(), fc.array(stepArb, { minLength: 30, maxLength: 30 }), (seed, nodePick, steps) => {
+        const g = generateCluster({ pods: 120, policies: 14, seed });
+        const c = compileSources([
+          { name: 'cluster.yaml', text: toKubectlYaml(kubeList([...g.namespaces, ...g.nodes, ...g.pods])) },
+          { name: 'policies.yaml', text: toKubectlYaml(kubeList([...g.networkPolicies, ...g.adminPolicies, g.baselinePolicy])) },
+        ]);
+        const nodes = [...new Set(c.cluster.pods.map((p) => p.node).filter((n): n is string => !!n))].sort();
+        const node = nodes[nodePick % nodes.length];
+        const local = new Set(c.cluster.pods.filter((p) => p.node === node).map(nameOf));
+        checkChain(c.program!, c.cluster, local, steps);
+      }),
+      { numRuns: 8 },
+    );
+  });
+
+  it('took the incremental path for adds into new identities and removals of last members', () => {
+    // runs after the properties above (same file, in order)
+    expect(taken.carved).toBeGreaterThan(20);
+    expect(taken.freed).toBeGreaterThan(20);
+    expect(taken.newIdentity).toBeGreaterThan(0);
+    expect(taken.lastMember).toBeGreaterThan(0);
+    expect(taken.worldChanged).toBeGreaterThan(0);
+  });
+});
