@@ -6,6 +6,9 @@
 //                  computes its decision row and column, splices them in and sends the diff);
 //   full apply:    an artifact push (verify, parse, compute membership, full-replace batch,
 //                  persist), alternating two artifacts so each one is a real reload.
+//   pod added / deleted: a new pod (a copy of a pod under a new name and an unused address)
+//                  upserted, then deleted, alternating, on the daemon's node and on another
+//                  (the one-pod path carving and freeing its address);
 //   one-pod, local pod: a relabel of a pod on the daemon's node into an identity another pod of
 //                  the node has (a node-local table keeps its subjects: the one-pod path), and
 //                  one into an identity only pods of other nodes have (the node-local table's
@@ -264,6 +267,32 @@ async function main(): Promise<void> {
         const slowRuns = slow ? await relabelRuns(slow, few) : undefined;
         const localRuns = local ? await relabelRuns(local, reps) : undefined;
         const localAwayRuns = localAway ? await relabelRuns(localAway, few) : undefined;
+        // a pod that appears (a copy of the fast candidate under a new name and an unused
+        // address) and is deleted again, alternating: on this node and on another node
+        const podRuns = async (node: string, tag: string, n: number): Promise<Runs> => {
+          const rt: number[] = [];
+          const engine: number[] = [];
+          let fallbacks = 0;
+          let elements = 0;
+          const s = fast!.subject;
+          for (let i = 0; i < n; i++) {
+            const name = `bench-added-${tag}-${i >> 1}`;
+            const ip = `10.250.${tag === 'here' ? 1 : 2}.${(i >> 1) + 1}`;
+            const body =
+              i % 2 === 0
+                ? { type: 'cluster-state', upsert: [{ ...s, metadata: { ...s.metadata, name }, spec: { ...s.spec, nodeName: node }, status: { ...s.status, podIP: ip, podIPs: [{ ip }] } }] }
+                : { type: 'cluster-state', delete: [{ kind: 'Pod', namespace: s.metadata.namespace, name }] };
+            const t = performance.now();
+            const r = await must(body);
+            rt.push(performance.now() - t);
+            engine.push(r.durationMs);
+            if (!/carved out of the world/.test(r.fallback ?? '')) fallbacks++;
+            elements = Math.max(elements, r.elements);
+          }
+          return { rt, engine, fallbacks, elements };
+        };
+        const addedHere = await podRuns(nodeName, 'here', reps - (reps % 2));
+        const addedElsewhere = await podRuns(nodeNames.find((n) => n !== nodeName) ?? `${nodeName}-other`, 'elsewhere', reps - (reps % 2));
         const metrics: MetricsRuns = { rt: [], after: [], afterNew: [], during: [] };
         const conn2 = await DaemonConnection.open(daemon.socketPath);
         for (let i = 0; i < Number(values['metrics-reps']); i++) {
@@ -308,7 +337,7 @@ async function main(): Promise<void> {
         }
         const status = await must({ type: 'status' });
         conn.close();
-        return { first: first.durationMs, full, fullEngine, one, slowRuns, localRuns, localAwayRuns, churnRuns, reconciles, status, metrics };
+        return { first: first.durationMs, full, fullEngine, one, slowRuns, localRuns, localAwayRuns, addedHere, addedElsewhere, churnRuns, reconciles, status, metrics };
       } finally {
         await daemon.close();
       }
@@ -386,7 +415,8 @@ async function main(): Promise<void> {
         `one-pod: up to ${m.one.elements} elements per batch, ${m.one.fallbacks}/${m.one.rt.length} more than a move between identities (a reason reported)` +
         (m.slowRuns ? `; new identity: up to ${m.slowRuns.elements} elements, ${m.slowRuns.fallbacks}/${m.slowRuns.rt.length} with a reason` : '') +
         (m.localRuns ? `; local pod: up to ${m.localRuns.elements} elements, ${m.localRuns.fallbacks}/${m.localRuns.rt.length} with a reason` : '') +
-        (m.localAwayRuns ? `; local pod into another node's identity: up to ${m.localAwayRuns.elements} elements, ${m.localAwayRuns.fallbacks}/${m.localAwayRuns.rt.length} with a reason` : ''),
+        (m.localAwayRuns ? `; local pod into another node's identity: up to ${m.localAwayRuns.elements} elements, ${m.localAwayRuns.fallbacks}/${m.localAwayRuns.rt.length} with a reason` : '') +
+        `; pods added/deleted: up to ${Math.max(m.addedHere.elements, m.addedElsewhere.elements)} elements, ${m.addedHere.fallbacks + m.addedElsewhere.fallbacks}/${m.addedHere.rt.length + m.addedElsewhere.rt.length} not on the address path`,
     );
   }
   const rows: Array<Array<string | number>> = [];
@@ -396,6 +426,8 @@ async function main(): Promise<void> {
     if (m.slowRuns) rows.push([`one-pod change, new identity [${label}]`, median(m.slowRuns.rt), p90(m.slowRuns.rt), median(m.slowRuns.engine), m.slowRuns.rt.length]);
     if (m.localRuns) rows.push([`one-pod label change, pod of this node [${label}]`, median(m.localRuns.rt), p90(m.localRuns.rt), median(m.localRuns.engine), m.localRuns.rt.length]);
     if (m.localAwayRuns) rows.push([`pod of this node into another node's identity [${label}]`, median(m.localAwayRuns.rt), p90(m.localAwayRuns.rt), median(m.localAwayRuns.engine), m.localAwayRuns.rt.length]);
+    rows.push([`pod added or deleted, this node [${label}]`, median(m.addedHere.rt), p90(m.addedHere.rt), median(m.addedHere.engine), m.addedHere.rt.length]);
+    rows.push([`pod added or deleted, another node [${label}]`, median(m.addedElsewhere.rt), p90(m.addedElsewhere.rt), median(m.addedElsewhere.engine), m.addedElsewhere.rt.length]);
     rows.push([`full apply (artifact push) [${label}]`, median(m.full), p90(m.full), median(m.fullEngine), m.full.length]);
     if (m.metrics.rt.length > 0) {
       rows.push([`metrics request [${label}]`, median(m.metrics.rt), p90(m.metrics.rt), '', m.metrics.rt.length]);
@@ -572,6 +604,9 @@ interface Measured {
   slowRuns?: Runs;
   localRuns?: Runs;
   localAwayRuns?: Runs;
+  /** a new pod upserted then deleted, alternating, on this node / on another node */
+  addedHere: Runs;
+  addedElsewhere: Runs;
   churnRuns?: Runs;
   /** durations of the reconciles seen during the churn (status.lastReconcile) */
   reconciles: number[];
