@@ -14,3 +14,9 @@ export function compileGenerated(pods: number, policies: number, seed: number): 
   ]);
   return { program: c.program!, cluster: c.cluster };
 }
+
+/** The `pick`-th node (mod their number, in name order) that runs pods of a generated cluster: a random node for property tests. */
+export function generatedNode(cluster: Cluster, pick: number): string {
+  const nodes = [...new Set(cluster.pods.map((p) => p.node).filter((n): n is string => !!n))].sort();
+  return nodes[pick % nodes.length];
+}

@@ -6,9 +6,7 @@
 // naming new local pods.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { generateCluster } from '../../bench/generate-cluster.js';
-import { kubeList, toKubectlYaml } from '../../bench/kube-yaml.js';
-import { compileSources } from '../compile.js';
+import { compileGenerated, generatedNode } from '../../testkit/generated.js';
 import type { Cluster, ClusterPod } from '../model/cluster.js';
 import type { Program } from '../ir/types.js';
 import { compileText, randomCaseArb } from '../../testkit/emit.js';
@@ -173,15 +171,10 @@ describe('updateMembership with pods that appear, vanish or change addresses (pr
   it('generated clusters, node-local tables of a random node, 30-step chains', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 1000 }), fc.nat(), fc.array(stepArb, { minLength: 30, maxLength: 30 }), (seed, nodePick, steps) => {
-        const g = generateCluster({ pods: 120, policies: 14, seed });
-        const c = compileSources([
-          { name: 'cluster.yaml', text: toKubectlYaml(kubeList([...g.namespaces, ...g.nodes, ...g.pods])) },
-          { name: 'policies.yaml', text: toKubectlYaml(kubeList([...g.networkPolicies, ...g.adminPolicies, g.baselinePolicy])) },
-        ]);
-        const nodes = [...new Set(c.cluster.pods.map((p) => p.node).filter((n): n is string => !!n))].sort();
-        const node = nodes[nodePick % nodes.length];
+        const c = compileGenerated(120, 14, seed);
+        const node = generatedNode(c.cluster, nodePick);
         const local = new Set(c.cluster.pods.filter((p) => p.node === node).map(nameOf));
-        checkChain(c.program!, c.cluster, local, steps);
+        checkChain(c.program, c.cluster, local, steps);
       }),
       { numRuns: 8 },
     );

@@ -7,9 +7,7 @@
 // flatten (layered-map.ts) and for rows to be compacted (decision-rows.ts).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { generateCluster } from '../../bench/generate-cluster.js';
-import { kubeList, toKubectlYaml } from '../../bench/kube-yaml.js';
-import { compileSources } from '../compile.js';
+import { compileGenerated, generatedNode } from '../../testkit/generated.js';
 import type { Cluster } from '../model/cluster.js';
 import type { Program } from '../ir/types.js';
 import { compileText, randomCaseArb } from '../../testkit/emit.js';
@@ -137,16 +135,11 @@ describe('updateMembership + membershipDiff vs the full computation (property)',
   it('generated clusters, node-local tables of a random node, 40-step chains', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 1000 }), fc.nat(), fc.array(stepArb, { minLength: 40, maxLength: 40 }), (seed, nodePick, steps) => {
-        const g = generateCluster({ pods: 120, policies: 14, seed });
-        const c = compileSources([
-          { name: 'cluster.yaml', text: toKubectlYaml(kubeList([...g.namespaces, ...g.nodes, ...g.pods])) },
-          { name: 'policies.yaml', text: toKubectlYaml(kubeList([...g.networkPolicies, ...g.adminPolicies, g.baselinePolicy])) },
-        ]);
-        const nodes = [...new Set(c.cluster.pods.map((p) => p.node).filter((n): n is string => !!n))].sort();
-        const node = nodes[nodePick % nodes.length];
+        const c = compileGenerated(120, 14, seed);
+        const node = generatedNode(c.cluster, nodePick);
         const localIdx = c.cluster.pods.map((p, i) => (p.node === node ? i : -1)).filter((i) => i >= 0);
         const localPods = new Set(localIdx.map((i) => `${c.cluster.pods[i].namespace}/${c.cluster.pods[i].name}`));
-        checkChain(c.program!, c.cluster, { localPods }, steps, localIdx);
+        checkChain(c.program, c.cluster, { localPods }, steps, localIdx);
       }),
       { numRuns: 8 },
     );
