@@ -22,7 +22,7 @@ import { isSortedPods, type Cluster } from '../model/cluster.js';
 import type { Direction, Program } from '../ir/types.js';
 import { computeIdentities, elementAt, elementIndex, familyCounts, PodClassifier, withIpv6Counts, type Identity, type IdentityElement, type IdentityTable } from './identities.js';
 import { columnSubjects, computeDecisions, decisionCells, DIRECTIONS, idLowerBound, positionOf, type DecisionElement, type DecisionTable } from './decisions.js';
-import { editRow, flatten, pairsTowards, rowKey, rowPairs, rowSubject, splitRows, type Rows } from './decision-rows.js';
+import { editRow, flatten, pairsTowards, rowKey, rowPairs, splitRows, type Rows } from './decision-rows.js';
 import { OverlayMap } from './overlay-map.js';
 import { derivePeerIndex } from './peer-index.js';
 import { formatIp, parseIp, type Family } from '../ir/cidr.js';

@@ -525,7 +525,7 @@ export class PolicyEngine {
     const plan = this.cleanupDelay() > 0 ? this.heldPorts.plan(diff) : { send: diff, held: new Map() };
     const send = plan.send;
     let doc: NftDocument = diffDocument(send, artifact.table);
-    // hash-set-only batches go over nfnetlink, without libnftables' cache fetch (element-batch.ts)
+    // batches on hash and pipapo maps go over nfnetlink, without libnftables' cache fetch (element-batch.ts)
     let r = diffSize(send) === 0 ? { ok: true, code: 0, stdout: '', stderr: '' } : await this.nft.applyElements(doc, elementTarget(artifact.skeleton));
     if (!r.ok && send.ports.delete.length > 0) {
       // nft 1.0.6 deletes some concatenated interval elements only in the form they were
@@ -705,7 +705,7 @@ export class PolicyEngine {
       requirePolicy: this.o.requirePolicy ?? true,
       netns: describeNetns(this.nft.target),
       nft: this.nft.mode,
-      // element batches sent over nfnetlink (hash sets only) and through libnftables/nft
+      // element batches sent over nfnetlink (hash and pipapo maps) and through libnftables/nft
       nftElementBatches: { ...this.nft.elementBatches },
       artifact: a && m ? { hash: a.hash, source: this.lastGoodMeta?.source, loadedAt: m.loadedAt.toISOString(), table: a.table, withSnapshot: a.withSnapshot } : null,
       counts: {

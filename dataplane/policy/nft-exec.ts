@@ -93,7 +93,7 @@ export interface RunnerOptions {
   /** path of policyc-nft; false: run `nft` per batch; default: locateNftHelper() */
   helper?: string | false;
   /**
-   * Element batches on hash sets over nfnetlink (applyElements). Default: on, unless the
+   * Element batches on hash sets and pipapo maps over nfnetlink (applyElements). Default: on, unless the
    * environment says POLICYC_NFT_NETLINK_ELEMENTS=off (a switch for comparisons and for a kernel
    * that refuses the raw batches: everything then goes through libnftables, as before).
    */
@@ -198,7 +198,7 @@ export class NftRunner {
 
   /**
    * One element batch (adds/deletes only), one kernel transaction either way. When every command
-   * touches a hash set/map of `target` (element-batch.ts) and the helper runs, it goes to the
+   * touches a hash set/map or a concatenated interval map of `target` (element-batch.ts) and the helper runs, it goes to the
    * kernel over nfnetlink without libnftables, whose cache fetch (every chain of the table) is
    * most of a small batch's cost on a large table; otherwise through apply(). A failure is the
    * kernel's (or the helper's) answer, as from apply(): nothing was applied.
