@@ -26,7 +26,7 @@ import { selectorKey } from '../ir/selector.js';
 import type { Endpoint } from '../evaluate/endpoints.js';
 import { peerMatches } from '../evaluate/match.js';
 import { cidrPeerKey, type Identity, type IdentityTable } from './identities.js';
-import { classParts, nodeIdentityIds, peerIndex, registerPeerIndex, type PeerIndex } from './peer-index.js';
+import { classParts, nodeIdentityIds, peerIndex, positionCache, registerPeerIndex, type PeerIndex } from './peer-index.js';
 import { partitionPoint } from './sorted.js';
 
 export const DIRECTIONS: readonly Direction[] = ['egress', 'ingress'];
@@ -310,18 +310,25 @@ class PeerSets {
   private byClass?: Map<string, number[]>;
   /** Per identity (index), the parts of its address class; filled on first use (single-peer queries). */
   private readonly classesOf: Array<Set<string> | undefined> = [];
-  private readonly cache = new Map<string, { all: boolean; set: Set<number>; sorted: number[] }>();
+  /** Rule signature -> its peer set. */
+  private readonly cache: Map<string, RulePeers>;
   /** members() from `ids`, by kind and key. */
-  private readonly positions = new Map<string, number[]>();
+  private readonly positions: Map<string, readonly number[]>;
   /** Rule signature -> identity (index) -> whether its peers match: single-peer queries. */
-  private readonly single = new Map<string, Map<number, boolean>>();
+  private readonly single: Map<string, Map<number, boolean>>;
 
   constructor(
     private readonly identities: readonly Identity[],
     private readonly program: Program,
     private readonly cluster: Cluster,
     private readonly ids?: PeerIndex,
-  ) {}
+  ) {
+    // the incremental path keeps these along identity lists that keep every position (peer-index.ts)
+    const kept = ids ? positionCache(identities, cluster.nodes) : undefined;
+    this.cache = (kept?.peerSets as Map<string, RulePeers> | undefined) ?? new Map();
+    this.positions = kept?.members ?? new Map();
+    this.single = kept?.single ?? new Map();
+  }
 
   /** The lists by position, built from every identity (the from-scratch path); left for updates (peer-index.ts). */
   private lists(): { byGroup: Map<string, number[]>; byClass: Map<string, number[]> } {
@@ -365,12 +372,12 @@ class PeerSets {
     let out = this.positions.get(cacheKey);
     if (!out) {
       const ids = (kind === 'group' ? this.ids.byGroup : this.ids.byClass).get(key) ?? [];
-      out = [];
+      const found: number[] = [];
       for (const id of ids) {
         const i = positionOf(this.identities, id);
-        if (i >= 0) out.push(i);
+        if (i >= 0) found.push(i);
       }
-      this.positions.set(cacheKey, out);
+      this.positions.set(cacheKey, (out = found));
     }
     return out;
   }
@@ -418,36 +425,50 @@ class PeerSets {
     return hit;
   }
 
-  of(rule: Rule): { all: boolean; set: Set<number>; sorted: number[] } {
+  of(rule: Rule): RulePeers {
     const sig = ruleSignature(rule);
     let entry = this.cache.get(sig);
     if (entry) return entry;
-    const set = new Set<number>();
+    const lists: Array<readonly number[]> = [];
     let all = false;
     for (const p of rule.peers) {
       if (p.kind === 'any') {
         all = true;
         break;
       }
-      if (p.kind === 'pods') {
-        for (const i of this.members('group', p.group)) set.add(i);
-      } else if (p.kind === 'cidr') {
-        for (const i of this.members('class', cidrPeerKey(p.cidr, p.except))) set.add(i);
-      } else {
+      if (p.kind === 'pods') lists.push(this.members('group', p.group));
+      else if (p.kind === 'cidr') lists.push(this.members('class', cidrPeerKey(p.cidr, p.except)));
+      else {
         // Only an identity whose representative has a node's address can match a nodes peer.
+        const hit: number[] = [];
         for (const i of this.onNodes()) {
-          const ident = this.identities[i];
-          if (!set.has(i) && peerMatches(p, ident.representative, this.groups, this.cluster).matched) set.add(i);
+          if (peerMatches(p, this.identities[i].representative, this.groups, this.cluster).matched) hit.push(i);
         }
+        lists.push(hit.sort((a, b) => a - b));
       }
     }
-    if (all) {
-      set.clear();
-      for (let i = 0; i < this.identities.length; i++) set.add(i);
-    }
-    entry = { all, set, sorted: [...set].sort((a, b) => a - b) };
+    let sorted: readonly number[];
+    if (all) sorted = Array.from({ length: this.identities.length }, (_, i) => i);
+    // one peer (most rules): its member list is already in position order
+    else if (lists.length === 1) sorted = lists[0];
+    else sorted = [...new Set(lists.flat())].sort((a, b) => a - b);
+    entry = new RulePeers(all, sorted);
     this.cache.set(sig, entry);
     return entry;
+  }
+}
+
+/** The identities (positions, ascending) a rule's peers match; the set is built only for membership tests. */
+class RulePeers {
+  private built?: Set<number>;
+
+  constructor(
+    readonly all: boolean,
+    readonly sorted: readonly number[],
+  ) {}
+
+  get set(): ReadonlySet<number> {
+    return (this.built ??= new Set(this.sorted));
   }
 }
 

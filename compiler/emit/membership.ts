@@ -260,6 +260,8 @@ interface Change {
   /** Port elements of the profiles that vanished and appeared (sorted). */
   readonly portsGone: readonly PortElement[];
   readonly portsNew: readonly PortElement[];
+  /** The isolated sets' changes (merging the whole sets per change showed up in profiles). */
+  readonly isolated: Readonly<Record<Direction, ElementChanges<number>>>;
   readonly summary: UpdateSummary;
 }
 
@@ -299,7 +301,7 @@ function recordedDiff(before: Membership, after: Membership, c: Change): Members
   const gone = [...c.pairsGone].sort(comparePairs);
   const pairs = mergeDiff(gone, c.pairsNew, comparePairs, sameProfile) ?? diffBy(gone, c.pairsNew, pairKey, (e) => String(e.profile));
   const ports = mergeDiff(c.portsGone, c.portsNew, comparePorts, sameVerdict) ?? diffBy(c.portsGone, c.portsNew, portKey, (e) => `${e.rule.action}/${e.rule.cookie}`);
-  return { identity, world, pairs, ports, isolated: isolationDiff(before, after) };
+  return { identity, world, pairs, ports, isolated: c.isolated };
 }
 
 export function diffSize(d: MembershipDiff): number {
@@ -548,7 +550,7 @@ export function updateMembership(previous: Membership, program: Program, cluster
   // the index only gets a layer when addresses moved (a layer per relabel would flatten the whole index every few of them)
   const index = podAddressIndexes.get(previous.identities);
   if (index) podAddressIndexes.set(step.table, edit.addressesChanged ? nextPodAddressIndex(index, plans) : index);
-  const world = edit.addressesChanged ? nextWorld(previous.world, elements) : previous.world;
+  const world = edit.addressesChanged ? nextWorld(previous.world, elements, edit) : previous.world;
   const nextScope = scope?.localPods ? (scope === previous.scope ? previous.scope : { localPods: scope.localPods }) : undefined;
   const change = {
     from: tokenOf(previous),
@@ -585,7 +587,7 @@ export function updateMembership(previous: Membership, program: Program, cluster
     if (rows) rowCache.set(next, rows);
     if (local.counts) localCounts.set(next, local.counts);
     sourceClusters.set(next, cluster);
-    changes.set(next, { ...change, pairsGone: [], pairsNew: [], portsGone: [], portsNew: [], summary });
+    changes.set(next, { ...change, pairsGone: [], pairsNew: [], portsGone: [], portsNew: [], isolated: { egress: NO_CHANGE, ingress: NO_CHANGE }, summary });
     return next;
   }
   const keyChanges = new Map<string, number | undefined>();
@@ -609,7 +611,7 @@ export function updateMembership(previous: Membership, program: Program, cluster
   );
   if (local.counts) localCounts.set(next, local.counts);
   sourceClusters.set(next, cluster);
-  changes.set(next, { ...change, pairsGone: d.pairsGone, pairsNew: d.laid.added, portsGone: d.laid.portsGone, portsNew: d.laid.portsNew, summary });
+  changes.set(next, { ...change, pairsGone: d.pairsGone, pairsNew: d.laid.added, portsGone: d.laid.portsGone, portsNew: d.laid.portsNew, isolated: d.isolatedChanges, summary });
   return next;
 }
 
@@ -685,6 +687,9 @@ interface ElementEdit {
   readonly infos: ReadonlyMap<string, NewIdentityInfo>;
   /** Pods with an element that changed (a node-local table recounts only these). */
   readonly touchedPods: ReadonlySet<string>;
+  /** World (non-pod) elements taken out and put in (nextWorld tells from them whether the kernel's merged ranges moved). */
+  readonly worldGone: readonly IdentityElement[];
+  readonly worldNew: readonly IdentityElement[];
   readonly carved: number;
   readonly freed: number;
   readonly addressesChanged: boolean;
@@ -729,9 +734,12 @@ function editElements(previous: Membership, plans: readonly PodPlan[], classifie
     return placeholder;
   };
   /** elements[at, at + count) replaced by `items`, counts and pod records kept. */
+  const worldGone: IdentityElement[] = [];
+  const worldNew: IdentityElement[] = [];
   const replace = (at: number, count: number, items: IdentityElement[]) => {
     for (const e of elements.slice(at, at + count)) {
       countOf(keyOf(e.identity))[e.family]--;
+      if (e.pod === undefined) worldGone.push(e);
       if (e.pod !== undefined) {
         const was = after.indexOf(e);
         if (was >= 0) after.splice(was, 1);
@@ -741,6 +749,7 @@ function editElements(previous: Membership, plans: readonly PodPlan[], classifie
     }
     for (const e of items) {
       countOf(keyOf(e.identity))[e.family]++;
+      if (e.pod === undefined) worldNew.push(e);
       if (e.identity < 0) pending.push(e);
       if (e.pod !== undefined) {
         after.push(e);
@@ -776,7 +785,7 @@ function editElements(previous: Membership, plans: readonly PodPlan[], classifie
       carved++;
     }
   }
-  return { elements, counts, placeholders, pending, before, after, infos, touchedPods, carved, freed, addressesChanged: carved + freed > 0 };
+  return { elements, counts, placeholders, pending, before, after, infos, touchedPods, worldGone, worldNew, carved, freed, addressesChanged: carved + freed > 0 };
 }
 
 /** A world range with one address carved out: the pod element between what is left on either side (same world identity). */
@@ -812,15 +821,79 @@ function freeAddress(
 }
 
 /**
- * The kernel's world ranges after pod addresses were carved or freed: mergeWorld of the new
- * elements (one pass over them); `previous` itself when equal, so an unchanged world shares
- * its array.
+ * The kernel's world ranges after pod addresses were carved or freed: `previous` itself when
+ * the edit provably leaves mergeWorld's runs alone (worldKept), else mergeWorld of the new
+ * elements (a pass over every element: ~1-1.5 ms at 50k pods, once per pod added or deleted),
+ * and `previous` again when that turns out equal, so an unchanged world shares its array.
  */
-function nextWorld(previous: readonly IdentityElement[], elements: readonly IdentityElement[]): readonly IdentityElement[] {
+function nextWorld(previous: readonly IdentityElement[], elements: readonly IdentityElement[], edit: ElementEdit): readonly IdentityElement[] {
+  if (worldKept(elements, edit)) return previous;
   const world = mergeWorld(elements);
   if (world.length !== previous.length) return world;
   for (let i = 0; i < world.length; i++) if (compareIdentityElements(world[i], previous[i]) !== 0 || world[i].identity !== previous[i].identity) return world;
   return previous;
+}
+
+/**
+ * Whether mergeWorld gives the same runs before and after the edit, from the world elements it
+ * took out and put in alone. mergeWorld reads the world elements in order as (first, identity)
+ * and starts a run wherever the identity changes. The edit changes that sequence only between
+ * world elements it left alone; between two such elements q and r, the run starts among the
+ * elements taken out (then r) and among those put in (then r), each read after q, must be the
+ * same (same first address, same identity), and then every run, its start and its end is. The
+ * common cases pass: a carve leaves its range's identity on both sides of the pod (the piece
+ * before it starts where the range started), a freed address joins neighbours of its class.
+ * A new world identity, a change before the first world element a family keeps, or a class
+ * boundary say no (and mergeWorld decides).
+ */
+function worldKept(elements: readonly IdentityElement[], edit: ElementEdit): boolean {
+  if (edit.worldGone.length + edit.worldNew.length === 0) return true;
+  const changed = new Set(edit.worldNew);
+  // per kept predecessor q (its index in the new elements): the elements taken out and put in after it
+  const groups = new Map<number, { gone: IdentityElement[]; now: IdentityElement[] }>();
+  const place = (x: IdentityElement, own: boolean, side: 'gone' | 'now'): boolean => {
+    if (x.identity < 0) return false; // a new world identity
+    let i = elementIndex(elements, x.family, x.first);
+    if (own) i--;
+    for (; i >= 0; i--) {
+      const e = elements[i];
+      if (e.family !== x.family) return false;
+      if (e.pod !== undefined || changed.has(e) || e.first >= x.first) continue;
+      let g = groups.get(i);
+      if (!g) groups.set(i, (g = { gone: [], now: [] }));
+      g[side].push(x);
+      return true;
+    }
+    return false;
+  };
+  for (const x of edit.worldGone) if (!place(x, false, 'gone')) return false;
+  for (const x of edit.worldNew) {
+    // put in and taken out again by the same edit: in neither sequence
+    const at = elementIndex(elements, x.family, x.first);
+    if (elements[at] !== x) continue;
+    if (!place(x, true, 'now')) return false;
+  }
+  const byFirst = (a: IdentityElement, b: IdentityElement) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0);
+  for (const [q, g] of groups) {
+    const before = runStarts(elements[q].identity, g.gone.sort(byFirst));
+    const after = runStarts(elements[q].identity, g.now.sort(byFirst));
+    if (before.last !== after.last || before.starts.length !== after.starts.length) return false;
+    for (let k = 0; k < before.starts.length; k++) {
+      if (before.starts[k].first !== after.starts[k].first || before.starts[k].identity !== after.starts[k].identity) return false;
+    }
+  }
+  return true;
+}
+
+/** The elements of a world sequence (in order, after an element of identity `from`) that start a run, and the identity it ends with. */
+function runStarts(from: number, items: readonly IdentityElement[]): { starts: IdentityElement[]; last: number } {
+  const starts: IdentityElement[] = [];
+  let last = from;
+  for (const e of items) {
+    if (e.identity !== last) starts.push(e);
+    last = e.identity;
+  }
+  return { starts, last };
 }
 
 /** The identity table after the edit, and which identity keys appeared, vanished or changed families. */
@@ -967,7 +1040,7 @@ function spliceDecisions(
   cluster: Cluster,
   step: IdentityStep,
   local: { counts?: ReadonlyMap<number, number>; gained: ReadonlySet<number>; lost: ReadonlySet<number> },
-): { rows: Rows; isolated: Record<Direction, number[]>; laid: LayoutChange; pairsGone: PairElement[] } {
+): { rows: Rows; isolated: Record<Direction, number[]>; isolatedChanges: Record<Direction, ElementChanges<number>>; laid: LayoutChange; pairsGone: PairElement[] } {
   const affected = new Set<number>();
   for (const key of [...step.removed, ...step.refamilied]) affected.add(previous.assignment.get(key)!);
   const recompute = new Set<number>();
@@ -1009,12 +1082,17 @@ function spliceDecisions(
     }
   }
   const isolated = {} as Record<Direction, number[]>;
+  const isolatedChanges = {} as Record<Direction, ElementChanges<number>>;
   for (const d of DIRECTIONS) {
     // both sorted, and disjoint (the fresh ones are rows just dropped or new)
-    isolated[d] = mergeSorted(
-      previous.isolated[d].filter((id) => !dropped.has(id)),
-      fresh.isolated[d],
-    );
+    const was = previous.isolated[d];
+    const kept = was.filter((id) => !dropped.has(id));
+    isolated[d] = mergeSorted(kept, fresh.isolated[d]);
+    // only dropped rows can leave the set and only fresh rows enter it: the diff costs the change
+    const now = new Set(fresh.isolated[d]);
+    const left = kept.length === was.length ? [] : was.filter((id) => dropped.has(id) && !now.has(id));
+    const entered = fresh.isolated[d].filter((id) => !(dropped.has(id) && sortedHas(was, id)));
+    isolatedChanges[d] = left.length + entered.length === 0 ? NO_CHANGE : { add: entered, delete: left };
   }
   const freshElements: DecisionElement[] = [];
   for (const run of fresh.runs) for (const e of run.elements) freshElements.push(e);
@@ -1033,7 +1111,15 @@ function spliceDecisions(
     if (row) rows.set(key, row);
     else rows.delete(key);
   }
-  return { rows, isolated, laid, pairsGone };
+  return { rows, isolated, isolatedChanges, laid, pairsGone };
+}
+
+const NO_CHANGE: ElementChanges<number> = { add: [], delete: [] };
+
+/** Whether an ascending id list holds `id`. */
+function sortedHas(list: readonly number[], id: number): boolean {
+  const at = partitionPoint(0, list.length, (i) => list[i] < id);
+  return at < list.length && list[at] === id;
 }
 
 /** Two ascending id lists as one. */

@@ -21,6 +21,38 @@ export interface PeerIndex {
 
 const indexes = new WeakMap<readonly Identity[], PeerIndex>();
 
+/**
+ * What decisions.ts derives from an identity list by position (index in the list sorted by id):
+ * the positions of each group's and class's members, each rule's peer set, single-peer answers.
+ * A list derived without identities appearing or vanishing has the same ids at the same
+ * positions, so it shares its predecessor's cache: the row of a new subject (a pod added to a
+ * node, whose identity already exists) then reuses the peer sets the previous update built
+ * instead of rebuilding them (a 3,000-pair row at 50k pods / 10k policies: 3.3-3.7 -> 2.5-2.8 ms of
+ * CPU, warm, /tmp measurement in session 6).
+ * `nodes`: the node list nodes peers were judged against (another list empties the cache).
+ */
+export interface PositionCache {
+  nodes?: Cluster['nodes'];
+  readonly members: Map<string, readonly number[]>;
+  readonly peerSets: Map<string, unknown>;
+  readonly single: Map<string, Map<number, boolean>>;
+}
+
+const positionCaches = new WeakMap<readonly Identity[], PositionCache>();
+
+/** The position cache of an identity list (shared along derivations that keep every position). */
+export function positionCache(identities: readonly Identity[], nodes: Cluster['nodes']): PositionCache {
+  let c = positionCaches.get(identities);
+  if (!c) positionCaches.set(identities, (c = { nodes, members: new Map(), peerSets: new Map(), single: new Map() }));
+  if (c.nodes !== nodes) {
+    c.members.clear();
+    c.peerSets.clear();
+    c.single.clear();
+    c.nodes = nodes;
+  }
+  return c;
+}
+
 /** The identities whose representative has a node's address (only they can match a nodes peer). */
 interface OnNodes {
   readonly nodes: Cluster['nodes'];
@@ -97,6 +129,9 @@ function removeId(list: readonly number[] | undefined, id: number): number[] | u
  * in. Identities whose groups and class did not change keep their entries as they are.
  */
 export function derivePeerIndex(from: readonly Identity[], to: readonly Identity[], added: readonly Identity[], removed: readonly Identity[]): void {
+  // same ids at the same positions, same groups and classes (an identity's key fixes them)
+  const positions = positionCaches.get(from);
+  if (positions && added.length === 0 && removed.length === 0 && !positionCaches.has(to)) positionCaches.set(to, positions);
   const n = onNodes.get(from);
   if (n && !onNodes.has(to)) {
     const gone = new Set(removed.map((i) => i.id));
