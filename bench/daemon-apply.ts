@@ -13,6 +13,19 @@
 //                  the node has (a node-local table keeps its subjects: the one-pod path), and
 //                  one into an identity only pods of other nodes have (the node-local table's
 //                  subjects change: recomputed with its scope).
+//   pod added to this node with an identity the node has never had (cold), node-local only:
+//                  the pod added / deleted scenario above copies ONE pod, so every add brings
+//                  the same identity's decision row back; here each rep copies a DIFFERENT pod
+//                  of another node (under a new name and an unused address) onto the daemon's
+//                  node, its identity one no pod of the node has, not a subject of the node-local
+//                  table and not used by an earlier rep or scenario (donors chosen offline with
+//                  the compiler's own code, bench/cold-donors.ts: one per identity), so the
+//                  table gains that identity's decision row; then deletes it right after, timed
+//                  apart ("pod deleted from this node, its identity leaving (cold)": the row
+//                  goes again). Reps: --cold-reps N (default 10, at most 254; fewer when fewer
+//                  such identities exist). Reported also: the largest element batch and how many
+//                  took the address path (a 'carved out of the world' reason). In cluster-wide
+//                  scope it does not apply (every identity has its decision row there).
 // Each is measured twice in the same run, one daemon after the other on the same cluster and
 // artifacts: cluster-wide (no node name: decisions for every identity) and node-local
 // (`--node-name`: decisions only for the identities of the node's pods, dataplane/policy/engine.ts).
@@ -37,6 +50,7 @@
 //   npx tsx bench/daemon-apply.ts [--pods 1000] [--policies 100] [--reps 50] [--full-reps 10]
 //                                 [--few-reps N] (new identity / pod into another node's identity;
 //                                 default reps/5, at most 10)
+//                                 [--cold-reps N] (pod of an identity new to the node; default 10)
 //                                 [--node-name NAME] [--local-pods N] [--scope both|cluster|node]
 //                                 [--flush-denied-flows on|off]  (off: the cost without the flush)
 //                                 [--churn N] [--churn-gap MIN-MAX] [--metrics-reps 5]
@@ -72,8 +86,10 @@ import { DaemonConnection } from '../dataplane/policy/client.js';
 import { PolicyEngine } from '../dataplane/policy/engine.js';
 import { parseArtifact, type LoadedArtifact } from '../dataplane/policy/artifact.js';
 import { ClusterState } from '../dataplane/policy/cluster-state.js';
+import type { ClusterPod } from '../compiler/model/cluster.js';
 import { relabelPod, updatePods } from '../dataplane/policy/incremental.js';
 import { compileArtifact, policyKernel } from '../dataplane/policy/testing.js';
+import { coldDonors, type ColdDonorResult } from './cold-donors.js';
 import { generateCluster } from './generate-cluster.js';
 import { kubeList, toKubectlYaml } from './kube-yaml.js';
 import { fmt, median, ratio, table } from './table.js';
@@ -114,6 +130,7 @@ async function main(): Promise<void> {
       'alloc-sites': { type: 'string', default: '0' },
       'reconcile-quiet': { type: 'string', default: '1000' },
       'metrics-reps': { type: 'string', default: '5' },
+      'cold-reps': { type: 'string', default: '10' },
     },
   });
   const pods = Number(values.pods);
@@ -220,6 +237,26 @@ async function main(): Promise<void> {
     }
   }
 
+  // the cold scenario (node-local only): copies of pods of other nodes, one per identity, each
+  // an identity the node-local table has no decision row for and that no earlier change of this
+  // run put on the node (the fast candidate's copies, the local pod's relabel)
+  const coldReps = Number(values['cold-reps']);
+  if (!(Number.isInteger(coldReps) && coldReps >= 0 && coldReps <= 254)) throw new Error('--cold-reps takes 0-254');
+  const coldIp = (i: number) => `10.250.3.${i + 1}`;
+  let cold: ColdDonorResult | undefined;
+  if (values.scope !== 'cluster' && persistChurn === 0 && reconcileChurn === 0 && coldReps > 0) {
+    const byName = new Map(state.cluster().pods.map((p) => [`${p.namespace}/${p.name}`, p]));
+    const clusterPod = (o: Obj) => byName.get(`${o.metadata.namespace}/${o.metadata.name}`)!;
+    const alsoHad: ClusterPod[] = [...Array.from({ length: Math.max(1, reps >> 1) }, (_, k) => ({ ...clusterPod(fast!.subject), name: `bench-added-here-${k}`, ips: [`10.250.1.${k + 1}`], node: nodeName }))];
+    if (localAway) alsoHad.push({ ...clusterPod(localAway.subject), labels: localAway.labels });
+    // remote pods in a spread order (a stride coprime with their count), not namespace by namespace
+    const n = remotePods.length;
+    const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+    const stride = [7919, 7907, 7901, 1].find((x) => gcd(x, n) === 1)!;
+    const order = Array.from({ length: n }, (_, j) => remotePods[(Math.floor(n / 3) + j * stride) % n]);
+    cold = coldDonors({ program: art.program, cluster: state.cluster(), scoped: scopedBase, localPods: localSet, candidates: order, ipFor: coldIp, count: coldReps, alsoHad });
+  }
+
   const runScope = async (scopeNode: string | undefined): Promise<Measured> => {
     const dir = mkdtempSync(join(tmpdir(), 'pcpol-bench-'));
     const netns = `pcpol-bench-${Math.random().toString(36).slice(2, 8)}`;
@@ -293,6 +330,31 @@ async function main(): Promise<void> {
         };
         const addedHere = await podRuns(nodeName, 'here', reps - (reps % 2));
         const addedElsewhere = await podRuns(nodeNames.find((n) => n !== nodeName) ?? `${nodeName}-other`, 'elsewhere', reps - (reps % 2));
+        // cold: a copy of a different pod of another node each time, its identity new to this
+        // node (the node-local table gains its decision row), deleted right after (timed apart)
+        let coldRuns: ColdRuns | undefined;
+        if (scopeNode && cold) {
+          const add: Runs = { rt: [], engine: [], fallbacks: 0, elements: 0 };
+          const del: Runs = { rt: [], engine: [], fallbacks: 0, elements: 0 };
+          const reasons = new Map<string, number>();
+          const step = async (runs: Runs, what: string, body: Obj) => {
+            const t = performance.now();
+            const r = await must(body);
+            runs.rt.push(performance.now() - t);
+            runs.engine.push(r.durationMs);
+            if (!/carved out of the world/.test(r.fallback ?? '')) runs.fallbacks++;
+            runs.elements = Math.max(runs.elements, r.elements);
+            const reason = `${what}: ${(r.fallback ?? '(no reason: a pure move)').replace(/^\S*bench-cold-\d+/, '<pod>')}`;
+            reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+          };
+          for (const [i, d] of cold.donors.entries()) {
+            const s = d.pod;
+            const name = `bench-cold-${i}`;
+            await step(add, 'add', { type: 'cluster-state', upsert: [{ ...s, metadata: { ...s.metadata, name }, spec: { ...s.spec, nodeName: scopeNode }, status: { ...s.status, podIP: d.ip, podIPs: [{ ip: d.ip }] } }] });
+            await step(del, 'delete', { type: 'cluster-state', delete: [{ kind: 'Pod', namespace: s.metadata.namespace, name }] });
+          }
+          coldRuns = { add, del, reasons };
+        }
         const metrics: MetricsRuns = { rt: [], after: [], afterNew: [], during: [] };
         const conn2 = await DaemonConnection.open(daemon.socketPath);
         for (let i = 0; i < Number(values['metrics-reps']); i++) {
@@ -337,7 +399,7 @@ async function main(): Promise<void> {
         }
         const status = await must({ type: 'status' });
         conn.close();
-        return { first: first.durationMs, full, fullEngine, one, slowRuns, localRuns, localAwayRuns, addedHere, addedElsewhere, churnRuns, reconciles, status, metrics };
+        return { first: first.durationMs, full, fullEngine, one, slowRuns, localRuns, localAwayRuns, addedHere, addedElsewhere, coldRuns, churnRuns, reconciles, status, metrics };
       } finally {
         await daemon.close();
       }
@@ -418,16 +480,32 @@ async function main(): Promise<void> {
         (m.localAwayRuns ? `; local pod into another node's identity: up to ${m.localAwayRuns.elements} elements, ${m.localAwayRuns.fallbacks}/${m.localAwayRuns.rt.length} with a reason` : '') +
         `; pods added/deleted: up to ${Math.max(m.addedHere.elements, m.addedElsewhere.elements)} elements, ${m.addedHere.fallbacks + m.addedElsewhere.fallbacks}/${m.addedHere.rt.length + m.addedElsewhere.rt.length} not on the address path`,
     );
+    if (!m.status.counts.scope.node) console.log(`  ${label}: cold pod added (an identity new to this node): does not apply (a cluster-wide table has decision rows for every identity)`);
+    else if (!cold || !m.coldRuns) console.log(`  ${label}: cold pod added: not run (--cold-reps 0)`);
+    else {
+      const c = m.coldRuns;
+      const path = (r: Runs) => `${r.rt.length - r.fallbacks}/${r.rt.length}`;
+      console.log(
+        `  ${label}: cold pod added: ${cold.donors.length} donors (of ${coldReps} asked) from ${remotePods.length} pods of other nodes, ${cold.donors.length} distinct identities outside the node's ${cold.localIdentities} ` +
+          `(${cold.donors.filter((d) => d.sameAsDonor).length} the donor's own identity; the identity of 'pod added or deleted, this node' ${cold.alsoHadLocal[0] ? 'is already one of them' : 'is not one of them'}); add: up to ${c.add.elements} elements, ${path(c.add)} on the address path; ` +
+          `delete: up to ${c.del.elements} elements, ${path(c.del)} on the address path; reasons: ${[...c.reasons].map(([r, k]) => `${k}x ${r}`).join('; ')}`,
+      );
+    }
   }
   const rows: Array<Array<string | number>> = [];
   const churnRows: Array<Array<string | number>> = [];
   for (const [label, m] of results) {
-    rows.push([`one-pod label change, pod of another node [${label}]`, median(m.one.rt), p90(m.one.rt), median(m.one.engine), m.one.rt.length]);
-    if (m.slowRuns) rows.push([`one-pod change, new identity [${label}]`, median(m.slowRuns.rt), p90(m.slowRuns.rt), median(m.slowRuns.engine), m.slowRuns.rt.length]);
-    if (m.localRuns) rows.push([`one-pod label change, pod of this node [${label}]`, median(m.localRuns.rt), p90(m.localRuns.rt), median(m.localRuns.engine), m.localRuns.rt.length]);
-    if (m.localAwayRuns) rows.push([`pod of this node into another node's identity [${label}]`, median(m.localAwayRuns.rt), p90(m.localAwayRuns.rt), median(m.localAwayRuns.engine), m.localAwayRuns.rt.length]);
-    rows.push([`pod added or deleted, this node [${label}]`, median(m.addedHere.rt), p90(m.addedHere.rt), median(m.addedHere.engine), m.addedHere.rt.length]);
-    rows.push([`pod added or deleted, another node [${label}]`, median(m.addedElsewhere.rt), p90(m.addedElsewhere.rt), median(m.addedElsewhere.engine), m.addedElsewhere.rt.length]);
+    rows.push([`one-pod label change, pod of another node [${label}]`, median(m.one.rt), p90(m.one.rt), median(m.one.engine), m.one.rt.length, m.one.elements]);
+    if (m.slowRuns) rows.push([`one-pod change, new identity [${label}]`, median(m.slowRuns.rt), p90(m.slowRuns.rt), median(m.slowRuns.engine), m.slowRuns.rt.length, m.slowRuns.elements]);
+    if (m.localRuns) rows.push([`one-pod label change, pod of this node [${label}]`, median(m.localRuns.rt), p90(m.localRuns.rt), median(m.localRuns.engine), m.localRuns.rt.length, m.localRuns.elements]);
+    if (m.localAwayRuns) rows.push([`pod of this node into another node's identity [${label}]`, median(m.localAwayRuns.rt), p90(m.localAwayRuns.rt), median(m.localAwayRuns.engine), m.localAwayRuns.rt.length, m.localAwayRuns.elements]);
+    rows.push([`pod added or deleted, this node [${label}]`, median(m.addedHere.rt), p90(m.addedHere.rt), median(m.addedHere.engine), m.addedHere.rt.length, m.addedHere.elements, `${m.addedHere.rt.length - m.addedHere.fallbacks}`]);
+    rows.push([`pod added or deleted, another node [${label}]`, median(m.addedElsewhere.rt), p90(m.addedElsewhere.rt), median(m.addedElsewhere.engine), m.addedElsewhere.rt.length, m.addedElsewhere.elements, `${m.addedElsewhere.rt.length - m.addedElsewhere.fallbacks}`]);
+    if (m.coldRuns && m.coldRuns.add.rt.length > 0) {
+      const { add, del } = m.coldRuns;
+      rows.push([`pod added to this node with an identity the node has never had (cold) [${label}]`, median(add.rt), p90(add.rt), median(add.engine), add.rt.length, add.elements, `${add.rt.length - add.fallbacks}`]);
+      rows.push([`pod deleted from this node, its identity leaving (cold) [${label}]`, median(del.rt), p90(del.rt), median(del.engine), del.rt.length, del.elements, `${del.rt.length - del.fallbacks}`]);
+    }
     rows.push([`full apply (artifact push) [${label}]`, median(m.full), p90(m.full), median(m.fullEngine), m.full.length]);
     if (m.metrics.rt.length > 0) {
       rows.push([`metrics request [${label}]`, median(m.metrics.rt), p90(m.metrics.rt), '', m.metrics.rt.length]);
@@ -440,7 +518,7 @@ async function main(): Promise<void> {
       churnRows.push([`one-pod change every ${gapMin}-${gapMax} ms [${label}]`, median(rt), p90(rt), quantile(rt, 0.99), Math.max(...rt), rt.filter((x) => x > 10).length, median(m.churnRuns.engine), rt.length, m.reconciles.length ? `${m.reconciles.length}, median ${fmt(median(m.reconciles))} ms` : 'none seen']);
     }
   }
-  console.log(table(['apply (socket round trip, ms)', 'median', 'p90', 'engine median', 'runs'], rows));
+  console.log(table(['apply (socket round trip, ms)', 'median', 'p90', 'engine median', 'runs', 'max elements', 'address path'], rows));
   if (churnRows.length > 0) console.log(table(['churn (socket round trip, ms)', 'median', 'p90', 'p99', 'max', '> 10 ms', 'engine median', 'runs', 'reconciles'], churnRows));
   for (const [label, m] of results) {
     console.log(`${label}: full / one-pod: ${ratio(median(m.full), median(m.one.rt))} (median), ${ratio(p90(m.full), p90(m.one.rt))} (p90); one-pod target 10 ms: ${median(m.one.rt) <= 10 ? 'met' : 'MISSED'} (median)`);
@@ -585,6 +663,14 @@ interface Runs {
   elements: number;
 }
 
+interface ColdRuns {
+  /** Runs.fallbacks: changes not on the address path (no 'carved out of the world' reason) */
+  add: Runs;
+  del: Runs;
+  /** the engine's reasons (the pod name left out), how often */
+  reasons: Map<string, number>;
+}
+
 interface MetricsRuns {
   /** metrics request round trips */
   rt: number[];
@@ -607,6 +693,8 @@ interface Measured {
   /** a new pod upserted then deleted, alternating, on this node / on another node */
   addedHere: Runs;
   addedElsewhere: Runs;
+  /** node-local only: a pod of an identity new to the node added, then deleted (cold) */
+  coldRuns?: ColdRuns;
   churnRuns?: Runs;
   /** durations of the reconciles seen during the churn (status.lastReconcile) */
   reconciles: number[];
