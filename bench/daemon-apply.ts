@@ -47,7 +47,11 @@
 // fired, in the same process, would not see it). Reported: latency median/p90/p99/max and how
 // many over 10 ms, the longest event-loop gap (a 1 ms interval), and per reconcile its wall time,
 // main-thread time and longest run without a yield (status.lastReconcile.blockedMs, maxSliceMs).
-//   npx tsx bench/daemon-apply.ts [--pods 1000] [--policies 100] [--reps 50] [--full-reps 10]
+// Run it as `npm run bench:daemon -- [options]`: compiled (dist/), as the daemon runs in
+// production. Under tsx (`npx tsx bench/daemon-apply.ts`, also works) every closure the engine
+// creates goes through esbuild's keepNames wrapper (`__name`), which showed up at 5-7% of the
+// one-pod path's CPU profile: figures taken that way (before session 6) are a little high.
+//   npm run bench:daemon -- [--pods 1000] [--policies 100] [--reps 50] [--full-reps 10]
 //                                 [--few-reps N] (new identity / pod into another node's identity;
 //                                 default reps/5, at most 10)
 //                                 [--cold-reps N] (pod of an identity new to the node; default 10)
