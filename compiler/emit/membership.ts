@@ -18,7 +18,7 @@
 // two sorted element arrays (no key strings), or, for a membership updateMembership derived from
 // `before`, only the elements it recorded as changed.
 
-import { isSortedPods, type Cluster } from '../model/cluster.js';
+import { comparePodKey, isSortedPods, type Cluster } from '../model/cluster.js';
 import type { Direction, Program } from '../ir/types.js';
 import { computeIdentities, elementAt, elementIndex, familyCounts, PodClassifier, withIpv6Counts, type Identity, type IdentityElement, type IdentityTable } from './identities.js';
 import { columnSubjects, computeDecisions, decisionCells, DIRECTIONS, idLowerBound, positionOf, type DecisionElement, type DecisionTable } from './decisions.js';
@@ -349,9 +349,9 @@ function findPod(cluster: Cluster, name: string): Cluster['pods'][number] | unde
   let hi = pods.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    const n = `${pods[mid].namespace}/${pods[mid].name}`;
-    if (n === name) return pods[mid];
-    if (n < name) lo = mid + 1;
+    const c = comparePodKey(pods[mid], name);
+    if (c === 0) return pods[mid];
+    if (c < 0) lo = mid + 1;
     else hi = mid - 1;
   }
   // a list known sorted (compiler/model/cluster.ts markSortedPods): the pod is not there

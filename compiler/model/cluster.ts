@@ -142,6 +142,24 @@ export function isSortedPods(pods: readonly ClusterPod[]): boolean {
   return sortedPodLists.has(pods);
 }
 
+/**
+ * `${pod.namespace}/${pod.name}` compared with `key` as strings compare (UTF-16 code units),
+ * without building the string: binary searches over 50k pods built ~16 strings per lookup,
+ * several lookups per one-pod change (0.4-0.7 ms of garbage per change at 50k pods).
+ */
+export function comparePodKey(pod: Pick<ClusterPod, 'namespace' | 'name'>, key: string): number {
+  const ns = pod.namespace;
+  const name = pod.name;
+  const length = ns.length + 1 + name.length;
+  const common = Math.min(length, key.length);
+  for (let i = 0; i < common; i++) {
+    const c = i < ns.length ? ns.charCodeAt(i) : i === ns.length ? 0x2f : name.charCodeAt(i - ns.length - 1);
+    const d = key.charCodeAt(i);
+    if (c !== d) return c - d;
+  }
+  return length - key.length;
+}
+
 function sortPods(byKey: ReadonlyMap<string, ClusterPod>): ClusterPod[] {
   const byNamespace = new Map<string, ClusterPod[]>();
   for (const pod of byKey.values()) {

@@ -8,7 +8,7 @@
 // Objects are converted with the compiler's own buildCluster, one at a time, so the daemon and
 // `policyc compile` read Pod/Namespace/Node objects identically (hostNetwork pods skipped, the
 // kubernetes.io/metadata.name label added, named ports collected).
-import { buildCluster, markSortedPods, type Cluster, type ClusterNamespace, type ClusterNode, type ClusterPod, NAMESPACE_NAME_LABEL } from '../../compiler/model/cluster.js';
+import { buildCluster, comparePodKey, markSortedPods, type Cluster, type ClusterNamespace, type ClusterNode, type ClusterPod, NAMESPACE_NAME_LABEL } from '../../compiler/model/cluster.js';
 import type { Sourced } from '../../compiler/model/inputs.js';
 import type { Namespace, Node, Pod } from '../../compiler/model/k8s-types.js';
 import type { ParsedDocument } from '../../compiler/syntax/documents.js';
@@ -417,7 +417,7 @@ function podPosition(pods: readonly ClusterPod[], podKey: string): number {
   let hi = pods.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (podKeyOf(pods[mid]) < podKey) lo = mid + 1;
+    if (comparePodKey(pods[mid], podKey) < 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;
