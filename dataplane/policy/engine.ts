@@ -22,6 +22,10 @@
 //     (endpoint added/removed, a pod scheduled here or moved away) the one-pod path takes the new
 //     scope for the pods it names (updateMembership adds or drops their subjects' rows); a
 //     local set that changed otherwise is recomputed with the new scope and the diff applied.
+//     A subject the node loses lingers (lingerSubjects, default on): its row stays, so the
+//     change and the identity's return cost only address elements; a background GC drops one
+//     lingering row per step on the queue after lingerQuietMs, at once past maxLingering; a
+//     full replace starts without them, close() drops them (the restart adopts the table).
 //     Without nodeName: cluster-wide, as before.
 //
 // Every kernel change is serialized through one queue, so the model always equals the kernel
