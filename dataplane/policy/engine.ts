@@ -742,15 +742,19 @@ export class PolicyEngine {
     this.scheduleLingerGc();
   }
 
-  /** The GC's next step: at once past maxLingering, else when the oldest lingering subject's quiet period ends. */
-  private scheduleLingerGc(): void {
+  /**
+   * The GC's next step: at once past maxLingering, else when the oldest lingering subject's
+   * quiet period ends; `retryMs` after a step that could not run (the model behind the state or
+   * stale: the next change's sync or full replace settles that first).
+   */
+  private scheduleLingerGc(retryMs = 0): void {
     clearTimeout(this.lingerTimer);
     this.lingerTimer = undefined;
     if (this.closed || this.lingerSince.size === 0 || this.lingerGcQueued) return;
     const quiet = this.o.lingerQuietMs ?? 30_000;
     const over = this.lingerSince.size > (this.o.maxLingering ?? 64);
     const oldest = Math.min(...this.lingerSince.values());
-    const delay = over ? 0 : Math.max(0, oldest + quiet - Date.now());
+    const delay = Math.max(retryMs, over ? 0 : oldest + quiet - Date.now());
     this.lingerTimer = setTimeout(() => this.queueLingerGc(), delay);
     this.lingerTimer.unref();
   }
@@ -758,11 +762,12 @@ export class PolicyEngine {
   private queueLingerGc(): void {
     if (this.lingerGcQueued || this.closed) return;
     this.lingerGcQueued = true;
-    void this.enqueue(() => this.lingerGcStep())
+    let ran = false;
+    void this.enqueue(async () => (ran = await this.lingerGcStep()))
       .catch((err: Error) => this.log(`lingering subjects: ${err.message}`))
       .finally(() => {
         this.lingerGcQueued = false;
-        this.scheduleLingerGc();
+        this.scheduleLingerGc(ran ? 0 : 1000);
       });
   }
 
@@ -772,14 +777,14 @@ export class PolicyEngine {
    * so a one-pod change queued behind waits for one row's deletes at most. `all`: every
    * lingering row at once (close(): the persisted state does not know them).
    */
-  private async lingerGcStep(all = false): Promise<void> {
+  private async lingerGcStep(all = false): Promise<boolean> {
     const artifact = this.artifact;
     const model = this.model;
     const m = model?.membership;
     const lingering = m?.scope?.lingering;
-    if (!artifact || !model || !m || !lingering || lingering.size === 0 || this.stale) return;
-    // the model behind the state: the pending change's sync recomputes (and lingerChanged reschedules)
-    if (model.generation !== this.state.generation) return;
+    if (!artifact || !model || !m || !lingering || lingering.size === 0) return true;
+    // stale, or the model behind the state: the next change's sync or full replace settles that first
+    if (this.stale || model.generation !== this.state.generation) return false;
     const quiet = this.o.lingerQuietMs ?? 30_000;
     const over = lingering.size > (this.o.maxLingering ?? 64);
     let drop: string[];
@@ -791,7 +796,7 @@ export class PolicyEngine {
         const t = this.lingerSince.get(key) ?? 0;
         if (t < since) [oldest, since] = [key, t];
       }
-      if (oldest === undefined || (!over && since + quiet > Date.now())) return;
+      if (oldest === undefined || (!over && since + quiet > Date.now())) return true;
       drop = [oldest];
     }
     const keep = new Set([...lingering].filter((k) => !drop.includes(k)));
@@ -807,6 +812,7 @@ export class PolicyEngine {
     }
     this.lingerDropped += drop.length;
     await this.applyDiff(artifact, u.membership, u.diff, t0);
+    return true;
   }
 
   // ---- status and metrics
