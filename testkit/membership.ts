@@ -25,6 +25,7 @@ export function membershipFingerprint(m: Membership, mapOrder: 'kept' | 'sorted'
     identities: m.identities.identities.map((i) => ({ id: i.id, key: i.key, kind: i.kind, families: i.families, groups: i.groups, members: i.members })),
     tableElements: m.identities.elements.length,
     localPods: [...(m.scope?.localPods ?? [])].sort(),
+    lingering: [...(m.scope?.lingering ?? [])].sort(),
   };
 }
 

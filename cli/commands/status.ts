@@ -16,7 +16,7 @@ export function renderStatus(s: any): string {
     out += line('artifact', `${s.artifact.hash.slice(0, 12)} from ${s.artifact.source ?? '?'}, loaded ${s.artifact.loadedAt}, table inet ${s.artifact.table}`);
     out += line('policy', `${s.counts.policies} policies, ${s.counts.rules} rules, ${s.counts.groups} groups, ${s.counts.identities} identities, ${s.counts.setElements} set elements (from ${s.elementsFrom})`);
     const scope = s.counts.scope;
-    out += line('table', scope?.node ? `node-local: node ${scope.node}, decisions for ${scope.localPods ?? 0} local pods` : 'cluster-wide (no --node-name)');
+    out += line('table', scope?.node ? `node-local: node ${scope.node}, decisions for ${scope.localPods ?? 0} local pods${scope.lingering ? ` and ${scope.lingering} lingering subject(s)` : ''}` : 'cluster-wide (no --node-name)');
   } else {
     out += line('artifact', 'none');
   }

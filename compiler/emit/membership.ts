@@ -73,9 +73,46 @@ export interface MembershipScope {
    * needs its identity). Default: every identity of the cluster.
    */
   readonly localPods?: ReadonlySet<string>;
+  /**
+   * Node-local tables only: identity keys (Identity.key, stable across numbering) whose subject
+   * rows are kept although no local pod has them any more ("lingering" subjects), so that a
+   * subject that comes back soon (a rolling update: a pod deleted here and another started
+   * with the same labels) costs only its address elements, and one that leaves costs no row
+   * deletes. A membership records the keys that do linger (`Membership.scope.lingering`): those
+   * asked for that still exist as identities and are not local subjects; a key whose identity
+   * vanishes from the cluster drops out with its row, a key a local pod brings back is a local
+   * subject again. Safe (see the comment below): a lingering row only judges the remote end
+   * of flows, with the decisions that end's own node applies.
+   */
+  readonly lingering?: ReadonlySet<string>;
+  /**
+   * Node-local tables only: the subjects of `previous` (computeMembership's, updateMembership's)
+   * that no local pod has any more linger, as if their keys were in `lingering`, instead of
+   * leaving with their rows. Recorded on the membership's scope.
+   */
+  readonly lingerDeparted?: boolean;
   /** Give up (DecisionLimitError, decisions.ts) past this many identity pairs in a direction. */
   readonly maxPairsPerDirection?: number;
 }
+
+/*
+ * Why a lingering subject row is safe (MembershipScope.lingering). The forward chain
+ * (nftables/ruleset.ts) judges every flow on both sides: egress with the source's identity as
+ * the subject, ingress with the destination's; a side whose subject has no pair element and is
+ * not in the isolated set is allowed. A node-local table holds the rows of the identities of
+ * the node's own pods, equal to the cluster-wide table's rows for them (scope.test.ts), so the
+ * protected end is always judged where it lives (egress at the source's node, ingress at the
+ * destination's) and the remote end's side passes here. A lingering row for an identity S no
+ * local pod has is also the cluster-wide row for S (the same computation, kept current by
+ * updateMembership as peers come and go), and it only ever judges the remote end's side of
+ * flows whose remote end is a pod of identity S: a packet from a remote S pod has already
+ * passed S's egress on its own node, which applied those same decisions (so it passes here
+ * too); a packet towards a remote S pod is dropped here exactly when S's node would drop it at
+ * ingress (earlier, and counted here). The local rows are unchanged, so the table never allows
+ * what the plain node-local table denies, and denies in addition only flows the cluster-wide
+ * table, the reference meaning, denies on the other end (for ends the forward hook of their own
+ * node never sees, host-network pods, it enforces that meaning where the plain table did not).
+ */
 
 /** A Membership, not an assignment map (which may be an OverlayMap rather than a Map). */
 function isMembership(x: Membership | ReadonlyMap<string, number>): x is Membership {
@@ -86,7 +123,21 @@ export function computeMembership(program: Program, cluster: Cluster, previous?:
   const prev = previous === undefined ? undefined : isMembership(previous) ? previous.assignment : previous;
   const identities = computeIdentities(program, cluster, { previous: prev as ReadonlyMap<string, number> | undefined });
   const counts = scope.localPods ? localSubjectCounts(identities, cluster, scope.localPods) : undefined;
+  const assignment = new Map(identities.identities.map((i) => [i.key, i.id]));
+  // node-local: the local subjects and the lingering ones (the keys asked for, and with
+  // lingerDeparted the subjects of `previous`, that exist and are not local subjects)
+  let lingering: Set<string> | undefined;
+  if (counts) {
+    lingering = new Set();
+    const ask = (key: string) => {
+      const id = assignment.get(key);
+      if (id !== undefined && !counts.has(id)) lingering!.add(key);
+    };
+    for (const key of scope.lingering ?? []) ask(key);
+    if (scope.lingerDeparted && previous !== undefined && isMembership(previous)) for (const key of localSubjectKeys(previous)) ask(key);
+  }
   const subjects = counts ? new Set(counts.keys()) : undefined;
+  for (const key of lingering ?? []) subjects!.add(assignment.get(key)!);
   const decisions = computeDecisions(program, cluster, identities, { subjects, maxPairsPerDirection: scope.maxPairsPerDirection });
   const previousLayout = previous !== undefined && isMembership(previous) ? previous.layout : undefined;
   const m: Membership = {
@@ -97,12 +148,46 @@ export function computeMembership(program: Program, cluster: Cluster, previous?:
     decisionElements: decisions.elements,
     isolated: decisions.isolated,
     layout: layoutDecisions(decisions.elements, isolationOf(decisions.isolated), previousLayout),
-    ...(scope.localPods ? { scope: { localPods: scope.localPods } } : {}),
-    assignment: new Map(identities.identities.map((i) => [i.key, i.id])),
+    ...(scope.localPods ? { scope: recordedScope(scope.localPods, lingering!, scope.lingerDeparted) } : {}),
+    assignment,
   };
   if (counts) localCounts.set(m, counts);
   sourceClusters.set(m, cluster);
   return m;
+}
+
+/** The scope a node-local membership records: its local pods, the keys that do linger (when any), the lingerDeparted flag. */
+function recordedScope(localPods: ReadonlySet<string>, lingering: ReadonlySet<string>, lingerDeparted: boolean | undefined): MembershipScope {
+  return { localPods, ...(lingering.size > 0 ? { lingering } : {}), ...(lingerDeparted ? { lingerDeparted: true } : {}) };
+}
+
+/** Whether two key sets (undefined = empty) hold the same keys. */
+function sameKeys(a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | undefined): boolean {
+  if (a === b) return true;
+  if ((a?.size ?? 0) !== (b?.size ?? 0)) return false;
+  for (const k of a ?? []) if (!b!.has(k)) return false;
+  return true;
+}
+
+/**
+ * The identity keys of a node-local membership's local subjects (without its lingering ones):
+ * from its kept local counts, else one pass over its elements (a full computation's cost).
+ */
+function localSubjectKeys(m: Membership): string[] {
+  const local = m.scope?.localPods;
+  if (!local) return [];
+  let ids: Iterable<number> | undefined = localCounts.get(m)?.keys();
+  if (!ids) {
+    const found = new Set<number>();
+    for (const e of m.identityElements) if (e.pod !== undefined && local.has(e.pod)) found.add(e.identity);
+    ids = found;
+  }
+  const keys: string[] = [];
+  for (const id of ids) {
+    const key = m.identities.byId.get(id)?.key;
+    if (key !== undefined) keys.push(key);
+  }
+  return keys;
 }
 
 /**
@@ -543,15 +628,21 @@ export function updateMembership(previous: Membership, program: Program, cluster
   const edit = editElements(previous, plans, classifier);
   if (!edit) return full();
   const localMoves = plans.some((p) => p.wasLocal !== p.isLocal || (p.isLocal && edit.touchedPods.has(p.name)));
-  if (edit.before.length === 0 && edit.after.length === 0 && !localMoves) return previous;
+  // a lingering set asked to change (the engine's GC drops a key) changes rows without any pod
+  const lingerChanged = newLocal !== undefined && !sameKeys(scope?.lingering, previous.scope?.lingering);
+  if (edit.before.length === 0 && edit.after.length === 0 && !localMoves && !lingerChanged) return previous;
   const step = nextIdentities(previous, edit);
-  const local = nextLocalCounts(previous, cluster, plans, step.idOf);
+  const local = nextSubjects(previous, step, nextLocalCounts(previous, cluster, plans, step.idOf), scope);
   const elements = step.table.elements;
   // the index only gets a layer when addresses moved (a layer per relabel would flatten the whole index every few of them)
   const index = podAddressIndexes.get(previous.identities);
   if (index) podAddressIndexes.set(step.table, edit.addressesChanged ? nextPodAddressIndex(index, plans) : index);
   const world = edit.addressesChanged ? nextWorld(previous.world, elements, edit) : previous.world;
-  const nextScope = scope?.localPods ? (scope === previous.scope ? previous.scope : { localPods: scope.localPods }) : undefined;
+  const nextScope = scope?.localPods
+    ? scope === previous.scope && sameKeys(local.lingering, previous.scope.lingering)
+      ? previous.scope
+      : recordedScope(scope.localPods, local.lingering, scope.lingerDeparted)
+    : undefined;
   const change = {
     from: tokenOf(previous),
     identityBefore: edit.before.sort(compareIdentityElements),
@@ -979,6 +1070,62 @@ function nextIdentities(previous: Membership, edit: ElementEdit): IdentityStep {
   return { table: nextTable, added, removed, refamilied, idOf, resolve };
 }
 
+/** The subjects of a node-local table after an update: its local counts, the keys that linger, and the subjects gained and lost (local or lingering). */
+interface SubjectStep {
+  /** Identity id -> addresses of the node's own pods in it (undefined: cluster-wide). */
+  readonly counts?: ReadonlyMap<number, number>;
+  /** The keys that linger (MembershipScope.lingering, as recorded). */
+  readonly lingering: ReadonlySet<string>;
+  /** Whether an identity (new numbering) has a row; undefined: every identity (cluster-wide). */
+  readonly isSubject?: (id: number) => boolean;
+  readonly gained: ReadonlySet<number>;
+  readonly lost: ReadonlySet<number>;
+}
+
+/**
+ * The subjects after the update: the local ones (nextLocalCounts) and the lingering ones (the
+ * keys `scope.lingering` asks for, and with lingerDeparted the local subjects this update lost,
+ * that still exist and are not local subjects: what computeMembership records), and which
+ * subjects were gained or lost against the previous local and lingering ones. A subject that
+ * moves between local and lingering keeps its row.
+ */
+function nextSubjects(previous: Membership, step: IdentityStep, local: LocalStep, scope: MembershipScope | undefined): SubjectStep {
+  const counts = local.counts;
+  if (!counts) return { lingering: new Set(), gained: local.gained, lost: local.lost };
+  const exists = (key: string): number | undefined => (step.added.has(key) ? step.idOf(key) : step.removed.has(key) ? undefined : previous.assignment.get(key));
+  const lingerIds = new Map<string, number>();
+  const ask = (key: string) => {
+    const id = exists(key);
+    if (id !== undefined && !counts.has(id)) lingerIds.set(key, id);
+  };
+  for (const key of scope?.lingering ?? []) ask(key);
+  if (scope?.lingerDeparted) {
+    for (const id of local.lost) {
+      const key = previous.identities.byId.get(id)?.key;
+      if (key !== undefined) ask(key);
+    }
+  }
+  const now = new Set(lingerIds.values());
+  const before = new Set<number>();
+  for (const key of previous.scope?.lingering ?? []) before.add(previous.assignment.get(key)!);
+  const gained = new Set<number>();
+  const lost = new Set<number>();
+  for (const id of local.gained) if (!before.has(id)) gained.add(id);
+  for (const id of now) if (!before.has(id) && !local.before.has(id)) gained.add(id);
+  for (const id of local.lost) if (!now.has(id)) lost.add(id);
+  for (const id of before) if (!now.has(id) && !counts.has(id)) lost.add(id);
+  const isSubject = now.size === 0 ? (id: number) => counts.has(id) : (id: number) => counts.has(id) || now.has(id);
+  return { counts, lingering: new Set(lingerIds.keys()), isSubject, gained, lost };
+}
+
+/** nextLocalCounts' answer: the local counts before and after, the local subjects gained and lost. */
+interface LocalStep {
+  readonly before: ReadonlyMap<number, number>;
+  readonly counts?: ReadonlyMap<number, number>;
+  readonly gained: Set<number>;
+  readonly lost: Set<number>;
+}
+
 /**
  * Subjects of a node-local table that appear (an own pod's address in an identity no own
  * address had) or disappear (the last own address left it): the local address counts, with
@@ -986,15 +1133,15 @@ function nextIdentities(previous: Membership, edit: ElementEdit): IdentityStep {
  * it is). Only a change of one of its own pods can change them (an identity only a remote pod
  * had never was a subject).
  */
-function nextLocalCounts(previous: Membership, cluster: Cluster, plans: readonly PodPlan[], idOf: (key: string) => number): { counts?: ReadonlyMap<number, number>; gained: Set<number>; lost: Set<number> } {
+function nextLocalCounts(previous: Membership, cluster: Cluster, plans: readonly PodPlan[], idOf: (key: string) => number): LocalStep {
   const gained = new Set<number>();
   const lost = new Set<number>();
   const local = previous.scope?.localPods;
-  if (!local) return { gained, lost };
+  if (!local) return { before: new Map(), gained, lost };
   const elements = previous.identityElements;
   const before = localCounts.get(previous) ?? previousLocalCounts(previous, cluster, plans);
   const own = plans.filter((p) => p.wasLocal || p.isLocal);
-  if (own.length === 0) return { counts: before, gained, lost };
+  if (own.length === 0) return { before, counts: before, gained, lost };
   const counted = new Map(before);
   for (const p of own) {
     if (p.wasLocal) {
@@ -1009,7 +1156,7 @@ function nextLocalCounts(previous: Membership, cluster: Cluster, plans: readonly
   }
   for (const id of counted.keys()) if (!before.has(id)) gained.add(id);
   for (const id of before.keys()) if (!counted.has(id)) lost.add(id);
-  return { counts: counted, gained, lost };
+  return { before, counts: counted, gained, lost };
 }
 
 /** The local counts of `previous` when none were kept: from the new cluster, except the changed pods, whose old addresses are in the index. */
@@ -1039,14 +1186,13 @@ function spliceDecisions(
   program: Program,
   cluster: Cluster,
   step: IdentityStep,
-  local: { counts?: ReadonlyMap<number, number>; gained: ReadonlySet<number>; lost: ReadonlySet<number> },
+  local: SubjectStep,
 ): { rows: Rows; isolated: Record<Direction, number[]>; isolatedChanges: Record<Direction, ElementChanges<number>>; laid: LayoutChange; pairsGone: PairElement[] } {
   const affected = new Set<number>();
   for (const key of [...step.removed, ...step.refamilied]) affected.add(previous.assignment.get(key)!);
   const recompute = new Set<number>();
   for (const key of [...step.added, ...step.refamilied]) recompute.add(step.idOf(key));
-  const counts = local.counts;
-  const isSubject = (id: number) => (counts ? counts.has(id) : step.table.byId.has(id));
+  const isSubject = local.isSubject ?? ((id: number) => step.table.byId.has(id));
   const wholeRows = new Set<number>(local.gained);
   for (const id of recompute) if (isSubject(id)) wholeRows.add(id);
   const fresh = decisionCells(program, cluster, step.table, isSubject, wholeRows, recompute);

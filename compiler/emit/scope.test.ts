@@ -6,7 +6,7 @@ import { compileGenerated } from '../../testkit/generated.js';
 import { Rng } from '../../bench/prng.js';
 import type { Cluster } from '../model/cluster.js';
 import { podIdentities } from '../../testkit/emit.js';
-import { computeMembership, updateMembership, type Membership } from './membership.js';
+import { computeMembership, membershipDiff, updateMembership, type Membership } from './membership.js';
 import { DecisionLimitError } from './decisions.js';
 import { checkDataplaneLimits } from './limits.js';
 
@@ -74,6 +74,83 @@ describe('node-local membership', () => {
       m = next;
     }
     expect(subjectChanges).toBeGreaterThan(5);
+  });
+});
+
+describe('lingering subjects (MembershipScope.lingering, lingerDeparted)', () => {
+  const { program, cluster } = compileGenerated(400, 40, 3);
+  const nodes = [...new Set(cluster.pods.map((p) => p.node).filter((n): n is string => !!n))].sort();
+  const name = (p: Cluster['pods'][number]) => `${p.namespace}/${p.name}`;
+  const full = computeMembership(program, cluster);
+  const idOf = (m: Membership, pod: string) => m.identityElements.find((e) => e.pod === pod)!.identity;
+  // a local pod alone in its identity on its node, whose identity other nodes' pods have too
+  const pick = (() => {
+    for (const node of nodes) {
+      const local = localPodsOf(cluster, node);
+      for (const p of cluster.pods) {
+        if (!local.has(name(p)) || p.ips.length === 0) continue;
+        const id = idOf(full, name(p));
+        const same = cluster.pods.filter((q) => q !== p && q.ips.length > 0 && idOf(full, name(q)) === id);
+        if (same.length > 0 && same.every((q) => !local.has(name(q)))) return { node, local, pod: p, remote: same, id };
+      }
+    }
+    throw new Error('no such pod');
+  })();
+  const key = full.identities.byId.get(pick.id)!.key;
+  const rowOf = (m: Membership, id: number) => m.layout.pairs.filter((e) => e.subject === id).map((e) => `${e.direction}/${e.peer}=${e.profile}`);
+  const fp = (m: Membership) => ({ ...fingerprint(m), lingering: [...(m.scope?.lingering ?? [])].sort() });
+
+  it('a departed subject lingers: no pair element leaves, the row equals the cluster-wide one; it comes back with only address elements; a GC step and a vanished identity drop it', () => {
+    const without = new Set([...pick.local].filter((n) => n !== name(pick.pod)));
+    const m0 = computeMembership(program, cluster, full, { localPods: pick.local, lingerDeparted: true });
+    expect(m0.scope?.lingering).toBeUndefined();
+    // the local pod goes: its subject lingers
+    const gone: Cluster = { ...cluster, pods: cluster.pods.filter((p) => p !== pick.pod) };
+    const m1 = updateMembership(m0, program, gone, [name(pick.pod)], { localPods: without, lingerDeparted: true });
+    expect([...(m1.scope?.lingering ?? [])]).toEqual([key]);
+    const d1 = membershipDiff(m0, m1);
+    expect(d1.pairs.delete).toEqual([]);
+    expect(d1.ports.delete).toEqual([]);
+    expect(d1.identity.delete.length).toBe(pick.pod.ips.length);
+    expect(rowOf(m1, pick.id)).toEqual(rowOf(m0, pick.id));
+    expect(fp(m1)).toEqual(fp(computeMembership(program, gone, full, { localPods: without, lingering: new Set([key]) })));
+    // the lingering row is the cluster-wide row of that identity
+    const cw = computeMembership(program, gone, full);
+    const cells = (m: Membership) => m.decisionElements.filter((e) => e.subject === pick.id).map((e) => `${e.direction}/${e.peer}/${e.protoFrom}/${e.portFrom}-${e.portTo}=${e.rule.id}`);
+    expect(cells(m1)).toEqual(cells(cw));
+    // without lingering the row leaves whole
+    const plain = updateMembership(m0, program, gone, [name(pick.pod)], { localPods: without });
+    expect(membershipDiff(m0, plain).pairs.delete.length).toBe(rowOf(m0, pick.id).length);
+    expect(rowOf(m0, pick.id).length).toBeGreaterThan(0);
+    // it comes back (same labels, same node, a new name and address of the same class): only its address elements
+    const back = { ...pick.pod, name: `${pick.pod.name}-2`, ips: pick.pod.ips.map((ip) => ip.replace(/\.(\d+)$/, (_, n) => `.${(Number(n) + 100) % 250}`)) };
+    const returned: Cluster = { ...gone, pods: [...gone.pods, back].sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0)) };
+    const withBack = new Set([...without, name(back)]);
+    const m2 = updateMembership(m1, program, returned, [name(back)], { localPods: withBack, lingering: m1.scope?.lingering, lingerDeparted: true });
+    expect(idOf(m2, name(back))).toBe(pick.id);
+    expect(m2.scope?.lingering).toBeUndefined();
+    const d2 = membershipDiff(m1, m2);
+    expect(d2.pairs.add).toEqual([]);
+    expect(d2.pairs.delete).toEqual([]);
+    expect(d2.identity.add.length).toBe(back.ips.length);
+    expect(fp(m2)).toEqual(fp(computeMembership(program, returned, m1, { localPods: withBack, lingerDeparted: true })));
+    // a GC step: the row leaves, no pod changes
+    const m3 = updateMembership(m1, program, gone, [], { localPods: without, lingering: new Set(), lingerDeparted: true });
+    expect(m3.scope?.lingering).toBeUndefined();
+    expect(membershipDiff(m1, m3).pairs.delete.length).toBe(rowOf(m1, pick.id).length);
+    expect(membershipDiff(m1, m3).identity.add.length + membershipDiff(m1, m3).identity.delete.length).toBe(0);
+    expect(fp(m3)).toEqual(fp(computeMembership(program, gone, full, { localPods: without })));
+    // the identity vanishes from the cluster (its remote pods go): the lingering key goes with its row
+    let m = m1;
+    let c = gone;
+    for (const q of pick.remote) {
+      c = { ...c, pods: c.pods.filter((p) => p !== q) };
+      m = updateMembership(m, program, c, [name(q)], { localPods: without, lingering: m.scope?.lingering, lingerDeparted: true });
+    }
+    expect(m.assignment.has(key)).toBe(false);
+    expect(m.scope?.lingering).toBeUndefined();
+    expect(rowOf(m, pick.id)).toEqual([]);
+    expect(fp(m)).toEqual(fp(computeMembership(program, c, m1, { localPods: without, lingering: new Set([key]) })));
   });
 });
 

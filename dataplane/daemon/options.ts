@@ -22,6 +22,7 @@ const FLAGS: Record<string, Flag> = {
   '--require-policy': { key: 'requirePolicy', kind: 'switch' },
   '--node-name': { key: 'nodeName', kind: 'string' },
   '--flush-denied-flows': { key: 'flushDeniedFlows', kind: 'switch' },
+  '--linger-subjects': { key: 'lingerSubjects', kind: 'switch' },
   '--drop-samples': { key: 'dropSamples', kind: 'switch' },
 };
 
@@ -32,6 +33,7 @@ export const DAEMON_USAGE = [
   '[--host-netns NAME] [--wiring netlink|ip] [--policy on|off] [--require-policy true|false]',
   '[--node-name NAME (default: env NODE_NAME; unset = cluster-wide policy tables)]',
   '[--flush-denied-flows on|off (default on: delete conntrack entries of established flows a policy change denies)]',
+  '[--linger-subjects on|off (default on: node-local tables keep a departed subject identity\'s decision row for 30 s)]',
   '[--drop-samples on|off (default on when policyc-nflog is built)]',
 ].join(' ');
 

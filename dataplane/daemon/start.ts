@@ -13,7 +13,7 @@ import { attachPolicy, type PolicyDaemonOptions } from '../policy/hook.js'; // p
 export const DEFAULT_STATE_DIR = '/var/lib/policyc';
 export const DEFAULT_SOCKET = '/run/policyc/policyc.sock';
 
-// PolicyDaemonOptions (dataplane/policy/hook.ts): `policy`, `requirePolicy`, `dropSamples`, `nodeName`, `flushDeniedFlows`
+// PolicyDaemonOptions (dataplane/policy/hook.ts): `policy`, `requirePolicy`, `dropSamples`, `nodeName`, `flushDeniedFlows`, `lingerSubjects`
 export interface DaemonOptions extends PolicyDaemonOptions {
   stateDir?: string;
   socketPath?: string;

@@ -22,6 +22,10 @@
 //     (endpoint added/removed, a pod scheduled here or moved away) the one-pod path takes the new
 //     scope for the pods it names (updateMembership adds or drops their subjects' rows); a
 //     local set that changed otherwise is recomputed with the new scope and the diff applied.
+//     A subject the node loses lingers (lingerSubjects, default on): its row stays, so the
+//     change and the identity's return cost only address elements; a background GC drops one
+//     lingering row per step on the queue after lingerQuietMs, at once past maxLingering; a
+//     full replace starts without them, close() drops them (the restart adopts the table).
 //     Without nodeName: cluster-wide, as before.
 //
 // Every kernel change is serialized through one queue, so the model always equals the kernel
@@ -110,6 +114,19 @@ export interface EngineOptions {
   flushDeniedFlows?: boolean;
   /** policyc-conntrack path for the flush; default: the built helper (locateNative) */
   conntrackHelperPath?: string;
+  /**
+   * Node-local tables: a subject identity the node loses (its last local pod deleted, moved or
+   * relabelled away) keeps its decision row for a while ("lingers", compiler/emit membership.ts
+   * MembershipScope.lingering), so the change costs only address elements, and so does the
+   * identity's return (a rolling update). Lingering rows are dropped one subject per step on the
+   * queue by a background GC (lingerQuietMs, maxLingering). false = drop the row at once, as
+   * before. Default true.
+   */
+  lingerSubjects?: boolean;
+  /** How long a subject lingers before the GC drops its row. Default 30000 ms. */
+  lingerQuietMs?: number;
+  /** At most this many lingering subjects: past it the oldest are dropped at once (one per step). Default 64. */
+  maxLingering?: number;
 }
 
 export interface ApplyReport {
@@ -181,6 +198,12 @@ export class PolicyEngine {
   private reconcileTimer?: NodeJS.Timeout;
   /** port elements of retired profiles the kernel still holds (deferred-port-deletes.ts) */
   private readonly heldPorts = new DeferredPortDeletes();
+  /** lingering subject key -> when it started lingering (Date.now()): the model's scope.lingering, with times (lingerGc) */
+  private readonly lingerSince = new Map<string, number>();
+  private lingerTimer?: NodeJS.Timeout;
+  private lingerGcQueued = false;
+  /** lingering rows dropped by the GC (status.counts.scope.lingerDropped) */
+  private lingerDropped = 0;
   private cleanupQueued = false;
   private cleanupTimer?: NodeJS.Timeout;
   /** writes cluster-state.json, from the worker's replica when it can (cluster-persist.ts) */
@@ -347,10 +370,27 @@ export class PolicyEngine {
     return computeMembership(artifact.program, this.state.cluster(), previous, this.scope());
   }
 
-  /** The membership scope now: node-local when a node name is set, else cluster-wide ({}). */
+  /** The membership scope now: node-local when a node name is set, else cluster-wide ({}). No lingering subjects (a full replace starts without them). */
   private scope(): MembershipScope {
     const localPods = this.state.localPods(this.o.nodeName);
     return localPods ? { localPods } : {};
+  }
+
+  private lingers(): boolean {
+    return this.o.nodeName !== undefined && (this.o.lingerSubjects ?? true);
+  }
+
+  /**
+   * `scope` with the model's lingering subjects kept (and, with `depart`, the subjects the change
+   * loses lingering too): what every diff of a node-local table computes with, so that the rows
+   * the kernel holds stay exactly those of the model's scope. The model's own scope when it
+   * already says so (the one-pod path's common case: no new object per change).
+   */
+  private lingerScope(scope: MembershipScope, model: Membership, depart: boolean): MembershipScope {
+    if (!scope.localPods || !this.lingers()) return scope;
+    const lingering = model.scope?.lingering;
+    if (scope === model.scope && scope.lingerDeparted === depart) return scope;
+    return { localPods: scope.localPods, ...(lingering ? { lingering } : {}), ...(depart ? { lingerDeparted: true } : {}) };
   }
 
   // ---- artifacts
@@ -402,6 +442,7 @@ export class PolicyEngine {
     this.model = { table: artifact.table, artifactHash: artifact.hash, membership, generation: this.state.generation, loadedAt: new Date(), rulesFingerprint: fingerprint };
     this.stale = false;
     this.heldPorts.clear(); // the table was replaced whole
+    this.lingerChanged(); // a full replace computes without lingering subjects (scope())
     this.observe('full', durationMs);
     const report: ApplyReport = { kind: 'full', elements: batchElements(doc), durationMs, artifactHash: artifact.hash, ...(fallback ? { fallback } : {}) };
     this.lastApply = { ...report, at: new Date() };
@@ -481,7 +522,11 @@ export class PolicyEngine {
     // local pods (labels never decide them): the model's scope, without a pass over every pod
     // (localPods: 0.2-2 ms at 5k pods, most of it when the daemon was idle).
     const sameNodes = change.relabeled !== undefined && model.generation === this.state.generation - 1 && change.relabeled.every(({ before, after }) => before.node === after.node);
-    const scope = sameNodes && (model.membership.scope?.localPods !== undefined) === (this.o.nodeName !== undefined) ? (model.membership.scope ?? {}) : this.scope();
+    const base = sameNodes && (model.membership.scope?.localPods !== undefined) === (this.o.nodeName !== undefined) ? (model.membership.scope ?? {}) : this.scope();
+    // node-local with lingering subjects: the model's lingering rows stay, and the subjects this
+    // change loses linger (not in a reconcile: it checks the model against a fresh computation
+    // with the model's own lingering set, as the worker does)
+    const scope = this.lingerScope(base, model.membership, !reconcile);
     const scopeChanged = !sameScope(model.membership.scope, scope);
     // the one-pod path: labels/ports of pods that keep their addresses (relabeled), or pods that
     // appear, vanish or change addresses (an upsert or delete of pods only, a CNI ADD/DEL):
@@ -519,6 +564,7 @@ export class PolicyEngine {
     if (diffSize(diff) === 0) {
       model.membership = next;
       model.generation = this.state.generation;
+      this.lingerChanged();
       return { kind: 'none', elements: 0, durationMs: performance.now() - t0, artifactHash: artifact.hash };
     }
     // port elements of retired profiles stay in the kernel until the cleanup (deferred-port-deletes.ts)
@@ -546,6 +592,7 @@ export class PolicyEngine {
     const durationMs = performance.now() - t0;
     model.membership = next;
     model.generation = this.state.generation;
+    this.lingerChanged();
     this.observe('diff', durationMs);
     const report: ApplyReport = { kind: 'diff', elements: batchElements(doc), durationMs, artifactHash: artifact.hash };
     this.lastApply = { ...report, at: new Date() };
@@ -681,6 +728,93 @@ export class PolicyEngine {
     await this.fullReplace(artifact, membership, 'cluster state', 'cleanup fallback');
   }
 
+  // ---- lingering subjects (node-local tables)
+
+  /**
+   * The model's lingering keys changed (or may have): record when new ones started lingering,
+   * forget those that left (came back as local subjects, vanished, dropped), and schedule the GC.
+   */
+  private lingerChanged(): void {
+    const lingering = this.model?.membership?.scope?.lingering;
+    const now = Date.now();
+    for (const key of this.lingerSince.keys()) if (!lingering?.has(key)) this.lingerSince.delete(key);
+    for (const key of lingering ?? []) if (!this.lingerSince.has(key)) this.lingerSince.set(key, now);
+    this.scheduleLingerGc();
+  }
+
+  /**
+   * The GC's next step: at once past maxLingering, else when the oldest lingering subject's
+   * quiet period ends; `retryMs` after a step that could not run (the model behind the state or
+   * stale: the next change's sync or full replace settles that first).
+   */
+  private scheduleLingerGc(retryMs = 0): void {
+    clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
+    if (this.closed || this.lingerSince.size === 0 || this.lingerGcQueued) return;
+    const quiet = this.o.lingerQuietMs ?? 30_000;
+    const over = this.lingerSince.size > (this.o.maxLingering ?? 64);
+    const oldest = Math.min(...this.lingerSince.values());
+    const delay = Math.max(retryMs, over ? 0 : oldest + quiet - Date.now());
+    this.lingerTimer = setTimeout(() => this.queueLingerGc(), delay);
+    this.lingerTimer.unref();
+  }
+
+  private queueLingerGc(): void {
+    if (this.lingerGcQueued || this.closed) return;
+    this.lingerGcQueued = true;
+    let ran = false;
+    void this.enqueue(async () => (ran = await this.lingerGcStep()))
+      .catch((err: Error) => this.log(`lingering subjects: ${err.message}`))
+      .finally(() => {
+        this.lingerGcQueued = false;
+        this.scheduleLingerGc(ran ? 0 : 1000);
+      });
+  }
+
+  /**
+   * One GC step (inside the queue): the row of one lingering subject leaves, through the normal
+   * diff path (updateMembership with that key out of the scope's lingering set, no pod named),
+   * so a one-pod change queued behind waits for one row's deletes at most. `all`: every
+   * lingering row at once (close(): the persisted state does not know them).
+   */
+  private async lingerGcStep(all = false): Promise<boolean> {
+    const artifact = this.artifact;
+    const model = this.model;
+    const m = model?.membership;
+    const lingering = m?.scope?.lingering;
+    if (!artifact || !model || !m || !lingering || lingering.size === 0) return true;
+    // stale, or the model behind the state: the next change's sync or full replace settles that first
+    if (this.stale || model.generation !== this.state.generation) return false;
+    const quiet = this.o.lingerQuietMs ?? 30_000;
+    const over = lingering.size > (this.o.maxLingering ?? 64);
+    let drop: string[];
+    if (all) drop = [...lingering];
+    else {
+      let oldest: string | undefined;
+      let since = Infinity;
+      for (const key of lingering) {
+        const t = this.lingerSince.get(key) ?? 0;
+        if (t < since) [oldest, since] = [key, t];
+      }
+      if (oldest === undefined || (!over && since + quiet > Date.now())) return true;
+      drop = [oldest];
+    }
+    const keep = new Set([...lingering].filter((k) => !drop.includes(k)));
+    const t0 = performance.now();
+    const scope: MembershipScope = { localPods: m.scope!.localPods, ...(keep.size > 0 ? { lingering: keep } : {}), lingerDeparted: true };
+    let u: PodsUpdate;
+    try {
+      u = updatePods(artifact.program, this.state.cluster(), m, [], scope);
+    } catch (err) {
+      this.log(`lingering subjects: dropping ${drop.length} row(s) failed (${(err as Error).message}); full computation`);
+      const next = computeMembership(artifact.program, this.state.cluster(), m, scope);
+      u = { membership: next, diff: membershipDiff(m, next) };
+    }
+    this.lingerDropped += drop.length;
+    await this.applyDiff(artifact, u.membership, u.diff, t0);
+    return true;
+  }
+
   // ---- status and metrics
 
   /** Subscribes to drop samples from the NFLOG reader, if one is configured. */
@@ -716,7 +850,14 @@ export class PolicyEngine {
         setElements: this.setElements(),
         // node: null = cluster-wide decisions; localPods: how many pods the loaded table holds
         // decision rows for (null: the loaded table is cluster-wide, or nothing is loaded)
-        scope: { node: this.o.nodeName ?? null, localPods: m?.membership?.scope?.localPods?.size ?? null },
+        // lingering: subjects whose rows the table keeps although no local pod has them (dropped
+        // by the GC after lingerQuietMs; lingerDropped: rows it dropped so far)
+        scope: {
+          node: this.o.nodeName ?? null,
+          localPods: m?.membership?.scope?.localPods?.size ?? null,
+          lingering: m?.membership?.scope?.localPods ? (m.membership.scope.lingering?.size ?? 0) : null,
+          lingerDropped: this.lingerDropped,
+        },
       },
       elementsFrom: m ? (m.membership ? 'cluster-state' : 'artifact-snapshot') : null,
       cluster: { pushed: this.state.pushed, generation: this.state.generation, namespaces: c.namespaces, pods: c.pods, nodes: c.nodes },
@@ -805,6 +946,7 @@ export class PolicyEngine {
     this.closed = true;
     clearTimeout(this.reconcileTimer);
     clearTimeout(this.cleanupTimer);
+    clearTimeout(this.lingerTimer);
     if (this.o.endpoints) {
       this.o.endpoints.off('add', this.onAdd);
       this.o.endpoints.off('remove', this.onRemove);
@@ -812,6 +954,8 @@ export class PolicyEngine {
     await this.dirSource?.close();
     await this.stopSamples?.();
     // leave the kernel equal to the persisted state, so a restart adopts it as is
+    // (lingering rows too: the persisted state does not know them, and a restart computes without)
+    await this.enqueue(() => this.lingerGcStep(true)).catch((err: Error) => this.log(`lingering subjects: ${err.message}`));
     await this.enqueue(() => this.cleanupHeldPorts()).catch((err: Error) => this.log(`port element cleanup: ${err.message}`));
     await this.idle();
     // before the worker stops: its write in flight lands, anything newer is written here

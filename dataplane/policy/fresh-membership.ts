@@ -5,7 +5,9 @@
 // (`assignment`: identity key -> number) and the profile numbers (`layout.profiles`: content key
 // -> profile, of which layoutDecisions reads `id`); those two lists are all the worker is sent
 // (~0.8 MB and ~0.3 MB serialized at 20k pods / 4k policies cluster-wide, under 2 ms), not the
-// membership. fresh-membership.test.ts checks the equality on generated clusters.
+// membership. The scope is the node's pods and, for a node-local table, the model's lingering
+// subject keys (MembershipScope.lingering, sent with the check). fresh-membership.test.ts checks
+// the equality on generated clusters.
 import { computeMembership, type Membership, type MembershipScope } from '../../compiler/emit/membership.js';
 import type { Profile } from '../../compiler/emit/profiles.js';
 import type { Program } from '../../compiler/ir/types.js';

@@ -24,6 +24,8 @@ export interface PolicyDaemonOptions {
   nodeName?: string;
   /** `--flush-denied-flows on|off`: delete conntrack entries of established flows a change denies (conntrack-flush.ts). Default on. */
   flushDeniedFlows?: boolean;
+  /** `--linger-subjects on|off`: node-local tables keep a departed subject's row for a while (engine.ts lingerSubjects). Default on. */
+  lingerSubjects?: boolean;
 }
 
 export interface PolicyHookContext {
@@ -52,6 +54,7 @@ export async function attachPolicy(options: PolicyDaemonOptions, ctx: PolicyHook
     dropSamples: options.dropSamples,
     nodeName: options.nodeName || undefined,
     flushDeniedFlows: options.flushDeniedFlows ?? true,
+    lingerSubjects: options.lingerSubjects ?? true,
     setReady: ctx.setReady,
     endpoints: ctx.endpoints,
     log: ctx.log,

@@ -202,11 +202,11 @@ describe.skipIf(kernel.skip)(kernel.title, () => {
     }
     const cluster = wide.engine.cluster();
     const wideKernel = await expectKernel(wide.netns, wide.engine, undefined);
-    expect((wide.engine.status() as any).counts.scope).toEqual({ node: null, localPods: null });
+    expect((wide.engine.status() as any).counts.scope).toEqual({ node: null, localPods: null, lingering: null, lingerDropped: 0 });
     const interps = new Map<string, NftInterpreter>();
     for (const [name, { engine, netns }] of Object.entries(nodes)) {
       const local = localOf(cluster, name);
-      expect((engine.status() as any).counts.scope).toEqual({ node: name, localPods: 3 });
+      expect((engine.status() as any).counts.scope).toEqual({ node: name, localPods: 3, lingering: 0, lingerDropped: 0 });
       const { listed, membership } = await expectKernel(netns, engine, local);
       const subjects = [...podIdentities(membership.identities, local)].sort((a, b) => a - b);
       const remoteOnly = [...podIdentities(membership.identities, localOf(cluster, name === 'node-1' ? 'node-2' : 'node-1'))].filter((id) => !subjects.includes(id));
@@ -268,10 +268,15 @@ describe.skipIf(kernel.skip)(kernel.title, () => {
 
   it('recomputes the scope when endpoints come and go, a pod is scheduled here or moves away', async () => {
     const endpoints = new FakeEndpoints();
-    const { engine, netns } = await start('node-1', { endpoints });
+    // (without lingering subjects: a subject the node loses leaves with its rows at once; the next test lingers)
+    const { engine, netns } = await start('node-1', { endpoints, lingerSubjects: false });
     await engine.pushClusterState(clusterBody());
     await engine.loadArtifact(FILES, 'test');
-    const scope = () => (engine.status() as any).counts.scope;
+    const scope = () => {
+      const { lingering, lingerDropped, ...rest } = (engine.status() as any).counts.scope;
+      expect([lingering, lingerDropped]).toEqual([0, 0]);
+      return rest;
+    };
     const cacheRows = async () => {
       const listed = elementsOfListing((await listTable(netns)) as any);
       const id = computeMembership(ARTIFACT.program, engine.cluster()).identities.elements.find((e) => e.pod === 'x/cache')!.identity;
@@ -342,6 +347,106 @@ describe.skipIf(kernel.skip)(kernel.title, () => {
     const again = await PolicyEngine.start({ stateDir: join(dir, 'state-node-1'), netns, nodeName: 'node-1', nftHelper: helper ?? false, endpoints, setReady: () => {}, log: (m) => logs.push(m), reconcileDelayMs: 0, persistDelayMs: 0 });
     engines.push(again);
     expect(logs.some((l) => l.includes('kept as is'))).toBe(true);
-    expect((again.status() as any).counts.scope).toEqual({ node: 'node-1', localPods: 3 });
+    expect((again.status() as any).counts.scope).toEqual({ node: 'node-1', localPods: 3, lingering: 0, lingerDropped: 0 });
+  });
+
+  /** The kernel's elements against a fresh computation with the local pods and these lingering keys. */
+  async function expectLingering(netns: string, engine: PolicyEngine, lingering: string[]): Promise<Map<string, string[]>> {
+    const localPods = localOf(engine.cluster(), 'node-1');
+    const membership = computeMembership(ARTIFACT.program, engine.cluster(), undefined, { localPods, ...(lingering.length > 0 ? { lingering: new Set(lingering) } : {}) });
+    expect([...(membership.scope?.lingering ?? [])].sort()).toEqual([...lingering].sort());
+    const listed = elementsOfListing((await listTable(netns)) as any);
+    const want = elementsOfCommands(mapTypes(ARTIFACT.skeleton as unknown as Array<Record<string, any>>), elementCommands(ARTIFACT, membership));
+    expect(sameElements(listed, want)).toEqual({ same: true });
+    return listed;
+  }
+
+  const pairsOf = (listed: Map<string, string[]>) => [...(listed.get('egress_pairs') ?? []), ...(listed.get('ingress_pairs') ?? [])].sort();
+  /** The identity key of a pod's identity (from a cluster-wide computation: keys do not depend on the scope). */
+  const keyOf = (cluster: Cluster, pod: string) => {
+    const m = computeMembership(ARTIFACT.program, cluster);
+    return m.identities.byId.get(m.identityElements.find((e) => e.pod === pod)!.identity)!.key;
+  };
+
+  it('lingering subjects: a departed local identity keeps its rows (no pair deleted), its return costs only address elements, the GC drops it after the quiet period; off: dropped at once', async () => {
+    const { engine, netns } = await start('node-1', { lingerQuietMs: 2500 });
+    const off = await start('node-1', { lingerSubjects: false });
+    // cache3 is this node's only cache pod (cache runs on node-2 too): an isolated subject with rows
+    const pods = { ...PODS, cache3: { labels: { app: 'cache' }, ip: '10.99.1.22', node: 'node-1' } };
+    for (const e of [engine, off.engine]) {
+      await e.pushClusterState(clusterBody(pods));
+      await e.loadArtifact(FILES, 'test');
+    }
+    const scope = () => (engine.status() as any).counts.scope;
+    const cacheKey = keyOf(engine.cluster(), 'x/cache3');
+    const before = pairsOf(await expectLingering(netns, engine, []));
+
+    // the node's only cache pod goes: its subject lingers, no pair element leaves
+    const gone = { delete: [{ kind: 'Pod', namespace: 'x', name: 'cache3' }] };
+    const r1 = await engine.pushClusterState(gone);
+    expect(r1.kind).toBe('diff');
+    expect(r1.elements).toBe(2); // the address out of the source and destination maps (the world maps merge over it)
+    expect(scope()).toMatchObject({ localPods: 3, lingering: 1 });
+    expect(pairsOf(await expectLingering(netns, engine, [cacheKey]))).toEqual(before);
+    // the reconcile's worker computes with the model's lingering keys: nothing to correct
+    expect((await engine.reconcile()).kind).toBe('none');
+    expect((engine.status() as any).lastReconcile.where).toBe('worker');
+
+    // lingering off: the row leaves at once
+    const r1off = await off.engine.pushClusterState(gone);
+    expect(r1off.elements).toBeGreaterThan(2);
+    const offPairs = pairsOf(await expectKernel(off.netns, off.engine, localOf(off.engine.cluster(), 'node-1')).then((k) => k.listed));
+    expect(offPairs.length).toBeLessThan(before.length);
+    expect((off.engine.status() as any).counts.scope).toMatchObject({ localPods: 3, lingering: 0 });
+
+    // a new cache pod here (a rolling update: same labels, new name and address): only its address elements
+    const back = { upsert: [podObject('cache4', { labels: { app: 'cache' }, ip: '10.99.1.23', node: 'node-1' })] };
+    const r2 = await engine.pushClusterState(back);
+    expect(r2.kind).toBe('diff');
+    expect(r2.elements).toBe(2);
+    expect(scope()).toMatchObject({ localPods: 4, lingering: 0 });
+    expect(pairsOf(await expectLingering(netns, engine, []))).toEqual(before);
+    // off: the whole row again
+    expect((await off.engine.pushClusterState(back)).elements).toBeGreaterThan(2);
+
+    // it goes again: lingers, and after the quiet period the GC drops its row (one step, the normal diff path)
+    await engine.pushClusterState({ delete: [{ kind: 'Pod', namespace: 'x', name: 'cache4' }] });
+    expect(scope()).toMatchObject({ lingering: 1, lingerDropped: 0 });
+    await expectLingering(netns, engine, [cacheKey]);
+    const deadline = Date.now() + 20_000;
+    while (scope().lingering > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    await engine.idle();
+    expect(scope()).toMatchObject({ localPods: 3, lingering: 0, lingerDropped: 1 });
+    const after = await expectLingering(netns, engine, []);
+    expect(pairsOf(after)).toEqual(offPairs);
+    expect((await engine.reconcile()).kind).toBe('none');
+  });
+
+  it('lingering subjects: past maxLingering the oldest row is dropped at once; close() drops the rest so that a restart adopts the table', async () => {
+    const { engine, netns } = await start('node-1', { lingerQuietMs: 600_000, maxLingering: 1 });
+    // two identities with rows that run here and on node-2: cache (cache3 here) and db (db2 on node-2)
+    await engine.pushClusterState(clusterBody({ ...PODS, cache3: { labels: { app: 'cache' }, ip: '10.99.1.22', node: 'node-1' }, db2: { labels: { app: 'db' }, ip: '10.99.2.10', node: 'node-2' } }));
+    await engine.loadArtifact(FILES, 'test');
+    const scope = () => (engine.status() as any).counts.scope;
+    const cacheKey = keyOf(engine.cluster(), 'x/cache3'); // cache also on node-2
+    const dbKey = keyOf(engine.cluster(), 'x/db');
+    await engine.pushClusterState({ delete: [{ kind: 'Pod', namespace: 'x', name: 'db' }] });
+    expect(scope()).toMatchObject({ lingering: 1 });
+    await expectLingering(netns, engine, [dbKey]);
+    await new Promise((r) => setTimeout(r, 5)); // a later start for the second
+    await engine.pushClusterState({ delete: [{ kind: 'Pod', namespace: 'x', name: 'cache3' }] });
+    const deadline = Date.now() + 10_000;
+    while (scope().lingering > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await engine.idle();
+    expect(scope()).toMatchObject({ lingering: 1, lingerDropped: 1 });
+    await expectLingering(netns, engine, [cacheKey]);
+    // close() drops what lingers; a restart computes without and adopts the kernel as is
+    await engine.close();
+    engines.splice(engines.indexOf(engine), 1);
+    const logs: string[] = [];
+    const again = await PolicyEngine.start({ stateDir: join(dir, 'state-node-1'), netns, nodeName: 'node-1', nftHelper: helper ?? false, setReady: () => {}, log: (m) => logs.push(m), reconcileDelayMs: 0, persistDelayMs: 0 });
+    engines.push(again);
+    expect(logs.some((l) => l.includes('kept as is'))).toBe(true);
+    await expectLingering(netns, again, []);
   });
 });

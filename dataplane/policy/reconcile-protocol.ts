@@ -11,8 +11,11 @@ export type ToThread =
   /** the whole cluster state; replaces the replica */
   | { type: 'snapshot'; snapshot: StateSnapshot }
   | { type: 'change'; change: StateChange }
-  /** compute the membership of generation `generation` with this numbering and scope */
-  | { type: 'check'; id: number; generation: number; artifactHash: string; nodeName?: string; numbering: Numbering }
+  /**
+   * compute the membership of generation `generation` with this numbering and scope (node-local:
+   * the node's pods, and the model's lingering subject keys, MembershipScope.lingering)
+   */
+  | { type: 'check'; id: number; generation: number; artifactHash: string; nodeName?: string; lingering?: string[]; numbering: Numbering }
   /**
    * write the replica (at `generation`) as <dir>/cluster-state.json (persist.ts); `assignment`
    * (identity key -> number) replaces the one the thread holds, absent = unchanged since the last
@@ -26,6 +29,8 @@ export type FromThread =
       words: ElementWords;
       /** the node-local pods of the scope it computed with (sorted), null = cluster-wide */
       localPods: string[] | null;
+      /** the lingering subject keys the fresh computation kept (sorted; node-local only) */
+      lingering: string[];
       computeMs: number;
     }
   /** no answer for this check: the replica is out of step, the artifact is missing or refused, or the computation threw */

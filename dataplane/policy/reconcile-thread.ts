@@ -61,9 +61,11 @@ function check(msg: Extract<ToThread, { type: 'check' }>): FromThread {
   if (!artifact.program) return unavailable(`artifact ${msg.artifactHash.slice(0, 12)}: ${artifact.refused}`);
   const t0 = performance.now();
   const localPods = state.localPods(msg.nodeName);
-  const fresh = freshMembership(artifact.program, state.cluster(), msg.numbering, localPods ? { localPods } : {});
+  // the model's lingering subjects are part of its scope: the fresh computation keeps the same rows
+  const scope = localPods ? { localPods, ...(msg.lingering?.length ? { lingering: new Set(msg.lingering) } : {}) } : {};
+  const fresh = freshMembership(artifact.program, state.cluster(), msg.numbering, scope);
   const words = encodeElements(fresh);
-  return { type: 'result', id: msg.id, words, localPods: localPods ? [...localPods].sort() : null, computeMs: performance.now() - t0 };
+  return { type: 'result', id: msg.id, words, localPods: localPods ? [...localPods].sort() : null, lingering: [...(fresh.scope?.lingering ?? [])].sort(), computeMs: performance.now() - t0 };
 }
 
 function persist(msg: Extract<ToThread, { type: 'persist' }>): FromThread {

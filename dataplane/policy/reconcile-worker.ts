@@ -128,7 +128,8 @@ export class ReconcileWorker {
     this.sendInputs(state, artifact);
     const id = this.nextId++;
     const answer = this.answerTo(id, thread);
-    this.post({ type: 'check', id, generation: state.generation, artifactHash: artifact.hash, nodeName: this.o.nodeName, numbering: numberingOf(membership) });
+    const lingering = [...(membership.scope?.lingering ?? [])].sort();
+    this.post({ type: 'check', id, generation: state.generation, artifactHash: artifact.hash, nodeName: this.o.nodeName, ...(lingering.length > 0 ? { lingering } : {}), numbering: numberingOf(membership) });
     const posted = performance.now() - t0;
     const got = await answer;
     if (got.kind === 'gone') return { verdict: { kind: 'unavailable', reason: got.reason }, blockedMs: posted, maxSliceMs: posted };
@@ -140,6 +141,10 @@ export class ReconcileWorker {
     if (msg.type !== 'result') return { verdict: { kind: 'unavailable', reason: `unexpected answer ${msg.type}` }, blockedMs: posted, maxSliceMs: posted };
     if (!sameLocalPods(membership.scope?.localPods, msg.localPods)) {
       return { verdict: { kind: 'different', reason: `the node-local pods differ (${membership.scope?.localPods?.size ?? 'cluster-wide'} here, ${msg.localPods?.length ?? 'cluster-wide'} in the fresh computation)`, computeMs: msg.computeMs }, blockedMs: posted, maxSliceMs: posted };
+    }
+    // a lingering key the fresh computation drops (its identity vanished, or a local pod has it) is a model that went wrong
+    if (msg.lingering.join('\n') !== lingering.join('\n')) {
+      return { verdict: { kind: 'different', reason: `the lingering subjects differ (${lingering.length} here, ${msg.lingering.length} in the fresh computation)`, computeMs: msg.computeMs }, blockedMs: posted, maxSliceMs: posted };
     }
     const stats: SliceStats = { busyMs: 0, maxSliceMs: 0 };
     const differ = await compareElements(membership, msg.words, undefined, stats);
