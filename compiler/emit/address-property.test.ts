@@ -282,3 +282,23 @@ describe('updateMembership with pods that appear, vanish or change addresses (pr
     expect(taken.worldChanged).toBeGreaterThan(0);
   });
 });
+
+describe('updateMembership keeps the kernel world ranges exact (found by the property above)', () => {
+  it('a pod that moves off a range boundary and onto the next address: the freed address starts the outer range again', () => {
+    // 10.0.0.64 is the first address past the /26; the pod there moves to .65, so the edit frees
+    // .64 (merged with the outer range after it), then carves .65 out of that merged range: the
+    // merged range is put in and taken out again, and the world's run of the outer class now
+    // starts at .64 instead of .65
+    const policies = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'policy.networking.k8s.io/v1alpha1', kind: 'AdminNetworkPolicy', metadata: { name: 'anp0' }, spec: { subject: { pods: { namespaceSelector: {}, podSelector: { matchLabels: { app: 'web' } } } }, priority: 0, egress: [{ action: 'Allow', to: [{ networks: ['10.0.0.0/26', '10.0.0.16/28'] }] }] } }] });
+    const pod = (name: string, ip: string) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'x', labels: {} }, spec: { containers: [{ name: 'c', ports: [] }] }, status: { podIP: ip, podIPs: [{ ip }] } });
+    const snapshot = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'x', labels: {} } }, pod('p0', '10.0.0.1'), pod('p1', '10.0.0.64')] });
+    const c = compileText(policies, snapshot);
+    const before = computeMembership(c.program!, c.cluster);
+    const moved: Cluster = { ...c.cluster, pods: c.cluster.pods.map((p) => (p.name === 'p1' ? { ...p, ips: ['10.0.0.65'] } : p)) };
+    const after = updateMembership(before, c.program!, moved, ['x/p1']);
+    const fresh = computeMembership(c.program!, moved, before);
+    expect(updateSummary(before, after)).toMatchObject({ carved: 1, freed: 1 });
+    expect(after.world.map((e) => `${e.first}-${e.last}=${e.identity}`)).toEqual(fresh.world.map((e) => `${e.first}-${e.last}=${e.identity}`));
+    expect(after.world).not.toBe(before.world);
+  });
+});

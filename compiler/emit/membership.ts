@@ -778,7 +778,12 @@ interface ElementEdit {
   readonly infos: ReadonlyMap<string, NewIdentityInfo>;
   /** Pods with an element that changed (a node-local table recounts only these). */
   readonly touchedPods: ReadonlySet<string>;
-  /** World (non-pod) elements taken out and put in (nextWorld tells from them whether the kernel's merged ranges moved). */
+  /**
+   * World (non-pod) elements of the list before the edit that it took out, and those it put in
+   * that the list after it holds (nextWorld tells from them whether the kernel's merged ranges
+   * moved; an element put in and taken out again, a free then a carve of the same range, is in
+   * neither).
+   */
   readonly worldGone: readonly IdentityElement[];
   readonly worldNew: readonly IdentityElement[];
   readonly carved: number;
@@ -825,12 +830,14 @@ function editElements(previous: Membership, plans: readonly PodPlan[], classifie
     return placeholder;
   };
   /** elements[at, at + count) replaced by `items`, counts and pod records kept. */
+  // world elements of the original list taken out, and those put in that are still there (an
+  // element put in and taken out again by the same edit is in neither list: in neither sequence)
   const worldGone: IdentityElement[] = [];
-  const worldNew: IdentityElement[] = [];
+  const worldNew = new Set<IdentityElement>();
   const replace = (at: number, count: number, items: IdentityElement[]) => {
     for (const e of elements.slice(at, at + count)) {
       countOf(keyOf(e.identity))[e.family]--;
-      if (e.pod === undefined) worldGone.push(e);
+      if (e.pod === undefined && !worldNew.delete(e)) worldGone.push(e);
       if (e.pod !== undefined) {
         const was = after.indexOf(e);
         if (was >= 0) after.splice(was, 1);
@@ -840,7 +847,7 @@ function editElements(previous: Membership, plans: readonly PodPlan[], classifie
     }
     for (const e of items) {
       countOf(keyOf(e.identity))[e.family]++;
-      if (e.pod === undefined) worldNew.push(e);
+      if (e.pod === undefined) worldNew.add(e);
       if (e.identity < 0) pending.push(e);
       if (e.pod !== undefined) {
         after.push(e);
@@ -876,7 +883,7 @@ function editElements(previous: Membership, plans: readonly PodPlan[], classifie
       carved++;
     }
   }
-  return { elements, counts, placeholders, pending, before, after, infos, touchedPods, worldGone, worldNew, carved, freed, addressesChanged: carved + freed > 0 };
+  return { elements, counts, placeholders, pending, before, after, infos, touchedPods, worldGone, worldNew: [...worldNew], carved, freed, addressesChanged: carved + freed > 0 };
 }
 
 /** A world range with one address carved out: the pod element between what is left on either side (same world identity). */
@@ -958,12 +965,7 @@ function worldKept(elements: readonly IdentityElement[], edit: ElementEdit): boo
     return false;
   };
   for (const x of edit.worldGone) if (!place(x, false, 'gone')) return false;
-  for (const x of edit.worldNew) {
-    // put in and taken out again by the same edit: in neither sequence
-    const at = elementIndex(elements, x.family, x.first);
-    if (elements[at] !== x) continue;
-    if (!place(x, true, 'now')) return false;
-  }
+  for (const x of edit.worldNew) if (!place(x, true, 'now')) return false;
   const byFirst = (a: IdentityElement, b: IdentityElement) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0);
   for (const [q, g] of groups) {
     const before = runStarts(elements[q].identity, g.gone.sort(byFirst));
