@@ -55,6 +55,8 @@
 //                                 [--few-reps N] (new identity / pod into another node's identity;
 //                                 default reps/5, at most 10)
 //                                 [--cold-reps N] (pod of an identity new to the node; default 10)
+//                                 [--linger on|off|both] (node-local: departed subjects' rows linger,
+//                                 engine.ts lingerSubjects; both = off first, then on, same run)
 //                                 [--node-name NAME] [--local-pods N] [--scope both|cluster|node]
 //                                 [--flush-denied-flows on|off]  (off: the cost without the flush)
 //                                 [--churn N] [--churn-gap MIN-MAX] [--metrics-reps 5]
@@ -135,6 +137,7 @@ async function main(): Promise<void> {
       'reconcile-quiet': { type: 'string', default: '1000' },
       'metrics-reps': { type: 'string', default: '5' },
       'cold-reps': { type: 'string', default: '10' },
+      linger: { type: 'string', default: 'on' },
     },
   });
   const pods = Number(values.pods);
@@ -150,6 +153,7 @@ async function main(): Promise<void> {
   const [gapMin, gapMax] = (values['churn-gap'] || (persistChurn > 0 ? '2-8' : reconcileChurn > 0 ? '1000-1100' : '1100-1500')).split('-').map(Number);
   if (!(gapMin > 0 && gapMax >= gapMin)) throw new Error('--churn-gap MIN-MAX (ms)');
   if (!['both', 'cluster', 'node'].includes(values.scope!)) throw new Error('--scope takes both, cluster or node');
+  if (!['on', 'off', 'both'].includes(values.linger!)) throw new Error('--linger takes on, off or both');
   const k = await policyKernel();
   if (!k.ok) {
     console.log(`daemon-apply: skipped (${k.reason}); needs root, ip, nft, nsenter`);
@@ -261,12 +265,12 @@ async function main(): Promise<void> {
     cold = coldDonors({ program: art.program, cluster: state.cluster(), scoped: scopedBase, localPods: localSet, candidates: order, ipFor: coldIp, count: coldReps, alsoHad });
   }
 
-  const runScope = async (scopeNode: string | undefined): Promise<Measured> => {
+  const runScope = async (scopeNode: string | undefined, lingerSubjects = true): Promise<Measured> => {
     const dir = mkdtempSync(join(tmpdir(), 'pcpol-bench-'));
     const netns = `pcpol-bench-${Math.random().toString(36).slice(2, 8)}`;
     await addNetns(netns);
     try {
-      const daemon = await startDaemon({ stateDir: join(dir, 'state'), socketPath: join(dir, 'd.sock'), hostNetns: netns, wiring: 'ip', policy: true, flushDeniedFlows, log: () => {}, ...(scopeNode ? { nodeName: scopeNode } : {}) });
+      const daemon = await startDaemon({ stateDir: join(dir, 'state'), socketPath: join(dir, 'd.sock'), hostNetns: netns, wiring: 'ip', policy: true, flushDeniedFlows, lingerSubjects, log: () => {}, ...(scopeNode ? { nodeName: scopeNode } : {}) });
       try {
         const conn = await DaemonConnection.open(daemon.socketPath);
         const must = async (body: Obj) => {
@@ -467,11 +471,13 @@ async function main(): Promise<void> {
     return;
   }
 
-  const scopes: Array<[string, string | undefined]> = [];
-  if (values.scope !== 'node') scopes.push(['cluster-wide', undefined]);
-  if (values.scope !== 'cluster') scopes.push([`node-local (${localCount} pods)`, nodeName]);
+  const scopes: Array<[string, string | undefined, boolean]> = [];
+  if (values.scope !== 'node') scopes.push(['cluster-wide', undefined, true]);
+  // --linger both: node-local with lingering subjects off first (the baseline), then on (the default)
+  if (values.scope !== 'cluster' && values.linger !== 'on') scopes.push([`node-local (${localCount} pods)${values.linger === 'both' ? ', lingering off' : ''}`, nodeName, false]);
+  if (values.scope !== 'cluster' && values.linger !== 'off') scopes.push([`node-local (${localCount} pods)${values.linger === 'both' ? ', lingering on' : ''}`, nodeName, true]);
   const results: Array<[string, Measured]> = [];
-  for (const [label, scopeNode] of scopes) results.push([label, await runScope(scopeNode)]);
+  for (const [label, scopeNode, linger] of scopes) results.push([label, await runScope(scopeNode, linger)]);
 
   console.log(`daemon-apply: ${pods} pods, ${policies} NetworkPolicies (+ANP/BANP); node ${nodeName} runs ${localCount} pods`);
   for (const [label, m] of results) {
@@ -527,8 +533,28 @@ async function main(): Promise<void> {
   for (const [label, m] of results) {
     console.log(`${label}: full / one-pod: ${ratio(median(m.full), median(m.one.rt))} (median), ${ratio(p90(m.full), p90(m.one.rt))} (p90); one-pod target 10 ms: ${median(m.one.rt) <= 10 ? 'met' : 'MISSED'} (median)`);
   }
-  if (results.length === 2) {
-    const [[, wide], [, node]] = results;
+  const offRun = results.find(([label]) => label.endsWith('lingering off'));
+  const onRun = results.find(([label]) => label.endsWith('lingering on'));
+  if (offRun && onRun) {
+    const [[, off], [, on]] = [offRun, onRun];
+    const cmp = (what: string, a: number[] | undefined, b: number[] | undefined) => (a && b && a.length && b.length ? `${what} ${ratio(median(a), median(b))} (median), ${ratio(p90(a), p90(b))} (p90)` : undefined);
+    console.log(
+      `node-local, lingering on / off (same run): ` +
+        [
+          cmp('pod added or deleted, this node', on.addedHere.rt, off.addedHere.rt),
+          cmp("this node's pod into another node's identity", on.localAwayRuns?.rt, off.localAwayRuns?.rt),
+          cmp('cold pod added', on.coldRuns?.add.rt, off.coldRuns?.add.rt),
+          cmp('cold pod deleted', on.coldRuns?.del.rt, off.coldRuns?.del.rt),
+          cmp('one-pod (other node)', on.one.rt, off.one.rt),
+        ]
+          .filter(Boolean)
+          .join('; '),
+    );
+  }
+  const wideRun = results.find(([label]) => label === 'cluster-wide');
+  const nodeRun = results.filter(([label]) => label !== 'cluster-wide').at(-1);
+  if (wideRun && nodeRun) {
+    const [[, wide], [, node]] = [wideRun, nodeRun];
     const cmp = (what: string, a: number[] | undefined, b: number[] | undefined) => (a && b ? `${what} ${ratio(median(a), median(b))} (median), ${ratio(p90(a), p90(b))} (p90)` : undefined);
     console.log(
       `cluster-wide / node-local: ` +
