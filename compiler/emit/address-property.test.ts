@@ -216,6 +216,18 @@ function checkLingerChain(program: Program, start: Cluster, local: Set<string>, 
   });
 }
 
+/** 30-step chains on generated clusters (120 pods, 14 policies), node-local tables of a random node, each checked by `check`. */
+function generatedNodeChains(check: (program: Program, cluster: Cluster, local: Set<string>, steps: Step[]) => void): void {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 1000 }), fc.nat(), fc.array(stepArb, { minLength: 30, maxLength: 30 }), (seed, nodePick, steps) => {
+      const c = compileGenerated(120, 14, seed);
+      const node = generatedNode(c.cluster, nodePick);
+      check(c.program, c.cluster, new Set(c.cluster.pods.filter((p) => p.node === node).map(nameOf)), steps);
+    }),
+    { numRuns: 8 },
+  );
+}
+
 describe('updateMembership with lingering subjects (property)', () => {
   it('random policy sets, node-local with lingerDeparted and GC steps, IPv4/IPv6/dual-stack', () => {
     fc.assert(
@@ -229,14 +241,7 @@ describe('updateMembership with lingering subjects (property)', () => {
   });
 
   it('generated clusters, a random node, 30-step chains', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: 1, max: 1000 }), fc.nat(), fc.array(stepArb, { minLength: 30, maxLength: 30 }), (seed, nodePick, steps) => {
-        const c = compileGenerated(120, 14, seed);
-        const node = generatedNode(c.cluster, nodePick);
-        checkLingerChain(c.program, c.cluster, new Set(c.cluster.pods.filter((p) => p.node === node).map(nameOf)), steps);
-      }),
-      { numRuns: 8 },
-    );
+    generatedNodeChains(checkLingerChain);
   });
 
   it('subjects lingered, kept their rows, came back and were dropped', () => {
@@ -262,15 +267,7 @@ describe('updateMembership with pods that appear, vanish or change addresses (pr
   });
 
   it('generated clusters, node-local tables of a random node, 30-step chains', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: 1, max: 1000 }), fc.nat(), fc.array(stepArb, { minLength: 30, maxLength: 30 }), (seed, nodePick, steps) => {
-        const c = compileGenerated(120, 14, seed);
-        const node = generatedNode(c.cluster, nodePick);
-        const local = new Set(c.cluster.pods.filter((p) => p.node === node).map(nameOf));
-        checkChain(c.program, c.cluster, local, steps);
-      }),
-      { numRuns: 8 },
-    );
+    generatedNodeChains(checkChain);
   });
 
   it('took the incremental path for adds into new identities and removals of last members', () => {
