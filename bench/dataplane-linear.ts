@@ -17,7 +17,7 @@ import { cidrContains, cidrRange, formatIp, parseCidr, parseIp, rangeToCidrs, su
 import { selectorMatches } from '../compiler/ir/selector.js';
 import { commentText, cookieHex, decidingRules, ruleChain } from '../compiler/emit/nftables/ruleset.js';
 import { emitLinear, portMatches } from '../compiler/emit/nftables/linear.js';
-import type { NftCommand, NftDocument, NftExpression, NftStatement } from '../compiler/emit/nftables/schema.js';
+import { replaceTable, type NftCommand, type NftDocument, type NftExpression, type NftStatement } from '../compiler/emit/nftables/schema.js';
 
 export interface LinearPacket {
   readonly family: Family;
@@ -557,10 +557,7 @@ export function planLinear(program: Program, cluster: Cluster, members: Readonly
   }
 
   const cmds: NftCommand[] = [
-    { metainfo: { json_schema_version: 1 } },
-    { add: { table: { family, name: table } } },
-    { delete: { table: { family, name: table } } },
-    { add: { table: { family, name: table } } },
+    ...replaceTable(table),
     { add: { chain: { family, table, name: 'forward', type: 'filter', hook: 'forward', prio: 0, policy: 'accept' } } },
     ...loadedChains.slice(1).map((name): NftCommand => ({ add: { chain: { family, table, name } } })),
   ];

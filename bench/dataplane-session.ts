@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Program } from '../compiler/ir/types.js';
-import type { NftDocument } from '../compiler/emit/nftables/schema.js';
+import { replaceTable, type NftDocument } from '../compiler/emit/nftables/schema.js';
 import { destroyAll } from './dataplane-net.js';
 
 /** bench/dataplane-load/pcload.c, from the sources or from dist/. */
@@ -28,10 +28,7 @@ export function ctOnlyDocument(): NftDocument {
   const table = CT_TABLE;
   return {
     nftables: [
-      { metainfo: { json_schema_version: 1 } },
-      { add: { table: { family, name: table } } },
-      { delete: { table: { family, name: table } } },
-      { add: { table: { family, name: table } } },
+      ...replaceTable(table),
       { add: { chain: { family, table, name: 'forward', type: 'filter', hook: 'forward', prio: 0, policy: 'accept' } } },
       { add: { rule: { family, table, chain: 'forward', expr: [{ match: { op: 'in', left: { ct: { key: 'state' } }, right: ['established', 'related'] } }, { accept: null }] } } },
       { add: { rule: { family, table, chain: 'forward', expr: [{ match: { op: 'in', left: { ct: { key: 'state' } }, right: 'invalid' } }, { drop: null }] } } },

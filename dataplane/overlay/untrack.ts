@@ -28,6 +28,7 @@
 // replaces whole and which must stay one table, dataplane/policy/artifact.ts) and goes with the
 // node netns (`lab down` deletes the namespace). Loaded through dataplane/nft/loader.ts as
 // libnftables JSON, one batch (add, delete, add: a full replace whether or not it existed).
+import { replaceTable } from '../../compiler/emit/nftables/schema.js';
 import { applyRuleset, removeTable, run, type NftResult } from '../nft/loader.js';
 
 export const OVERLAY_TABLE = 'policyc_overlay';
@@ -79,10 +80,7 @@ export function untrackDocument(spec: UntrackSpec, table = OVERLAY_TABLE): Untra
   const chain = (name: 'prerouting' | 'output'): Command => ({ add: { chain: { family, table, name, type: 'filter', hook: name, prio: RAW_PRIORITY, policy: 'accept' } } });
   return {
     nftables: [
-      { metainfo: { json_schema_version: 1 } },
-      { add: { table: { family, name: table } } },
-      { delete: { table: { family, name: table } } },
-      { add: { table: { family, name: table } } },
+      ...replaceTable(table),
       chain('prerouting'),
       chain('output'),
       {

@@ -11,7 +11,7 @@ import { podEndpoint } from '../../evaluate/endpoints.js';
 import { groupMatches } from '../../evaluate/match.js';
 import { PROTO_NUMBER } from '../decisions.js';
 import { commentText, cookieHex, decidingRules, DEFAULT_TABLE, ruleChain, type NftOptions } from './ruleset.js';
-import type { NftCommand, NftDocument, NftExpression, NftStatement } from './schema.js';
+import { replaceTable, type NftCommand, type NftDocument, type NftExpression, type NftStatement } from './schema.js';
 
 export interface LinearCounts {
   readonly rules: number;
@@ -49,10 +49,7 @@ export function emitLinear(program: Program, cluster: Cluster, options: NftOptio
     return m;
   };
   const cmds: NftCommand[] = [
-    { metainfo: { json_schema_version: 1 } },
-    { add: { table: { family, name: table } } },
-    { delete: { table: { family, name: table } } },
-    { add: { table: { family, name: table } } },
+    ...replaceTable(table),
   ];
   const chains: string[] = ['forward'];
   const rules: NftCommand[] = [];

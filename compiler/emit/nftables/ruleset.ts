@@ -166,6 +166,7 @@ import type {
   NftSet,
   NftStatement,
 } from './schema.js';
+import { replaceTable } from './schema.js';
 
 export interface NftOptions {
   /** Table name (family inet). Default `policyc`. */
@@ -304,10 +305,7 @@ export function skeletonCommands(program: Program, options: NftOptions = {}): Nf
   const deciding = decidingRules(program);
 
   const cmds: NftCommand[] = [
-    { metainfo: { json_schema_version: 1 } },
-    { add: { table: { family, name: table } } },
-    { delete: { table: { family, name: table } } },
-    { add: { table: { family, name: table } } },
+    ...replaceTable(table),
     chain('forward', { type: 'filter', hook: 'forward', prio: options.priority ?? 0, policy: 'accept' }),
     ...([4, 6] as const).flatMap((f) => [chain(CHAIN.source(f)), chain(CHAIN.destination(f)), chain(CHAIN.sides(f))]),
     chain('egress'),

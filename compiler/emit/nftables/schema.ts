@@ -127,3 +127,22 @@ export type NftCommand =
 export interface NftDocument {
   readonly nftables: readonly NftCommand[];
 }
+
+/** The opening of a document that replaces a whole `inet` table (see replaceTable). */
+export type NftReplaceTable = readonly [
+  { readonly metainfo: { readonly json_schema_version: 1 } },
+  { readonly add: { readonly table: { readonly family: 'inet'; readonly name: string } } },
+  { readonly delete: { readonly table: { readonly family: 'inet'; readonly name: string } } },
+  { readonly add: { readonly table: { readonly family: 'inet'; readonly name: string } } },
+];
+
+/**
+ * The commands every whole-table document starts with: add the table (so that the delete
+ * never fails on a fresh netns), delete it with everything in it, add it again empty. In one
+ * batch, so the old table stays until the new one is complete (nft applies a document all or
+ * nothing).
+ */
+export function replaceTable(name: string): NftReplaceTable {
+  const table = { family: 'inet', name } as const;
+  return [{ metainfo: { json_schema_version: 1 } }, { add: { table } }, { delete: { table } }, { add: { table } }];
+}
