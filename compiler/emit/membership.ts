@@ -430,15 +430,8 @@ function localSubjectCounts(table: IdentityTable, cluster: Cluster, localPods: R
 function findPod(cluster: Cluster, name: string): Cluster['pods'][number] | undefined {
   // cluster.pods is sorted by namespace/name: binary search, then a linear check as a fallback.
   const pods = cluster.pods;
-  let lo = 0;
-  let hi = pods.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const c = comparePodKey(pods[mid], name);
-    if (c === 0) return pods[mid];
-    if (c < 0) lo = mid + 1;
-    else hi = mid - 1;
-  }
+  const at = partitionPoint(0, pods.length, (i) => comparePodKey(pods[i], name) < 0);
+  if (at < pods.length && comparePodKey(pods[at], name) === 0) return pods[at];
   // a list known sorted (compiler/model/cluster.ts markSortedPods): the pod is not there
   if (isSortedPods(pods)) return undefined;
   // (no string per pod: a pod that is gone, which the address path asks about, scans them all)

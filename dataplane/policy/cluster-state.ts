@@ -9,6 +9,7 @@
 // `policyc compile` read Pod/Namespace/Node objects identically (hostNetwork pods skipped, the
 // kubernetes.io/metadata.name label added, named ports collected).
 import { buildCluster, comparePodKey, markSortedPods, type Cluster, type ClusterNamespace, type ClusterNode, type ClusterPod, NAMESPACE_NAME_LABEL } from '../../compiler/model/cluster.js';
+import { partitionPoint } from '../../compiler/emit/sorted.js';
 import type { Sourced } from '../../compiler/model/inputs.js';
 import type { Namespace, Node, Pod } from '../../compiler/model/k8s-types.js';
 import type { ParsedDocument } from '../../compiler/syntax/documents.js';
@@ -413,14 +414,7 @@ function podKeyOf(pod: ClusterPod): string {
 
 /** Where `podKey` is, or would go, in pods sorted by namespace/name (the cluster's order). */
 function podPosition(pods: readonly ClusterPod[], podKey: string): number {
-  let lo = 0;
-  let hi = pods.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (comparePodKey(pods[mid], podKey) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  return partitionPoint(0, pods.length, (i) => comparePodKey(pods[i], podKey) < 0);
 }
 
 function arrayField(body: Record<string, any>, name: string): unknown[] {

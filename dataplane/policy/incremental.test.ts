@@ -1,12 +1,10 @@
 // The one-pod path must give exactly what the full computation gives: random relabels on a
 // synthetic cluster (bench/generate-cluster.ts), each checked against computeMembership.
 import { describe, expect, it } from 'vitest';
-import { generateCluster } from '../../bench/generate-cluster.js';
-import { kubeList, toKubectlYaml } from '../../bench/kube-yaml.js';
 import { Rng } from '../../bench/prng.js';
-import { compileSources } from '../../compiler/compile.js';
 import { computeMembership, decisionElementKey, identityElementKey, type Membership } from '../../compiler/emit/membership.js';
 import type { Cluster, ClusterPod } from '../../compiler/model/cluster.js';
+import { compileGenerated } from '../../testkit/generated.js';
 import { relabelPod, updatePods } from './incremental.js';
 
 function fingerprint(m: Membership) {
@@ -22,12 +20,8 @@ function fingerprint(m: Membership) {
 
 describe('relabelPod', () => {
   it('agrees with computeMembership on 60 random one-pod label changes', () => {
-    const g = generateCluster({ pods: 300, policies: 30, seed: 7 });
-    const c = compileSources([
-      { name: 'cluster.yaml', text: toKubectlYaml(kubeList([...g.namespaces, ...g.nodes, ...g.pods])) },
-      { name: 'policies.yaml', text: toKubectlYaml(kubeList([...g.networkPolicies, ...g.adminPolicies, g.baselinePolicy])) },
-    ]);
-    const program = c.program!;
+    const c = compileGenerated(300, 30, 7);
+    const program = c.program;
     let cluster: Cluster = c.cluster;
     let m = computeMembership(program, cluster);
     const rng = new Rng(11);
@@ -61,12 +55,8 @@ describe('relabelPod', () => {
   });
 
   it('updatePods: pods that appear and vanish on a node-local table (new local pods named in the scope) agree with computeMembership', () => {
-    const g = generateCluster({ pods: 300, policies: 30, seed: 9 });
-    const c = compileSources([
-      { name: 'cluster.yaml', text: toKubectlYaml(kubeList([...g.namespaces, ...g.nodes, ...g.pods])) },
-      { name: 'policies.yaml', text: toKubectlYaml(kubeList([...g.networkPolicies, ...g.adminPolicies, g.baselinePolicy])) },
-    ]);
-    const program = c.program!;
+    const c = compileGenerated(300, 30, 9);
+    const program = c.program;
     let cluster: Cluster = c.cluster;
     const node = cluster.pods[0].node!;
     const localOf = (cl: Cluster) => new Set(cl.pods.filter((p) => p.node === node).map((p) => `${p.namespace}/${p.name}`));
