@@ -751,12 +751,21 @@ export class PolicyEngine {
     clearTimeout(this.lingerTimer);
     this.lingerTimer = undefined;
     if (this.closed || this.lingerSince.size === 0 || this.lingerGcQueued) return;
-    const quiet = this.o.lingerQuietMs ?? 30_000;
-    const over = this.lingerSince.size > (this.o.maxLingering ?? 64);
+    const quiet = this.lingerQuietMs();
+    const over = this.lingerSince.size > this.maxLingering();
     const oldest = Math.min(...this.lingerSince.values());
     const delay = Math.max(retryMs, over ? 0 : oldest + quiet - Date.now());
     this.lingerTimer = setTimeout(() => this.queueLingerGc(), delay);
     this.lingerTimer.unref();
+  }
+
+  /** EngineOptions.lingerQuietMs and maxLingering with their defaults (30 s, 64). */
+  private lingerQuietMs(): number {
+    return this.o.lingerQuietMs ?? 30_000;
+  }
+
+  private maxLingering(): number {
+    return this.o.maxLingering ?? 64;
   }
 
   private queueLingerGc(): void {
@@ -785,8 +794,8 @@ export class PolicyEngine {
     if (!artifact || !model || !m || !lingering || lingering.size === 0) return true;
     // stale, or the model behind the state: the next change's sync or full replace settles that first
     if (this.stale || model.generation !== this.state.generation) return false;
-    const quiet = this.o.lingerQuietMs ?? 30_000;
-    const over = lingering.size > (this.o.maxLingering ?? 64);
+    const quiet = this.lingerQuietMs();
+    const over = lingering.size > this.maxLingering();
     let drop: string[];
     if (all) drop = [...lingering];
     else {
